@@ -1,0 +1,3 @@
+//! Identity: sign-in, sessions and multi-factor authentication.
+
+pub mod ui;

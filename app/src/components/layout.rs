@@ -1,0 +1,63 @@
+use super::ErrorPanel;
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, A};
+
+/// The navigation entries, in display order.
+const NAV: [(&str, &str); 5] = [
+    ("/", "Dashboard"),
+    ("/vms", "Virtual machines"),
+    ("/projects", "Projects"),
+    ("/audit", "Audit log"),
+    ("/admin", "Admin"),
+];
+
+/// The page chrome: top bar, main navigation, and the routed page inside an error boundary.
+#[component]
+pub fn Layout() -> impl IntoView {
+    let (menu_open, set_menu_open) = signal(false);
+    let close_menu = move |_| set_menu_open.set(false);
+    view! {
+        <a class="skip-link" href="#main">
+            "Skip to content"
+        </a>
+        <header class="topbar">
+            <A href="/" attr:class="brand">
+                <img src="/favicon.svg" alt="" width="28" height="28" />
+                <span>"Wukong"</span>
+            </A>
+            <button
+                class="menu-toggle"
+                type="button"
+                aria-controls="primary-nav"
+                aria-expanded=move || menu_open.get().to_string()
+                on:click=move |_| set_menu_open.update(|open| *open = !*open)
+            >
+                "Menu"
+            </button>
+            <nav id="primary-nav" class="primary-nav" class:open=menu_open aria-label="Main">
+                <ul>
+                    {NAV
+                        .into_iter()
+                        .map(|(href, label)| {
+                            view! {
+                                <li on:click=close_menu>
+                                    <A href=href exact=true>
+                                        {label}
+                                    </A>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ul>
+            </nav>
+            <A href="/login" attr:class="sign-in">
+                "Sign in"
+            </A>
+        </header>
+        <main id="main" class="content" tabindex="-1">
+            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>
+                <Outlet />
+            </ErrorBoundary>
+        </main>
+    }
+}

@@ -1,0 +1,18 @@
+//! Wukong's shared crate: the UI, the server-function surface and the wire types, compiled
+//! once for the server (`ssr`) and once for the browser (`hydrate`).
+
+pub mod auth;
+pub mod components;
+pub mod error;
+pub mod shell;
+pub mod system;
+
+#[cfg(feature = "ssr")]
+pub mod context;
+#[cfg(feature = "ssr")]
+pub mod csp;
+#[cfg(feature = "ssr")]
+pub mod db;
+
+pub use error::AppError;
+pub use shell::{shell, App};

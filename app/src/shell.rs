@@ -1,0 +1,80 @@
+//! The HTML document, the router and the page chrome.
+
+use crate::{
+    auth::ui::LoginPage,
+    components::{Layout, NotFound, Section, SectionPage},
+    system::ui::DashboardPage,
+};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{ParentRoute, Route, Router, Routes},
+    path,
+};
+
+const VMS: Section = Section {
+    title: "Virtual machines",
+    empty_title: "No virtual machines yet",
+    empty_text:
+        "Virtual machines of your projects will be listed here, with their status updated live.",
+};
+const PROJECTS: Section = Section {
+    title: "Projects",
+    empty_title: "No projects yet",
+    empty_text: "Projects you are a member of will be listed here, with their members and quotas.",
+};
+const AUDIT: Section = Section {
+    title: "Audit log",
+    empty_title: "No audit events yet",
+    empty_text: "Sign-ins and every change to projects and virtual machines will be recorded here.",
+};
+const ADMIN: Section = Section {
+    title: "Admin",
+    empty_title: "Nothing to administer yet",
+    empty_text: "Users, identity providers and quota templates will be managed here.",
+};
+
+/// The whole HTML document, rendered on the server around [`App`].
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::csp::set_page_policy(&options);
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The application: routes inside the page chrome, plus the bare sign-in page.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/wukong.css" />
+        <Title formatter=|page: String| format!("{page} · Wukong") />
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=LoginPage />
+                <ParentRoute path=path!("") view=Layout>
+                    <Route path=path!("") view=DashboardPage />
+                    <Route path=path!("vms") view=|| view! { <SectionPage section=&VMS /> } />
+                    <Route path=path!("projects") view=|| view! { <SectionPage section=&PROJECTS /> } />
+                    <Route path=path!("audit") view=|| view! { <SectionPage section=&AUDIT /> } />
+                    <Route path=path!("admin") view=|| view! { <SectionPage section=&ADMIN /> } />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

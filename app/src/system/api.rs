@@ -1,0 +1,13 @@
+use super::types::ServerInfo;
+use crate::AppError;
+use leptos::prelude::*;
+
+#[server(endpoint = "system/info")]
+pub async fn get_server_info() -> Result<ServerInfo, AppError> {
+    use crate::context::{respond, state};
+    let state = state().map_err(respond)?;
+    Ok(ServerInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        database: state.db.backend().label().to_owned(),
+    })
+}

@@ -1,0 +1,5 @@
+//! Facts about the running Wukong instance.
+
+pub mod api;
+pub mod types;
+pub mod ui;

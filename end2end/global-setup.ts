@@ -1,0 +1,46 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const repoRoot = resolve(__dirname, '..');
+
+/**
+ * Starts a private Wukong for the run: its own data directory, any free port on loopback.
+ * The tests find it through WUKONG_E2E_BASE_URL; the teardown stops it and removes its data.
+ */
+export default async function globalSetup(): Promise<() => Promise<void>> {
+  const binary = process.env.WUKONG_E2E_BINARY ?? join(repoRoot, 'target/debug/wukong');
+  const dataDir = mkdtempSync(join(tmpdir(), 'wukong-e2e-'));
+  const server = spawn(
+    binary,
+    ['--listen', '127.0.0.1:0', '--log-format', 'json', '--data-dir', dataDir, '--site-root', join(repoRoot, 'target/site')],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WUKONG_LOG: 'info' } },
+  );
+
+  const address = await new Promise<string>((resolveAddress, reject) => {
+    const timer = setTimeout(() => reject(new Error('wukong did not start within 60 s')), 60_000);
+    server.once('exit', (code) => reject(new Error(`wukong exited early with code ${code}`)));
+    createInterface({ input: server.stdout! }).on('line', (line) => {
+      if (process.env.WUKONG_E2E_SERVER_LOG) console.log(line);
+      try {
+        const record = JSON.parse(line);
+        if (typeof record.address === 'string') {
+          clearTimeout(timer);
+          resolveAddress(record.address);
+        }
+      } catch {
+        // Not a JSON log line; ignore it.
+      }
+    });
+  });
+  process.env.WUKONG_E2E_BASE_URL = `http://${address}`;
+
+  return async () => {
+    const stopped = new Promise((done) => server.once('exit', done));
+    server.kill('SIGTERM');
+    await stopped;
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+}

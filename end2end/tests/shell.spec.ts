@@ -1,0 +1,88 @@
+import { test, expect, hydrated } from './fixtures';
+import { resolve } from 'node:path';
+
+test('the dashboard renders on the server, hydrates, and is pictured for the README', async ({ page }) => {
+  const response = await page.goto('/');
+  expect(response?.status()).toBe(200);
+  await expect(page.getByRole('heading', { level: 1, name: 'Dashboard' })).toBeVisible();
+  await expect(page.getByTestId('database')).toHaveText('SQLite');
+  await hydrated(page);
+  await page.screenshot({ path: resolve(__dirname, '../../docs/screenshot.png') });
+});
+
+test('an interaction that needs the WASM changes the page', async ({ page }) => {
+  await page.goto('/login');
+  await hydrated(page);
+  const password = page.getByLabel('Password', { exact: true });
+  await expect(password).toHaveAttribute('type', 'password');
+  await page.getByLabel('Show password').check();
+  await expect(password).toHaveAttribute('type', 'text');
+  await page.getByLabel('Show password').uncheck();
+  await expect(password).toHaveAttribute('type', 'password');
+});
+
+test('navigation moves between sections without reloading', async ({ page }) => {
+  await page.goto('/');
+  await hydrated(page);
+  await page.evaluate(() => ((window as unknown as { wukongMarker: boolean }).wukongMarker = true));
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  for (const [label, path] of [
+    ['Virtual machines', '/vms'],
+    ['Projects', '/projects'],
+    ['Audit log', '/audit'],
+    ['Admin', '/admin'],
+    ['Dashboard', '/'],
+  ]) {
+    await nav.getByRole('link', { name: label }).click();
+    await expect(page).toHaveURL(new RegExp(`${path}$`));
+    await expect(page.getByRole('heading', { level: 1, name: label })).toBeVisible();
+    await expect(nav.getByRole('link', { name: label })).toHaveAttribute('aria-current', 'page');
+  }
+  expect(await page.evaluate(() => (window as unknown as { wukongMarker?: boolean }).wukongMarker)).toBe(true);
+});
+
+test('an unknown address shows the not-found page with status 404', async ({ page }) => {
+  const response = await page.goto('/no/such/page');
+  expect(response?.status()).toBe(404);
+  await expect(page.getByRole('heading', { level: 1, name: 'Page not found' })).toBeVisible();
+  await hydrated(page);
+  await page.getByRole('link', { name: 'Back to the dashboard' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Dashboard' })).toBeVisible();
+});
+
+test('the theme follows the system colour scheme', async ({ page }) => {
+  const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const brightness = (rgb: string) => {
+    const [r, g, b] = rgb.match(/\d+/g)!.map(Number);
+    return (r * 299 + g * 587 + b * 114) / 1000;
+  };
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.goto('/');
+  const light = brightness(await background());
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const dark = brightness(await background());
+  expect(light).toBeGreaterThan(200);
+  expect(dark).toBeLessThan(60);
+});
+
+test('the keyboard reaches the content first and the menu on small screens', async ({ page }) => {
+  await page.setViewportSize({ width: 420, height: 800 });
+  await page.goto('/');
+  await hydrated(page);
+  await page.keyboard.press('Tab');
+  const skip = page.getByRole('link', { name: 'Skip to content' });
+  await expect(skip).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.locator('main#main')).toBeFocused();
+
+  const menu = page.getByRole('button', { name: 'Menu' });
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  await expect(nav).toBeHidden();
+  await menu.focus();
+  await page.keyboard.press('Enter');
+  await expect(menu).toHaveAttribute('aria-expanded', 'true');
+  await expect(nav).toBeVisible();
+  await nav.getByRole('link', { name: 'Projects' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Projects' })).toBeVisible();
+  await expect(nav).toBeHidden();
+});

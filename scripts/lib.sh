@@ -1,0 +1,95 @@
+# Shared helpers for the set-up, run and test scripts. Sourced, not run.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CARGO_LEPTOS_VERSION="0.3.10"
+export PATH="$HOME/.cargo/bin:$PATH"
+# Tools that would fetch their own binaries must not: only package registries are reachable.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+APT_UPDATED=""
+apt_install() {
+  if [ -z "$APT_UPDATED" ]; then
+    as_root apt-get update -qq
+    APT_UPDATED=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# The wasm-bindgen version Cargo.lock pins; the CLI must match it exactly.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' "$REPO_ROOT/Cargo.lock"
+}
+
+ensure_wasm_target() {
+  rustup target list --installed | grep -qx wasm32-unknown-unknown && return
+  say "installing the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+}
+
+ensure_cargo_leptos() {
+  if cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION\$"; then return; fi
+  say "building cargo-leptos $CARGO_LEPTOS_VERSION (no_downloads; about 20 minutes on 2 cores)"
+  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads
+}
+
+ensure_wasm_bindgen() {
+  local version
+  version="$(wasm_bindgen_version)"
+  if wasm-bindgen --version 2>/dev/null | grep -q " $version\$"; then return; fi
+  say "building wasm-bindgen-cli $version (about 7 minutes)"
+  # Without --locked: one of its locked dependency versions is no longer in the registry.
+  cargo install wasm-bindgen-cli --version "$version" --force
+}
+
+# npm packages of one folder, installed exactly as its lock file says.
+ensure_npm() {
+  local dir="$1"
+  if [ -d "$dir/node_modules" ] && cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json"; then
+    return
+  fi
+  say "installing npm packages in ${dir#"$REPO_ROOT"/}"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
+# wasm-opt, which cargo-leptos runs on release builds, from npm's binaryen.
+ensure_wasm_opt() {
+  ensure_npm "$REPO_ROOT/scripts"
+  export PATH="$REPO_ROOT/scripts/node_modules/.bin:$PATH"
+}
+
+ensure_chromium() {
+  command -v chromium >/dev/null && return
+  say "installing Debian's chromium"
+  apt_install chromium
+}
+
+postgres_bin() {
+  local initdb
+  initdb="$(ls -1d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)"
+  [ -n "$initdb" ] && dirname "$initdb"
+}
+
+ensure_postgres() {
+  [ -n "$(postgres_bin)" ] && return
+  say "installing Debian's PostgreSQL"
+  apt_install postgresql
+}
+
+# Everything `cargo leptos` needs to build the site.
+ensure_site_tools() {
+  ensure_wasm_target
+  ensure_wasm_bindgen
+  ensure_cargo_leptos
+  ensure_wasm_opt
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}

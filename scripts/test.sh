@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Runs every check and test suite of Wukong, installing any missing tool first:
+# formatting, clippy per package, the WASM dependency guard, the Rust tests on SQLite and
+# again on a private PostgreSQL, and the browser tests in Debian's Chromium.
+# Every suite runs even when an earlier one fails; the last line is `N passed, N failed`.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+
+PASSED=0
+FAILED=0
+LOGS="$(mktemp -d /tmp/wukong-test.XXXXXX)"
+PG_DIR=""
+
+summary() {
+  echo "$PASSED passed, $FAILED failed"
+}
+
+fail_setup() {
+  say "set-up failed: $*"
+  FAILED=$((FAILED + 1))
+  summary
+  exit 1
+}
+
+# A check that passes or fails as a whole: counts as one test.
+check() {
+  local name="$1"
+  shift
+  say "$name"
+  if "$@" >"$LOGS/check.log" 2>&1; then
+    PASSED=$((PASSED + 1))
+  else
+    FAILED=$((FAILED + 1))
+    echo "FAILED: $name" >&2
+    tail -n 60 "$LOGS/check.log" >&2
+  fi
+}
+
+# A cargo test run: adds up its `test result:` lines; a run that fails without reporting a
+# failed test (a build error, a crash) counts as one failure.
+cargo_tests() {
+  local name="$1" log="$LOGS/$2.log"
+  shift 2
+  say "$name"
+  "$@" 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]}
+  local counts
+  counts="$(grep -E '^test result:' "$log" |
+    sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/' |
+    awk '{ p += $1; f += $2 } END { print p + 0, f + 0 }')"
+  local passed="${counts% *}" failed="${counts#* }"
+  if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+  PASSED=$((PASSED + passed))
+  FAILED=$((FAILED + failed))
+}
+
+# The crates that must never reach the browser bundle.
+wasm_tree_is_clean() {
+  local tree
+  tree="$(cargo tree -p frontend --target wasm32-unknown-unknown -e normal --prefix none)" || return 1
+  if grep -E '^(tokio|mio|sqlx[a-z_-]*|hyper[a-z_-]*|axum[a-z_-]*|kube[a-z_-]*) ' <<<"$tree"; then
+    echo "server-only crates in the WASM dependency tree (above)"
+    return 1
+  fi
+}
+
+start_postgres() {
+  local bin port
+  bin="$(postgres_bin)"
+  port="$(free_port)"
+  PG_DIR="$(mktemp -d /tmp/wukong-pg.XXXXXX)"
+  # PostgreSQL refuses to run as root; its own system user runs the private cluster.
+  local run=()
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$PG_DIR"
+    run=(runuser -u postgres --)
+  fi
+  "${run[@]}" "$bin/initdb" -D "$PG_DIR/data" -U wukong --auth=trust -E UTF8 >"$LOGS/initdb.log" 2>&1 &&
+    "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+      -o "-h 127.0.0.1 -p $port -k $PG_DIR -c fsync=off -c max_connections=300" start >/dev/null || return 1
+  export WUKONG_TEST_POSTGRES="postgres://wukong@127.0.0.1:$port"
+}
+
+stop_postgres() {
+  [ -n "$PG_DIR" ] || return 0
+  local run=()
+  [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
+  "${run[@]}" "$(postgres_bin)/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1
+  rm -rf "$PG_DIR"
+  PG_DIR=""
+}
+trap stop_postgres EXIT
+
+playwright_tests() {
+  local report="$REPO_ROOT/end2end/test-results/report.json"
+  rm -f "$report"
+  say "browser tests (Playwright, Debian chromium)"
+  (cd end2end && npx playwright test)
+  local status=$?
+  local counts
+  counts="$(python3 - "$report" <<'PY'
+import json, sys
+try:
+    stats = json.load(open(sys.argv[1]))["stats"]
+    print(stats.get("expected", 0), stats.get("unexpected", 0) + stats.get("flaky", 0))
+except (OSError, ValueError, KeyError):
+    print(0, 0)
+PY
+)"
+  local passed="${counts% *}" failed="${counts#* }"
+  if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+  PASSED=$((PASSED + passed))
+  FAILED=$((FAILED + failed))
+}
+
+say "checking tools"
+ensure_site_tools || fail_setup "build tools"
+ensure_chromium || fail_setup "chromium"
+ensure_postgres || fail_setup "PostgreSQL"
+ensure_npm "$REPO_ROOT/end2end" || fail_setup "npm packages for the browser tests"
+
+check "cargo fmt --check" cargo fmt --all --check
+cargo_tests "Rust tests on SQLite" sqlite cargo test -p server
+if start_postgres; then
+  cargo_tests "Rust tests on PostgreSQL" postgres cargo test -p server -- --include-ignored
+  stop_postgres
+else
+  echo "FAILED: could not start PostgreSQL" >&2
+  cat "$LOGS/initdb.log" >&2
+  FAILED=$((FAILED + 1))
+fi
+check "clippy: server" cargo clippy -p server --all-targets -- -D warnings
+check "clippy: app (ssr)" cargo clippy -p app --features ssr -- -D warnings
+check "clippy: app (hydrate, wasm32)" cargo clippy -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings
+check "clippy: frontend (wasm32)" cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+check "no server crates in the WASM dependency tree" wasm_tree_is_clean
+# The server binary is the one `cargo test` just built; cargo-leptos builds the site.
+check "build the site (cargo leptos build)" cargo leptos build --frontend-only
+playwright_tests
+
+summary
+[ "$FAILED" -eq 0 ]

@@ -1,0 +1,60 @@
+//! Command-line flags, each with a `WUKONG_*` environment fallback.
+
+use clap::{Parser, ValueEnum};
+use std::{net::SocketAddr, path::PathBuf};
+
+/// Wukong: a multi-tenant web dashboard for KubeVirt virtual machines.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "wukong", version, about, long_about = None)]
+pub struct Settings {
+    /// Address and port to listen on. Port 0 picks a free port (the log says which).
+    #[arg(long, env = "WUKONG_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Directory for Wukong's own files (the SQLite database, key files). Created if missing.
+    #[arg(long, env = "WUKONG_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/NAME.
+    /// Default: the SQLite file wukong.db in the data directory.
+    #[arg(long, env = "WUKONG_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Kubeconfig file of the cluster whose KubeVirt API Wukong uses. Default: KUBECONFIG,
+    /// then ~/.kube/config, then the in-cluster service account.
+    #[arg(long, env = "WUKONG_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Log format: "text" for people, "json" for log collectors, "auto" picks text on a
+    /// terminal and JSON otherwise.
+    #[arg(long, env = "WUKONG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+
+    /// Which logs to keep, in tracing's filter syntax (e.g. "info" or "info,server=debug").
+    #[arg(long, env = "WUKONG_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Directory of the built web assets (pkg/ with the WASM, JS and CSS, plus public files).
+    #[arg(long, env = "WUKONG_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
+}
+
+impl Settings {
+    /// The database URL in force: the configured one, else SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("wukong.db").display()
+            ),
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Turning settings into a running server.
+
+use crate::{config::Settings, http};
+use app::{context::AppState, db::Db};
+use leptos::config::LeptosOptions;
+use std::{
+    future::Future,
+    io,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+use tokio::net::TcpListener;
+
+/// The file stem cargo-leptos gives the built assets (`pkg/wukong.js`, `.wasm`, `.css`):
+/// the `name` in `[[workspace.metadata.leptos]]`.
+const SITE_NAME: &str = "wukong";
+
+/// Why Wukong could not start. Each message is one line that names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot use data directory {}: {source}", path.display())]
+    DataDir { path: PathBuf, source: io::Error },
+    #[error("kubeconfig {} cannot be read: {source}", path.display())]
+    Kubeconfig { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Database(#[from] app::db::DbError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        source: io::Error,
+    },
+}
+
+/// A server that is bound and migrated, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Prepares the data directory, opens and migrates the database and binds the listener.
+    pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        prepare_data_dir(&settings.data_dir)?;
+        if let Some(path) = &settings.kubeconfig {
+            std::fs::metadata(path).map_err(|source| StartupError::Kubeconfig {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let db = Db::connect(&settings.database_url()).await?;
+        db.migrate().await?;
+        tracing::info!(database = db.backend().label(), "database ready");
+
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartupError::Listen {
+                    address: settings.listen,
+                    source,
+                })?;
+        let address = listener
+            .local_addr()
+            .map_err(|source| StartupError::Listen {
+                address: settings.listen,
+                source,
+            })?;
+        let state = AppState {
+            leptos_options: leptos_options(settings, address),
+            db,
+        };
+        Ok(Application { listener, state })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.state.leptos_options.site_addr
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests and closes the
+    /// database pool.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        let address = self.address();
+        let db = self.state.db.clone();
+        tracing::info!(%address, "listening on http://{address}");
+        let served = axum::serve(
+            self.listener,
+            http::router(self.state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        db.close().await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// Creates the data directory if needed and proves it is writable, so a bad directory is
+/// reported at start-up rather than at the first write.
+fn prepare_data_dir(path: &Path) -> Result<(), StartupError> {
+    let fail = |source| StartupError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(path).map_err(fail)?;
+    let probe = path.join(".wukong-write-test");
+    std::fs::write(&probe, b"ok").map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)
+}
+
+fn leptos_options(settings: &Settings, address: SocketAddr) -> LeptosOptions {
+    // cargo-leptos sets LEPTOS_RELOAD_PORT while watching; the live-reload script needs it.
+    let reload_port = std::env::var("LEPTOS_RELOAD_PORT")
+        .ok()
+        .and_then(|port| port.parse().ok())
+        .unwrap_or(3001);
+    LeptosOptions::builder()
+        .output_name(SITE_NAME)
+        .site_root(settings.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(address)
+        .reload_port(reload_port)
+        .build()
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

@@ -1,0 +1,222 @@
+//! The `wukong` binary as an operator meets it: flags, start-up failures, serving and
+//! stopping on a signal.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+fn wukong() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wukong"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("WUKONG_") || name == "KUBECONFIG" {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Runs `wukong` with `args` in a fresh data directory and expects it to refuse to start.
+fn refused_start(args: &[&str]) -> (String, Output) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = wukong();
+    command.args(["--listen", "127.0.0.1:0", "--log-format", "json"]);
+    if !args.contains(&"--data-dir") {
+        command.arg("--data-dir").arg(dir.path().join("data"));
+    }
+    let output = command.args(args).output().expect("run wukong");
+    assert_eq!(output.status.code(), Some(1), "exit status for {args:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "stderr for {args:?} is not one line:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (stderr, output)
+}
+
+#[test]
+fn help_documents_every_flag_and_its_environment_variable() {
+    let output = wukong().arg("--help").output().expect("run wukong --help");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for (flag, variable) in [
+        ("--listen", "WUKONG_LISTEN"),
+        ("--data-dir", "WUKONG_DATA_DIR"),
+        ("--database-url", "WUKONG_DATABASE_URL"),
+        ("--kubeconfig", "WUKONG_KUBECONFIG"),
+        ("--log-format", "WUKONG_LOG_FORMAT"),
+        ("--log", "WUKONG_LOG"),
+        ("--site-root", "WUKONG_SITE_ROOT"),
+    ] {
+        assert!(
+            help.contains(flag) && help.contains(variable),
+            "--help lacks {flag} / {variable}:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn an_unsupported_database_url_is_one_clear_error() {
+    let (stderr, _) = refused_start(&["--database-url", "mysql://root:hunter2@localhost/wukong"]);
+    assert!(stderr.contains("unsupported database URL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "password leaked: {stderr}");
+}
+
+#[test]
+fn an_unreachable_database_is_one_clear_error() {
+    let (stderr, _) = refused_start(&[
+        "--database-url",
+        "postgres://wukong:hunter2@127.0.0.1:1/wukong",
+    ]);
+    assert!(
+        stderr.contains("cannot open database postgres://wukong:***@127.0.0.1:1/wukong"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "password leaked: {stderr}");
+}
+
+#[test]
+fn an_unusable_data_directory_is_one_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").expect("write file");
+    let data_dir = file.join("data");
+    let (stderr, _) = refused_start(&["--data-dir", data_dir.to_str().expect("UTF-8 path")]);
+    assert!(stderr.contains("cannot use data directory"), "{stderr}");
+}
+
+#[test]
+fn a_missing_kubeconfig_is_one_clear_error() {
+    let (stderr, _) = refused_start(&["--kubeconfig", "/nonexistent/kubeconfig"]);
+    assert!(
+        stderr.contains("kubeconfig /nonexistent/kubeconfig cannot be read"),
+        "{stderr}"
+    );
+}
+
+/// A running `wukong` that is killed when the test ends, whatever happens.
+struct Running {
+    child: Child,
+    address: SocketAddr,
+    log: mpsc::Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    /// Log lines written so far (all of them once the process has exited).
+    fn log_lines(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+}
+
+fn start(data_dir: &std::path::Path) -> Running {
+    let mut child = wukong()
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start wukong");
+    let stdout = child.stdout.take().expect("stdout");
+    let (sender, log) = mpsc::channel();
+    // Drain stdout for the whole run so a full pipe can never block the server.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // From here on the guard kills and reaps the child, even if the test panics.
+    let mut running = Running {
+        child,
+        address: SocketAddr::from(([127, 0, 0, 1], 0)),
+        log,
+    };
+    let mut seen = Vec::new();
+    while let Ok(line) = running.log.recv_timeout(Duration::from_secs(60)) {
+        let record: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+        if let Some(bound) = record.get("address").and_then(|value| value.as_str()) {
+            running.address = bound.parse().expect("socket address");
+            return running;
+        }
+        seen.push(line);
+    }
+    panic!("wukong never said where it listens: {seen:#?}");
+}
+
+fn http_get(address: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
+#[test]
+fn serves_from_a_sqlite_file_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let mut running = start(&data_dir);
+
+    let health = http_get(running.address, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let ready = http_get(running.address, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert!(
+        data_dir.join("wukong.db").is_file(),
+        "no SQLite file in the data directory"
+    );
+
+    let pid = running.child.id().to_string();
+    let signalled = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(signalled.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = running.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "wukong did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let mut stderr = String::new();
+    if let Some(mut pipe) = running.child.stderr.take() {
+        pipe.read_to_string(&mut stderr).expect("stderr");
+    }
+    assert!(stderr.is_empty(), "stderr after a clean stop: {stderr}");
+    let log = running.log_lines();
+    assert!(
+        log.iter().any(|line| line.contains("SIGTERM received")),
+        "{log:#?}"
+    );
+    assert!(
+        log.last().is_some_and(|line| line.contains("stopped")),
+        "{log:#?}"
+    );
+}

@@ -1,0 +1,238 @@
+//! The HTTP surface, driven in process through the router.
+
+use crate::support::{app_state, test_db, TestDb};
+use app::db::Backend;
+use axum::{
+    body::Body,
+    http::{header, Method, Request, StatusCode},
+    response::Response,
+};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+async fn send(test: &TestDb, request: Request<Body>) -> Response {
+    server::http::router(app_state(test.db.clone()))
+        .oneshot(request)
+        .await
+        .expect("router answers")
+}
+
+async fn get(test: &TestDb, path: &str) -> Response {
+    send(
+        test,
+        Request::get(path).body(Body::empty()).expect("request"),
+    )
+    .await
+}
+
+async fn body_text(response: Response) -> String {
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).expect("UTF-8 body")
+}
+
+fn header_of<'r>(response: &'r Response, name: &str) -> &'r str {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .expect("ASCII header")
+}
+
+fn server_info_request() -> Request<Body> {
+    Request::builder()
+        .method(Method::POST)
+        .uri("/api/system/info")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::empty())
+        .expect("request")
+}
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let test = test_db().await;
+    let response = get(&test, "/healthz").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_text(response).await, r#"{"status":"ok"}"#);
+}
+
+#[tokio::test]
+async fn readyz_follows_the_database() {
+    let test = test_db().await;
+    let response = get(&test, "/readyz").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(body_text(response).await.contains(r#""database":"ok""#));
+
+    test.db.close().await;
+    let response = get(&test, "/readyz").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body_text(response)
+        .await
+        .contains(r#""database":"unavailable""#));
+}
+
+#[tokio::test]
+async fn pages_render_on_the_server_with_navigation_and_hydration_scripts() {
+    let test = test_db().await;
+    let response = get(&test, "/").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(header_of(&response, "content-type").starts_with("text/html"));
+    let html = body_text(response).await;
+    for label in [
+        "Dashboard",
+        "Virtual machines",
+        "Projects",
+        "Audit log",
+        "Admin",
+    ] {
+        assert!(
+            html.contains(&format!(">{label}<")),
+            "navigation lacks {label}"
+        );
+    }
+    assert!(html.contains("/pkg/wukong.js"), "no hydration script");
+    assert!(html.contains("/pkg/wukong.css"), "no stylesheet");
+}
+
+/// The nonce in a page's policy, checked against every script tag of the page.
+fn nonce_of(policy: &str, html: &str) -> String {
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("no nonce in {policy}"))
+        .to_owned();
+    assert!(nonce.len() >= 22, "nonce shorter than 128 bits: {nonce}");
+    let tags: Vec<&str> = html
+        .split("<script")
+        .skip(1)
+        .map(|rest| rest.split('>').next().unwrap_or_default())
+        .collect();
+    assert!(!tags.is_empty(), "page has no scripts");
+    for tag in tags {
+        assert!(
+            tag.contains(&format!("nonce=\"{nonce}\"")),
+            "script without the nonce: <script{tag}>"
+        );
+    }
+    nonce
+}
+
+#[tokio::test]
+async fn pages_carry_a_fresh_nonce_based_policy() {
+    let test = test_db().await;
+    let mut nonces = Vec::new();
+    for _ in 0..2 {
+        let response = get(&test, "/").await;
+        let policy = header_of(&response, "content-security-policy").to_owned();
+        for directive in [
+            "'wasm-unsafe-eval'",
+            "'strict-dynamic'",
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+            "base-uri 'none'",
+        ] {
+            assert!(
+                policy.contains(directive),
+                "policy lacks {directive}: {policy}"
+            );
+        }
+        assert!(
+            !policy.contains("'unsafe-inline'") && !policy.contains("'unsafe-eval'"),
+            "{policy}"
+        );
+        nonces.push(nonce_of(&policy, &body_text(response).await));
+    }
+    assert_ne!(nonces[0], nonces[1], "nonce reused across responses");
+}
+
+#[tokio::test]
+async fn unknown_paths_get_the_not_found_page() {
+    let test = test_db().await;
+    let response = get(&test, "/no/such/page").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(body_text(response).await.contains("Page not found"));
+}
+
+#[tokio::test]
+async fn every_kind_of_response_carries_the_security_headers() {
+    let test = test_db().await;
+    let responses = [
+        ("page", get(&test, "/").await),
+        ("not found", get(&test, "/no/such/page").await),
+        ("probe", get(&test, "/healthz").await),
+        ("static file", get(&test, "/favicon.svg").await),
+        ("server fn", send(&test, server_info_request()).await),
+        (
+            "wrong method",
+            send(
+                &test,
+                Request::delete("/healthz")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await,
+        ),
+    ];
+    for (kind, response) in &responses {
+        let expect = |name: &str, value: &str| {
+            assert_eq!(header_of(response, name), value, "{kind}: {name}");
+        };
+        expect("x-content-type-options", "nosniff");
+        expect("referrer-policy", "same-origin");
+        expect("x-frame-options", "DENY");
+        expect("cross-origin-opener-policy", "same-origin");
+        let policy = header_of(response, "content-security-policy");
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{kind}: {policy}"
+        );
+        assert!(header_of(response, "strict-transport-security").contains("max-age=63072000"));
+    }
+}
+
+#[tokio::test]
+async fn static_files_are_served_with_their_type_and_revalidated() {
+    let test = test_db().await;
+    let response = get(&test, "/favicon.svg").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header_of(&response, "content-type"), "image/svg+xml");
+    assert_eq!(header_of(&response, "cache-control"), "no-cache");
+}
+
+#[tokio::test]
+async fn server_fns_answer_json_that_is_never_cached() {
+    let test = test_db().await;
+    let response = send(&test, server_info_request()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header_of(&response, "cache-control"), "no-store");
+    let info: serde_json::Value = serde_json::from_str(&body_text(response).await).expect("JSON");
+    let expected = match test.db.backend() {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    };
+    assert_eq!(info["database"], expected);
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn the_login_page_is_a_form_outside_the_chrome() {
+    let test = test_db().await;
+    let response = get(&test, "/login").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = body_text(response).await;
+    assert!(html.contains(r#"type="email""#) && html.contains(r#"type="password""#));
+    assert!(
+        html.contains("<form") && html.contains(r#"method="post""#),
+        "{html}"
+    );
+    assert!(
+        !html.contains("primary-nav"),
+        "login page shows the navigation"
+    );
+}

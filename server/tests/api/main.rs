@@ -1,0 +1,10 @@
+//! Wukong's integration tests: one binary, one module per area.
+//!
+//! Database tests run on SQLite, and on PostgreSQL when `WUKONG_TEST_POSTGRES` names a
+//! server (the README's test command starts a private one and runs this binary again).
+
+mod cli;
+mod db;
+mod http;
+mod migrations;
+mod support;
