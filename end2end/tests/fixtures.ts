@@ -15,7 +15,7 @@ export const test = base.extend<{ pageProblems: string[] }>({
       const problems: string[] = [];
       page.on('console', (message) => {
         if (message.type() === 'error' || message.type() === 'warning') {
-          problems.push(`${message.type()}: ${message.text()}`);
+          problems.push(`${message.type()}: ${message.text()} (${message.location().url})`);
         }
       });
       page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));

@@ -41,9 +41,13 @@ test('navigation moves between sections without reloading', async ({ page }) => 
   expect(await page.evaluate(() => (window as unknown as { wukongMarker?: boolean }).wukongMarker)).toBe(true);
 });
 
-test('an unknown address shows the not-found page with status 404', async ({ page }) => {
+test('an unknown address shows the not-found page with status 404', async ({ page, pageProblems }) => {
   const response = await page.goto('/no/such/page');
   expect(response?.status()).toBe(404);
+  // Chromium logs the document's own 404 as a console error; only that entry is expected.
+  const documentNotFound = `error: Failed to load resource: the server responded with a status of 404 (Not Found) (${response!.url()})`;
+  expect(pageProblems).toEqual([documentNotFound]);
+  pageProblems.length = 0;
   await expect(page.getByRole('heading', { level: 1, name: 'Page not found' })).toBeVisible();
   await hydrated(page);
   await page.getByRole('link', { name: 'Back to the dashboard' }).click();

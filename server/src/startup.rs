@@ -11,9 +11,9 @@ use std::{
 };
 use tokio::net::TcpListener;
 
-/// The file stem cargo-leptos gives the built assets (`pkg/wukong.js`, `.wasm`, `.css`):
-/// the `name` in `[[workspace.metadata.leptos]]`.
-const SITE_NAME: &str = "wukong";
+/// The file stem of the built assets (`pkg/wukong.js`, `.wasm`, `.css`), set for every build
+/// in `.cargo/config.toml`.
+const SITE_NAME: &str = env!("LEPTOS_OUTPUT_NAME");
 
 /// Why Wukong could not start. Each message is one line that names what to fix.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,5 @@
 use super::ErrorPanel;
-use leptos::prelude::*;
+use leptos::{ev::MouseEvent, prelude::*};
 use leptos_router::components::{Outlet, A};
 
 /// The navigation entries, in display order.
@@ -16,8 +16,16 @@ const NAV: [(&str, &str); 5] = [
 pub fn Layout() -> impl IntoView {
     let (menu_open, set_menu_open) = signal(false);
     let close_menu = move |_| set_menu_open.set(false);
+    let main = NodeRef::<leptos::html::Main>::new();
+    // The client router would treat "#main" as a navigation; move the focus instead.
+    let skip_to_main = move |event: MouseEvent| {
+        if let Some(main) = main.get() {
+            event.prevent_default();
+            let _ = main.focus();
+        }
+    };
     view! {
-        <a class="skip-link" href="#main">
+        <a class="skip-link" href="#main" on:click=skip_to_main>
             "Skip to content"
         </a>
         <header class="topbar">
@@ -54,7 +62,7 @@ pub fn Layout() -> impl IntoView {
                 "Sign in"
             </A>
         </header>
-        <main id="main" class="content" tabindex="-1">
+        <main id="main" class="content" tabindex="-1" node_ref=main>
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>
                 <Outlet />
             </ErrorBoundary>
