@@ -6,6 +6,11 @@ use leptos::prelude::*;
 pub async fn get_server_info() -> Result<ServerInfo, AppError> {
     use crate::context::{respond, state};
     let state = state().map_err(respond)?;
+    state
+        .db
+        .ping()
+        .await
+        .map_err(|error| respond(error.into()))?;
     Ok(ServerInfo {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         database: state.db.backend().label().to_owned(),

@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
-/// What the dashboard shows about the running instance.
+/// What the dashboard shows about the running instance; only served while its database
+/// answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerInfo {
     pub version: String,

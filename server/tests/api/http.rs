@@ -1,6 +1,6 @@
 //! The HTTP surface, driven in process through the router.
 
-use crate::support::{app_state, test_db, TestDb};
+use crate::support::{app_state, test_db, CapturedLog, TestDb};
 use app::db::Backend;
 use axum::{
     body::Body,
@@ -234,5 +234,49 @@ async fn the_login_page_is_a_form_outside_the_chrome() {
     assert!(
         !html.contains("primary-nav"),
         "login page shows the navigation"
+    );
+}
+
+#[tokio::test]
+async fn internal_failures_reach_the_browser_only_as_a_reference() {
+    let test = test_db().await;
+    test.db.close().await;
+
+    let log = CapturedLog::default();
+    let capture = log.start();
+    let response = send(&test, server_info_request()).await;
+    drop(capture);
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let error: serde_json::Value = serde_json::from_str(&body_text(response).await).expect("JSON");
+    let reference = error["Internal"]["id"]
+        .as_str()
+        .expect("an Internal error with an id");
+    assert_eq!(
+        error.as_object().map(|fields| fields.len()),
+        Some(1),
+        "{error}"
+    );
+    assert_eq!(
+        error["Internal"].as_object().map(|fields| fields.len()),
+        Some(1),
+        "{error}"
+    );
+    assert!(!reference.is_empty());
+    let logged = log.text();
+    assert!(
+        logged
+            .lines()
+            .any(|line| line.contains(reference) && line.contains("PoolClosed")),
+        "the cause is not logged under reference {reference}:\n{logged}"
+    );
+
+    let page = body_text(get(&test, "/").await).await;
+    assert!(
+        page.contains("Something went wrong on the server (reference "),
+        "no error panel"
+    );
+    assert!(
+        !page.to_lowercase().contains("pool"),
+        "internal detail leaked into the page"
     );
 }

@@ -2,7 +2,11 @@
 
 use app::{context::AppState, db::Db};
 use leptos::config::LeptosOptions;
-use std::path::PathBuf;
+use std::{
+    io,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
 
 /// A migrated database that belongs to one test.
 pub struct TestDb {
@@ -61,4 +65,39 @@ pub fn app_state(db: Db) -> AppState {
         .site_pkg_dir("pkg")
         .build();
     AppState { leptos_options, db }
+}
+
+/// Log output captured for the current thread, for tests on what the server logs.
+#[derive(Clone, Default)]
+pub struct CapturedLog(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLog {
+    /// Captures the logs of this thread until the returned guard drops (single-threaded
+    /// tests only: other threads keep their own subscriber).
+    pub fn start(&self) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().map(|bytes| bytes.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl io::Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if let Ok(mut buffer) = self.0.lock() {
+            buffer.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
