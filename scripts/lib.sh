@@ -51,11 +51,12 @@ ensure_wasm_bindgen() {
 # npm packages of one folder, installed exactly as its lock file says.
 ensure_npm() {
   local dir="$1"
-  if [ -d "$dir/node_modules" ] && cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json"; then
+  local stamp="$dir/node_modules/.installed-from-lock"
+  if cmp -s "$dir/package-lock.json" "$stamp"; then
     return
   fi
   say "installing npm packages in ${dir#"$REPO_ROOT"/}"
-  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) && cp "$dir/package-lock.json" "$stamp"
 }
 
 # wasm-opt, which cargo-leptos runs on release builds, from npm's binaryen.

@@ -76,9 +76,13 @@ start_postgres() {
     chown postgres: "$PG_DIR"
     run=(runuser -u postgres --)
   fi
-  "${run[@]}" "$bin/initdb" -D "$PG_DIR/data" -U wukong --auth=trust -E UTF8 >"$LOGS/initdb.log" 2>&1 &&
-    "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-      -o "-h 127.0.0.1 -p $port -k $PG_DIR -c fsync=off -c max_connections=300" start >/dev/null || return 1
+  # From inside its own directory: the checkout may be one the postgres user cannot enter.
+  (
+    cd "$PG_DIR" &&
+      "${run[@]}" "$bin/initdb" -D "$PG_DIR/data" -U wukong --auth=trust -E UTF8 >"$LOGS/initdb.log" 2>&1 &&
+      "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+        -o "-h 127.0.0.1 -p $port -k $PG_DIR -c fsync=off -c max_connections=300" start >/dev/null
+  ) || return 1
   export WUKONG_TEST_POSTGRES="postgres://wukong@127.0.0.1:$port"
 }
 
@@ -86,7 +90,7 @@ stop_postgres() {
   [ -n "$PG_DIR" ] || return 0
   local run=()
   [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
-  "${run[@]}" "$(postgres_bin)/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1
+  (cd "$PG_DIR" && "${run[@]}" "$(postgres_bin)/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1)
   rm -rf "$PG_DIR"
   PG_DIR=""
 }
