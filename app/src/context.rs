@@ -1,6 +1,13 @@
 //! Server-side state shared by every request, and the helpers server fns reach it through.
 
-use crate::{db::Db, AppError};
+use crate::{
+    auth::server::{
+        session::{Requester, Session, SessionStage},
+        Auth,
+    },
+    db::Db,
+    AppError,
+};
 use axum::extract::FromRef;
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
@@ -11,6 +18,7 @@ use leptos_axum::ResponseOptions;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
+    pub auth: Auth,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -33,4 +41,46 @@ pub fn respond(error: AppError) -> AppError {
         response.set_status(error.status());
     }
     error
+}
+
+fn request_parts() -> Option<http::request::Parts> {
+    use_context::<http::request::Parts>()
+}
+
+/// Who sent the current request: client address and user agent.
+pub fn requester() -> Requester {
+    let Some(parts) = request_parts() else {
+        return Requester::default();
+    };
+    Requester {
+        ip: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip().to_string()),
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|agent| agent.chars().take(512).collect()),
+    }
+}
+
+/// The session the current request carries, as resolved by the session layer.
+pub fn session() -> Option<Session> {
+    request_parts()?.extensions.get::<Session>().cloned()
+}
+
+/// The fully signed-in session, or `Unauthorized`.
+pub fn require_session() -> Result<Session, AppError> {
+    session()
+        .filter(|session| session.stage == SessionStage::Active)
+        .ok_or(AppError::Unauthorized)
+}
+
+/// Adds a `Set-Cookie` header to the response being built.
+pub fn set_cookie(value: &str) {
+    let header = http::HeaderValue::from_str(value);
+    if let (Some(response), Ok(header)) = (use_context::<ResponseOptions>(), header) {
+        response.append_header(http::header::SET_COOKIE, header);
+    }
 }

@@ -184,3 +184,11 @@ fn redact_url(url: &str) -> String {
         None => url.to_owned(),
     }
 }
+
+/// Milliseconds since the Unix epoch, the timestamp unit of every table.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub enum AppError {
     #[error("Please sign in to continue.")]
     Unauthorized,
+    #[error("The email or password is incorrect.")]
+    BadCredentials,
     #[error("You do not have permission to do that.")]
     Forbidden,
     #[error("{what} was not found.")]
@@ -48,7 +50,7 @@ impl AppError {
     pub fn status(&self) -> http::StatusCode {
         use http::StatusCode;
         match self {
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized | AppError::BadCredentials => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,6 +1,7 @@
 //! Wukong's shared crate: the UI, the server-function surface and the wire types, compiled
 //! once for the server (`ssr`) and once for the browser (`hydrate`).
 
+pub mod audit;
 pub mod auth;
 pub mod components;
 pub mod error;

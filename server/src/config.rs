@@ -34,6 +34,28 @@ pub struct Settings {
     #[arg(long, env = "WUKONG_LOG", default_value = "info")]
     pub log: String,
 
+    /// A session ends after this many seconds without activity.
+    #[arg(long, env = "WUKONG_SESSION_IDLE_TIMEOUT", default_value_t = 3600)]
+    pub session_idle_timeout: u64,
+
+    /// A session ends this many seconds after sign-in, however active.
+    #[arg(
+        long,
+        env = "WUKONG_SESSION_ABSOLUTE_TIMEOUT",
+        default_value_t = 86_400
+    )]
+    pub session_absolute_timeout: u64,
+
+    /// Origins (scheme://host[:port]) allowed to send state-changing requests, besides the
+    /// listen address itself: the public URL when Wukong runs behind a proxy. Comma-separated
+    /// in the environment variable.
+    #[arg(
+        long = "allowed-origin",
+        env = "WUKONG_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
     /// Directory of the built web assets (pkg/ with the WASM, JS and CSS, plus public files).
     #[arg(long, env = "WUKONG_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,

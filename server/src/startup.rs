@@ -1,7 +1,17 @@
 //! Turning settings into a running server.
 
 use crate::{config::Settings, http};
-use app::{context::AppState, db::Db};
+use app::{
+    auth::server::{
+        password::PasswordHasher,
+        session::SessionPolicy,
+        users::{ensure_first_admin, FIRST_ADMIN_EMAIL},
+        Auth,
+    },
+    context::AppState,
+    db::Db,
+    AppError,
+};
 use leptos::config::LeptosOptions;
 use std::{
     future::Future,
@@ -29,6 +39,10 @@ pub enum StartupError {
         address: SocketAddr,
         source: io::Error,
     },
+    #[error("cannot set up password hashing: {0}")]
+    Hasher(argon2::password_hash::Error),
+    #[error("cannot create the first admin account: {0}")]
+    FirstAdmin(AppError),
 }
 
 /// A server that is bound and migrated, ready to serve.
@@ -64,9 +78,31 @@ impl Application {
                 address: settings.listen,
                 source,
             })?;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let hasher = PasswordHasher::new(cores).map_err(StartupError::Hasher)?;
+        if let Some(password) = ensure_first_admin(&db, &hasher)
+            .await
+            .map_err(StartupError::FirstAdmin)?
+        {
+            tracing::warn!(
+                email = FIRST_ADMIN_EMAIL,
+                password = %password,
+                "first run: created the admin account; sign in and change this password now, it is not shown again"
+            );
+        }
+        let auth = Auth {
+            hasher,
+            sessions: SessionPolicy {
+                idle_ms: millis(settings.session_idle_timeout),
+                absolute_ms: millis(settings.session_absolute_timeout),
+                secure_cookies: !address.ip().is_loopback(),
+            },
+            allowed_origins: allowed_origins(&settings.allowed_origins, address),
+        };
         let state = AppState {
             leptos_options: leptos_options(settings, address),
             db,
+            auth,
         };
         Ok(Application { listener, state })
     }
@@ -95,6 +131,24 @@ impl Application {
         tracing::info!("stopped");
         served
     }
+}
+
+fn millis(seconds: u64) -> i64 {
+    i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// The configured origins plus the listen address itself (and `localhost` for loopback).
+pub fn allowed_origins(configured: &[String], address: SocketAddr) -> Vec<String> {
+    let mut origins: Vec<String> = configured
+        .iter()
+        .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+        .filter(|origin| !origin.is_empty())
+        .collect();
+    origins.push(format!("http://{address}"));
+    if address.ip().is_loopback() {
+        origins.push(format!("http://localhost:{}", address.port()));
+    }
+    origins
 }
 
 /// Creates the data directory if needed and proves it is writable, so a bad directory is

@@ -1,3 +1,8 @@
-//! Identity: sign-in, sessions and multi-factor authentication.
+//! Identity: accounts, sign-in, sessions.
 
+pub mod api;
+pub mod types;
 pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod server;

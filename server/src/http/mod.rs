@@ -3,6 +3,8 @@
 
 mod headers;
 mod health;
+mod origin;
+mod session;
 
 use app::{context::AppState, shell, App};
 use axum::{middleware, routing::get, Router};
@@ -18,6 +20,14 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::resolve_session,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            origin::require_allowed_origin,
+        ))
         .layer(middleware::from_fn(headers::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -52,6 +52,12 @@ fn help_documents_every_flag_and_its_environment_variable() {
         ("--log-format", "WUKONG_LOG_FORMAT"),
         ("--log", "WUKONG_LOG"),
         ("--site-root", "WUKONG_SITE_ROOT"),
+        ("--session-idle-timeout", "WUKONG_SESSION_IDLE_TIMEOUT"),
+        (
+            "--session-absolute-timeout",
+            "WUKONG_SESSION_ABSOLUTE_TIMEOUT",
+        ),
+        ("--allowed-origin", "WUKONG_ALLOWED_ORIGINS"),
     ] {
         assert!(
             help.contains(flag) && help.contains(variable),
@@ -104,6 +110,8 @@ struct Running {
     child: Child,
     address: SocketAddr,
     log: mpsc::Receiver<String>,
+    /// The lines logged before the server said where it listens.
+    early_log: Vec<String>,
 }
 
 impl Drop for Running {
@@ -144,17 +152,20 @@ fn start(data_dir: &std::path::Path) -> Running {
         child,
         address: SocketAddr::from(([127, 0, 0, 1], 0)),
         log,
+        early_log: Vec::new(),
     };
-    let mut seen = Vec::new();
     while let Ok(line) = running.log.recv_timeout(Duration::from_secs(60)) {
         let record: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
         if let Some(bound) = record.get("address").and_then(|value| value.as_str()) {
             running.address = bound.parse().expect("socket address");
             return running;
         }
-        seen.push(line);
+        running.early_log.push(line);
     }
-    panic!("wukong never said where it listens: {seen:#?}");
+    panic!(
+        "wukong never said where it listens: {:#?}",
+        running.early_log
+    );
 }
 
 fn http_get(address: SocketAddr, path: &str) -> String {

@@ -1,13 +1,12 @@
 //! The HTTP surface, driven in process through the router.
 
-use crate::support::{app_state, test_db, CapturedLog, TestDb};
+use crate::support::{app_state, body_text, test_db, CapturedLog, TestDb, ORIGIN};
 use app::db::Backend;
 use axum::{
     body::Body,
     http::{header, Method, Request, StatusCode},
     response::Response,
 };
-use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 async fn send(test: &TestDb, request: Request<Body>) -> Response {
@@ -25,16 +24,6 @@ async fn get(test: &TestDb, path: &str) -> Response {
     .await
 }
 
-async fn body_text(response: Response) -> String {
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    String::from_utf8(bytes.to_vec()).expect("UTF-8 body")
-}
-
 fn header_of<'r>(response: &'r Response, name: &str) -> &'r str {
     response
         .headers()
@@ -49,6 +38,7 @@ fn server_info_request() -> Request<Body> {
         .method(Method::POST)
         .uri("/api/system/info")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, ORIGIN)
         .body(Body::empty())
         .expect("request")
 }

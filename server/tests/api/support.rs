@@ -1,6 +1,17 @@
 //! Shared test fixtures: fresh databases and an in-process application.
 
-use app::{context::AppState, db::Db};
+use app::{
+    auth::server::{
+        password::PasswordHasher,
+        session::SessionPolicy,
+        users::{insert, NewUser},
+        Auth,
+    },
+    context::AppState,
+    db::{now_ms, Db},
+};
+use axum::response::Response;
+use http_body_util::BodyExt;
 use leptos::config::LeptosOptions;
 use std::{
     io,
@@ -56,15 +67,55 @@ async fn postgres_db(server: &str) -> TestDb {
     TestDb { db, _dir: None }
 }
 
+/// The origin test requests claim to come from.
+pub const ORIGIN: &str = "http://wukong.test";
+
+/// Identity services for tests: real argon2id, plain-http cookies, [`ORIGIN`] allowed.
+pub fn test_auth(secure_cookies: bool) -> Auth {
+    Auth {
+        hasher: PasswordHasher::new(2).expect("hasher"),
+        sessions: SessionPolicy {
+            idle_ms: 3_600_000,
+            absolute_ms: 86_400_000,
+            secure_cookies,
+        },
+        allowed_origins: vec![ORIGIN.to_owned()],
+    }
+}
+
+/// Creates a local account and returns its id.
+pub async fn create_user(db: &Db, auth: &Auth, email: &str, password: &str) -> String {
+    let hash = auth.hasher.hash(password.to_owned()).await.expect("hash");
+    let mut conn = db.pool().acquire().await.expect("connection");
+    let user = NewUser {
+        email,
+        display_name: "Test User",
+        password_hash: &hash,
+        is_admin: false,
+        must_change_password: false,
+    };
+    insert(&mut conn, &user, now_ms())
+        .await
+        .expect("insert user")
+}
+
 /// Application state over `db`, serving static files from the repository's `public/`.
 pub fn app_state(db: Db) -> AppState {
+    app_state_with(db, test_auth(false))
+}
+
+pub fn app_state_with(db: Db, auth: Auth) -> AppState {
     let public = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../public");
     let leptos_options = LeptosOptions::builder()
         .output_name("wukong")
         .site_root(public.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .build();
-    AppState { leptos_options, db }
+    AppState {
+        leptos_options,
+        db,
+        auth,
+    }
 }
 
 /// Log output captured for the current thread, for tests on what the server logs.
@@ -100,4 +151,15 @@ impl io::Write for CapturedLog {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// The whole body of a response, as text.
+pub async fn body_text(response: Response) -> String {
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).expect("UTF-8 body")
 }

@@ -1,0 +1,64 @@
+//! Writing audit records, inside the transaction of the change they record.
+
+use crate::auth::server::session::Requester;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Info,
+    Warning,
+}
+
+/// One audit record. `event` uses the OWASP logging vocabulary (`authn_login_success`, …).
+#[derive(Clone, Debug)]
+pub struct AuditEvent<'a> {
+    pub event: &'a str,
+    pub outcome: Outcome,
+    pub severity: Severity,
+    pub actor_user_id: Option<&'a str>,
+    pub actor_email: Option<&'a str>,
+    /// A short machine-readable reason or detail, stored as JSON `{"reason": …}`.
+    pub reason: Option<&'a str>,
+}
+
+pub async fn record(
+    conn: &mut sqlx::AnyConnection,
+    requester: &Requester,
+    event: &AuditEvent<'_>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let outcome = match event.outcome {
+        Outcome::Success => "success",
+        Outcome::Failure => "failure",
+    };
+    let severity = match event.severity {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+    };
+    let details = match event.reason {
+        Some(reason) => serde_json::json!({ "reason": reason }).to_string(),
+        None => "{}".to_owned(),
+    };
+    sqlx::query(
+        "INSERT INTO audit_logs (id, occurred_at, actor_user_id, actor_email, ip_address, user_agent, \
+         event_type, outcome, severity, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(now)
+    .bind(event.actor_user_id.map(str::to_owned))
+    .bind(event.actor_email.map(str::to_owned))
+    .bind(requester.ip.clone())
+    .bind(requester.user_agent.clone())
+    .bind(event.event)
+    .bind(outcome)
+    .bind(severity)
+    .bind(details)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}

@@ -1,0 +1,56 @@
+use super::types::CurrentUser;
+use crate::AppError;
+use leptos::prelude::*;
+
+/// Signs in with email and password; the session cookie comes with the answer.
+#[server(endpoint = "auth/login")]
+pub async fn login(email: String, password: String) -> Result<CurrentUser, AppError> {
+    use crate::{
+        auth::server::{login, session},
+        context::{requester, respond, set_cookie, state},
+    };
+    let state = state().map_err(respond)?;
+    let previous = crate::context::session().map(|session| session.id);
+    let token = login::login(
+        &state.db,
+        &state.auth,
+        &requester(),
+        &email,
+        password,
+        previous.as_deref(),
+    )
+    .await
+    .map_err(respond)?;
+    set_cookie(&state.auth.sessions.cookie(&token));
+    let signed_in = session::find(&state.db, &state.auth.sessions, &token, crate::db::now_ms())
+        .await
+        .map_err(|error| respond(error.into()))?
+        .ok_or_else(|| respond(AppError::internal("new session not found")))?;
+    Ok(signed_in.user)
+}
+
+/// Ends the current session on the server and removes the cookie.
+#[server(endpoint = "auth/logout")]
+pub async fn logout() -> Result<(), AppError> {
+    use crate::{
+        auth::server::login,
+        context::{requester, respond, session, set_cookie, state},
+    };
+    let state = state().map_err(respond)?;
+    if let Some(session) = session() {
+        login::logout(&state.db, &requester(), &session)
+            .await
+            .map_err(respond)?;
+    }
+    set_cookie(&state.auth.sessions.expired_cookie());
+    Ok(())
+}
+
+/// The signed-in user; `Unauthorized` without a live session.
+#[server(endpoint = "auth/me")]
+pub async fn get_current_user() -> Result<CurrentUser, AppError> {
+    use crate::context::{require_session, respond};
+    require_session()
+        .map(|session| session.user)
+        .map_err(respond)
+}

@@ -1,0 +1,18 @@
+//! Server side of identity: password hashing, accounts, sessions, sign-in.
+
+pub mod login;
+pub mod password;
+pub mod session;
+pub mod users;
+
+use password::PasswordHasher;
+use session::SessionPolicy;
+
+/// Identity services shared by every request.
+#[derive(Clone)]
+pub struct Auth {
+    pub hasher: PasswordHasher,
+    pub sessions: SessionPolicy,
+    /// Origins (`scheme://host[:port]`) whose pages may send state-changing requests.
+    pub allowed_origins: Vec<String>,
+}

@@ -1,0 +1,338 @@
+//! Local accounts, sessions and the cross-origin defence, through the HTTP surface.
+
+use crate::support::{app_state_with, body_text, create_user, test_auth, test_db, TestDb, ORIGIN};
+use app::{
+    auth::server::{password::check_new_password, users::ensure_first_admin, Auth},
+    AppError,
+};
+use axum::{
+    body::Body,
+    http::{header, Request, StatusCode},
+    response::Response,
+};
+use sqlx::Row;
+use tower::ServiceExt;
+
+const EMAIL: &str = "ada@example.test";
+const PASSWORD: &str = "correct horse battery";
+
+struct Client {
+    test: TestDb,
+    auth: Auth,
+}
+
+impl Client {
+    async fn new(secure_cookies: bool) -> Self {
+        let test = test_db().await;
+        let auth = test_auth(secure_cookies);
+        create_user(&test.db, &auth, EMAIL, PASSWORD).await;
+        Client { test, auth }
+    }
+
+    async fn post(
+        &self,
+        endpoint: &str,
+        body: &str,
+        origin: Option<&str>,
+        cookie: Option<&str>,
+    ) -> Response {
+        let mut request = Request::post(format!("/api/{endpoint}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        server::http::router(app_state_with(self.test.db.clone(), self.auth.clone()))
+            .oneshot(request.body(Body::from(body.to_owned())).expect("request"))
+            .await
+            .expect("router answers")
+    }
+
+    async fn login(&self, email: &str, password: &str, cookie: Option<&str>) -> Response {
+        let body = format!("email={}&password={}", form(email), form(password));
+        self.post("auth/login", &body, Some(ORIGIN), cookie).await
+    }
+
+    async fn me(&self, cookie: &str) -> StatusCode {
+        self.post("auth/me", "", Some(ORIGIN), Some(cookie))
+            .await
+            .status()
+    }
+
+    async fn audit_reasons(&self, event: &str) -> Vec<String> {
+        sqlx::query("SELECT details FROM audit_logs WHERE event_type = $1 ORDER BY occurred_at")
+            .bind(event)
+            .fetch_all(self.test.db.pool())
+            .await
+            .expect("audit rows")
+            .iter()
+            .map(|row| row.get::<String, _>("details"))
+            .collect()
+    }
+}
+
+fn form(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+fn set_cookie(response: &Response) -> String {
+    let values: Vec<_> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .collect();
+    assert_eq!(values.len(), 1, "expected one Set-Cookie, got {values:?}");
+    values[0].to_str().expect("ASCII").to_owned()
+}
+
+/// `name=value` of a `Set-Cookie`, ready for a `Cookie` header.
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().expect("pair").to_owned()
+}
+
+#[tokio::test]
+async fn passwords_are_hashed_with_argon2id_at_the_owasp_baseline() {
+    let auth = test_auth(false);
+    let hash = auth.hasher.hash(PASSWORD.to_owned()).await.expect("hash");
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+    assert!(auth
+        .hasher
+        .verify(PASSWORD.to_owned(), Some(hash.clone()))
+        .await
+        .expect("verify"));
+    assert!(!auth
+        .hasher
+        .verify("wrong horse battery".to_owned(), Some(hash))
+        .await
+        .expect("verify"));
+}
+
+#[test]
+fn new_passwords_need_length_and_must_not_be_common() {
+    let refused = |password: &str| match check_new_password(password, EMAIL) {
+        Err(AppError::Invalid { field, .. }) => field == "password",
+        _ => false,
+    };
+    assert!(refused("short pass1"), "11 characters");
+    assert!(refused(&"x".repeat(129)), "129 characters");
+    assert!(refused("Password1234"), "on the common list, any case");
+    assert!(refused("qwertyuiopas"), "keyboard walk");
+    assert!(refused(EMAIL), "the email itself");
+    assert!(check_new_password("plain words are fine", EMAIL).is_ok());
+    assert!(
+        check_new_password(&"é".repeat(12), EMAIL).is_ok(),
+        "counted in characters"
+    );
+    assert!(check_new_password(&"y".repeat(128), EMAIL).is_ok());
+}
+
+#[tokio::test]
+async fn login_sets_a_session_cookie_with_the_required_attributes() {
+    for (secure, expected) in [
+        (false, "; HttpOnly; SameSite=Lax; Path=/"),
+        (true, "; HttpOnly; Secure; SameSite=Lax; Path=/"),
+    ] {
+        let client = Client::new(secure).await;
+        let response = client.login(EMAIL, PASSWORD, None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = set_cookie(&response);
+        let name = if secure {
+            "__Host-wukong_session="
+        } else {
+            "wukong_session="
+        };
+        assert!(cookie.starts_with(name), "{cookie}");
+        assert!(cookie.ends_with(expected), "{cookie}");
+        let token = cookie_pair(&cookie)[name.len()..].to_owned();
+        assert_eq!(token.len(), 43, "256-bit token, base64url");
+        let user: serde_json::Value =
+            serde_json::from_str(&body_text(response).await).expect("JSON");
+        assert_eq!(user["email"], EMAIL);
+    }
+}
+
+#[tokio::test]
+async fn the_database_keeps_only_a_hash_of_the_token() {
+    let client = Client::new(false).await;
+    let cookie = cookie_pair(&set_cookie(&client.login(EMAIL, PASSWORD, None).await));
+    let token = cookie.split_once('=').expect("pair").1;
+    let stored: Vec<String> = sqlx::query("SELECT token_hash FROM user_sessions")
+        .fetch_all(client.test.db.pool())
+        .await
+        .expect("sessions")
+        .iter()
+        .map(|row| row.get("token_hash"))
+        .collect();
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0], token);
+    assert_eq!(stored[0], app::auth::server::session::token_hash(token));
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_on_the_server() {
+    let client = Client::new(false).await;
+    let cookie = cookie_pair(&set_cookie(&client.login(EMAIL, PASSWORD, None).await));
+    assert_eq!(client.me(&cookie).await, StatusCode::OK);
+
+    let response = client
+        .post("auth/logout", "", Some(ORIGIN), Some(&cookie))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(set_cookie(&response).contains("Max-Age=0"));
+    assert_eq!(client.me(&cookie).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(client.audit_reasons("authn_logout").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_new_login_issues_a_new_token_and_ends_the_old_one() {
+    let client = Client::new(false).await;
+    let first = cookie_pair(&set_cookie(&client.login(EMAIL, PASSWORD, None).await));
+    let second = cookie_pair(&set_cookie(
+        &client.login(EMAIL, PASSWORD, Some(&first)).await,
+    ));
+    assert_ne!(first, second);
+    assert_eq!(client.me(&first).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(client.me(&second).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn idle_and_absolute_timeouts_end_sessions() {
+    for expire in [
+        "UPDATE user_sessions SET last_seen_at = last_seen_at - 3600001",
+        "UPDATE user_sessions SET expires_at = created_at",
+    ] {
+        let client = Client::new(false).await;
+        let cookie = cookie_pair(&set_cookie(&client.login(EMAIL, PASSWORD, None).await));
+        assert_eq!(client.me(&cookie).await, StatusCode::OK);
+        sqlx::query(expire)
+            .execute(client.test.db.pool())
+            .await
+            .expect(expire);
+        assert_eq!(
+            client.me(&cookie).await,
+            StatusCode::UNAUTHORIZED,
+            "{expire}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_email_wrong_password_and_disabled_account_answer_alike() {
+    let client = Client::new(false).await;
+    let before = client.auth.hasher.verifications();
+    let unknown = client.login("nobody@example.test", PASSWORD, None).await;
+    let wrong = client.login(EMAIL, "wrong horse battery", None).await;
+    sqlx::query("UPDATE users SET is_disabled = 1")
+        .execute(client.test.db.pool())
+        .await
+        .expect("disable");
+    let disabled = client.login(EMAIL, PASSWORD, None).await;
+    assert_eq!(
+        client.auth.hasher.verifications() - before,
+        3,
+        "argon2 ran for each, unknown email included"
+    );
+
+    let mut bodies = Vec::new();
+    for response in [unknown, wrong, disabled] {
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers().get(header::SET_COOKIE).is_none());
+        bodies.push(body_text(response).await);
+    }
+    assert!(bodies.iter().all(|body| body == &bodies[0]), "{bodies:?}");
+    assert_eq!(bodies[0], r#""BadCredentials""#);
+    let reasons = client.audit_reasons("authn_login_fail").await;
+    for reason in ["unknown_user", "bad_password", "account_disabled"] {
+        assert!(
+            reasons.iter().any(|details| details.contains(reason)),
+            "{reason} not audited: {reasons:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn state_changing_requests_must_come_from_an_allowed_origin() {
+    let client = Client::new(false).await;
+    let body = format!("email={}&password={}", form(EMAIL), form(PASSWORD));
+    for origin in [Some("https://evil.example"), Some("null"), None] {
+        let response = client.post("auth/login", &body, origin, None).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "origin {origin:?}"
+        );
+        assert!(response.headers().get(header::SET_COOKIE).is_none());
+    }
+    assert!(
+        client.audit_reasons("authn_login_success").await.is_empty(),
+        "a refused request ran"
+    );
+
+    let response = client.post("auth/login", &body, Some(ORIGIN), None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let via_referer = Request::post("/api/auth/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::REFERER, format!("{ORIGIN}/login?next=%2F"))
+        .body(Body::from(body))
+        .expect("request");
+    let response =
+        server::http::router(app_state_with(client.test.db.clone(), client.auth.clone()))
+            .oneshot(via_referer)
+            .await
+            .expect("router answers");
+    assert_eq!(response.status(), StatusCode::OK, "Referer fallback");
+}
+
+#[tokio::test]
+async fn the_first_run_creates_one_admin_who_must_change_the_password() {
+    let test = test_db().await;
+    let auth = test_auth(false);
+    let password = ensure_first_admin(&test.db, &auth.hasher)
+        .await
+        .expect("first run")
+        .expect("a generated password");
+    assert!(
+        check_new_password(&password, "admin@localhost").is_ok(),
+        "generated password breaks the rules"
+    );
+    assert_eq!(
+        ensure_first_admin(&test.db, &auth.hasher)
+            .await
+            .expect("second run"),
+        None
+    );
+
+    let row = sqlx::query(
+        "SELECT global_role, must_change_password FROM users WHERE email = 'admin@localhost'",
+    )
+    .fetch_one(test.db.pool())
+    .await
+    .expect("admin row");
+    assert_eq!(row.get::<String, _>("global_role"), "admin");
+    assert_eq!(row.get::<i64, _>("must_change_password"), 1);
+
+    let client = Client { test, auth };
+    let response = client.login("Admin@Localhost", &password, None).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "email compared case-insensitively"
+    );
+    let user: serde_json::Value = serde_json::from_str(&body_text(response).await).expect("JSON");
+    assert_eq!(user["is_admin"], true);
+    assert_eq!(user["must_change_password"], true);
+}
