@@ -8,7 +8,8 @@ const repoRoot = resolve(__dirname, '..');
 
 /**
  * Starts a private Wukong for the run: its own data directory, any free port on loopback.
- * The tests find it through WUKONG_E2E_BASE_URL; the teardown stops it and removes its data.
+ * The tests find it through WUKONG_E2E_BASE_URL, and the first-run admin password it logs
+ * through WUKONG_E2E_ADMIN_PASSWORD; the teardown stops it and removes its data.
  */
 export default async function globalSetup(): Promise<() => Promise<void>> {
   const binary = process.env.WUKONG_E2E_BINARY ?? join(repoRoot, 'target/debug/wukong');
@@ -26,6 +27,9 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       if (process.env.WUKONG_E2E_SERVER_LOG) console.log(line);
       try {
         const record = JSON.parse(line);
+        if (record.email === 'admin@localhost' && typeof record.password === 'string') {
+          process.env.WUKONG_E2E_ADMIN_PASSWORD = record.password;
+        }
         if (typeof record.address === 'string') {
           clearTimeout(timer);
           resolveAddress(record.address);

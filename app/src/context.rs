@@ -70,11 +70,21 @@ pub fn session() -> Option<Session> {
     request_parts()?.extensions.get::<Session>().cloned()
 }
 
-/// The fully signed-in session, or `Unauthorized`.
-pub fn require_session() -> Result<Session, AppError> {
+/// The fully signed-in session, or `Unauthorized`; may still owe a forced password change.
+pub fn require_signed_in() -> Result<Session, AppError> {
     session()
         .filter(|session| session.stage == SessionStage::Active)
         .ok_or(AppError::Unauthorized)
+}
+
+/// A signed-in session that may use the application: `Forbidden` while a forced password
+/// change is pending.
+pub fn require_session() -> Result<Session, AppError> {
+    let session = require_signed_in()?;
+    if session.user.must_change_password {
+        return Err(AppError::Forbidden);
+    }
+    Ok(session)
 }
 
 /// Adds a `Set-Cookie` header to the response being built.

@@ -1,7 +1,7 @@
 //! The HTML document, the router and the page chrome.
 
 use crate::{
-    auth::ui::LoginPage,
+    auth::ui::{LoginPage, PasswordPage},
     components::{Layout, NotFound, Section, SectionPage},
     system::ui::DashboardPage,
 };
@@ -73,6 +73,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("projects") view=|| view! { <SectionPage section=&PROJECTS /> } />
                     <Route path=path!("audit") view=|| view! { <SectionPage section=&AUDIT /> } />
                     <Route path=path!("admin") view=|| view! { <SectionPage section=&ADMIN /> } />
+                    <Route path=path!("account/password") view=PasswordPage />
                 </ParentRoute>
             </Routes>
         </Router>

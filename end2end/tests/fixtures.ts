@@ -32,3 +32,39 @@ export { expect };
 export async function hydrated(page: Page): Promise<void> {
   await expect(page.locator('html')).toHaveAttribute('data-hydrated', 'true');
 }
+
+export const ADMIN_EMAIL = 'admin@localhost';
+/** The password the first test sets when the first-run admin must change theirs. */
+export const ADMIN_PASSWORD = 'wukong end-to-end passphrase';
+
+function firstRunPassword(): string {
+  const password = process.env.WUKONG_E2E_ADMIN_PASSWORD;
+  if (!password) throw new Error('the server did not log a first-run admin password');
+  return password;
+}
+
+export { firstRunPassword };
+
+/**
+ * Signs the page's browser context in as the admin through the API, doing the forced
+ * password change first if no test has done it yet.
+ */
+export async function signIn(page: Page, baseURL: string): Promise<void> {
+  const headers = { Origin: baseURL };
+  let response = await page.request.post('/api/auth/login', {
+    form: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD },
+    headers,
+  });
+  if (response.status() === 401) {
+    const initial = firstRunPassword();
+    response = await page.request.post('/api/auth/login', { form: { email: ADMIN_EMAIL, password: initial }, headers });
+    expect(response.status()).toBe(200);
+    const changed = await page.request.post('/api/auth/password', {
+      form: { current_password: initial, new_password: ADMIN_PASSWORD, confirm_password: ADMIN_PASSWORD },
+      headers,
+    });
+    expect(changed.status()).toBe(200);
+    return;
+  }
+  expect(response.status()).toBe(200);
+}

@@ -1,7 +1,8 @@
-import { test, expect, hydrated } from './fixtures';
+import { test, expect, hydrated, signIn } from './fixtures';
 import { resolve } from 'node:path';
 
-test('the dashboard renders on the server, hydrates, and is pictured for the README', async ({ page }) => {
+test('the dashboard renders on the server, hydrates, and is pictured for the README', async ({ page, baseURL }) => {
+  await signIn(page, baseURL!);
   const response = await page.goto('/');
   expect(response?.status()).toBe(200);
   await expect(page.getByRole('heading', { level: 1, name: 'Dashboard' })).toBeVisible();
@@ -21,7 +22,8 @@ test('an interaction that needs the WASM changes the page', async ({ page }) => 
   await expect(password).toHaveAttribute('type', 'password');
 });
 
-test('navigation moves between sections without reloading', async ({ page }) => {
+test('navigation moves between sections without reloading', async ({ page, baseURL }) => {
+  await signIn(page, baseURL!);
   await page.goto('/');
   await hydrated(page);
   await page.evaluate(() => ((window as unknown as { wukongMarker: boolean }).wukongMarker = true));
@@ -41,7 +43,8 @@ test('navigation moves between sections without reloading', async ({ page }) => 
   expect(await page.evaluate(() => (window as unknown as { wukongMarker?: boolean }).wukongMarker)).toBe(true);
 });
 
-test('an unknown address shows the not-found page with status 404', async ({ page, pageProblems }) => {
+test('an unknown address shows the not-found page with status 404', async ({ page, pageProblems, baseURL }) => {
+  await signIn(page, baseURL!);
   const response = await page.goto('/no/such/page');
   expect(response?.status()).toBe(404);
   // Chromium logs the document's own 404 as a console error; only that entry is expected.
@@ -54,7 +57,8 @@ test('an unknown address shows the not-found page with status 404', async ({ pag
   await expect(page.getByRole('heading', { level: 1, name: 'Dashboard' })).toBeVisible();
 });
 
-test('the theme follows the system colour scheme', async ({ page }) => {
+test('the theme follows the system colour scheme', async ({ page, baseURL }) => {
+  await signIn(page, baseURL!);
   const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   const brightness = (rgb: string) => {
     const [r, g, b] = rgb.match(/\d+/g)!.map(Number);
@@ -69,7 +73,8 @@ test('the theme follows the system colour scheme', async ({ page }) => {
   expect(dark).toBeLessThan(60);
 });
 
-test('the keyboard reaches the content first and the menu on small screens', async ({ page }) => {
+test('the keyboard reaches the content first and the menu on small screens', async ({ page, baseURL }) => {
+  await signIn(page, baseURL!);
   await page.setViewportSize({ width: 420, height: 800 });
   await page.goto('/');
   await hydrated(page);

@@ -1,6 +1,6 @@
 //! Writing audit records, inside the transaction of the change they record.
 
-use crate::auth::server::session::Requester;
+use crate::auth::{server::session::Requester, types::CurrentUser};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -24,6 +24,26 @@ pub struct AuditEvent<'a> {
     pub actor_email: Option<&'a str>,
     /// A short machine-readable reason or detail, stored as JSON `{"reason": …}`.
     pub reason: Option<&'a str>,
+}
+
+impl<'a> AuditEvent<'a> {
+    /// An event done by the signed-in `user`.
+    pub fn by(
+        user: &'a CurrentUser,
+        event: &'a str,
+        outcome: Outcome,
+        severity: Severity,
+        reason: Option<&'a str>,
+    ) -> Self {
+        AuditEvent {
+            event,
+            outcome,
+            severity,
+            actor_user_id: Some(&user.id),
+            actor_email: Some(&user.email),
+            reason,
+        }
+    }
 }
 
 pub async fn record(

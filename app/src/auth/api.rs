@@ -49,8 +49,34 @@ pub async fn logout() -> Result<(), AppError> {
 /// The signed-in user; `Unauthorized` without a live session.
 #[server(endpoint = "auth/me")]
 pub async fn get_current_user() -> Result<CurrentUser, AppError> {
-    use crate::context::{require_session, respond};
-    require_session()
+    use crate::context::{require_signed_in, respond};
+    require_signed_in()
         .map(|session| session.user)
         .map_err(respond)
+}
+
+/// Changes the signed-in user's password; needs the current one.
+#[server(endpoint = "auth/password")]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+) -> Result<(), AppError> {
+    use crate::{
+        auth::server::account,
+        context::{requester, respond, state},
+    };
+    let state = state().map_err(respond)?;
+    let session = crate::context::require_signed_in().map_err(respond)?;
+    account::change_password(
+        &state.db,
+        &state.auth,
+        &requester(),
+        &session,
+        current_password,
+        new_password,
+        confirm_password,
+    )
+    .await
+    .map_err(respond)
 }

@@ -1,4 +1,5 @@
 use super::ErrorPanel;
+use crate::auth::ui::UserMenu;
 use leptos::{ev::MouseEvent, prelude::*};
 use leptos_router::components::{Outlet, A};
 
@@ -58,9 +59,7 @@ pub fn Layout() -> impl IntoView {
                         .collect_view()}
                 </ul>
             </nav>
-            <A href="/login" attr:class="sign-in">
-                "Sign in"
-            </A>
+            <UserMenu />
         </header>
         <main id="main" class="content" tabindex="-1" node_ref=main>
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>

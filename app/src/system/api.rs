@@ -4,7 +4,8 @@ use leptos::prelude::*;
 
 #[server(endpoint = "system/info")]
 pub async fn get_server_info() -> Result<ServerInfo, AppError> {
-    use crate::context::{respond, state};
+    use crate::context::{require_session, respond, state};
+    require_session().map_err(respond)?;
     let state = state().map_err(respond)?;
     state
         .db

@@ -1,12 +1,23 @@
-//! Resolves the session cookie of each request into a `Session` in its extensions.
+//! Resolves the session cookie of each request into a `Session` in its extensions, and
+//! sends page requests without a usable session to the sign-in page.
+//!
+//! Pages are guarded here rather than in the layout because server rendering streams the
+//! response head before the layout's data resolves: only a middleware can still answer 303.
 
-use app::{auth::server::session, context::AppState, db::now_ms};
+use app::{
+    auth::server::session::{self, Session, SessionStage},
+    context::AppState,
+    db::now_ms,
+};
 use axum::{
     extract::{Request, State},
-    http::{header, HeaderMap},
+    http::{header, HeaderMap, Method, Uri},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Redirect, Response},
 };
+
+const LOGIN_PATH: &str = "/login";
+const PASSWORD_PATH: &str = "/account/password";
 
 pub async fn resolve_session(
     State(state): State<AppState>,
@@ -14,17 +25,62 @@ pub async fn resolve_session(
     next: Next,
 ) -> Response {
     let policy = &state.auth.sessions;
+    let mut found = None;
     if let Some(token) = cookie_value(request.headers(), policy.cookie_name()) {
         match session::find(&state.db, policy, &token, now_ms()).await {
-            Ok(Some(session)) => {
-                request.extensions_mut().insert(session);
-            }
-            Ok(None) => {}
+            Ok(session) => found = session,
             // Fail closed: the request goes on unauthenticated.
             Err(error) => tracing::error!(%error, "session lookup failed"),
         }
     }
+    if *request.method() == Method::GET && is_page(request.uri().path()) {
+        if let Some(target) = page_redirect(found.as_ref(), request.uri()) {
+            return Redirect::to(&target).into_response();
+        }
+    }
+    if let Some(session) = found {
+        request.extensions_mut().insert(session);
+    }
     next.run(request).await
+}
+
+/// Where a page request must go instead, if anywhere.
+fn page_redirect(session: Option<&Session>, uri: &Uri) -> Option<String> {
+    let path = uri.path();
+    match session {
+        Some(session) if session.stage == SessionStage::Active => {
+            (session.user.must_change_password && path != PASSWORD_PATH)
+                .then(|| PASSWORD_PATH.to_owned())
+        }
+        _ if path == LOGIN_PATH => None,
+        _ => {
+            let wanted = uri.path_and_query().map_or(path, |target| target.as_str());
+            Some(format!("{LOGIN_PATH}?next={}", encode_component(wanted)))
+        }
+    }
+}
+
+/// Application pages, as opposed to probes, server functions and static files (which have a
+/// dot in their last segment).
+fn is_page(path: &str) -> bool {
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let reserved = path.starts_with("/api/")
+        || path.starts_with("/pkg/")
+        || path == "/healthz"
+        || path == "/readyz";
+    !reserved && !last.contains('.')
+}
+
+fn encode_component(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -50,6 +50,17 @@ impl Client {
             .expect("router answers")
     }
 
+    async fn get(&self, path: &str, cookie: &str) -> Response {
+        let request = Request::get(path)
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .expect("request");
+        server::http::router(app_state_with(self.test.db.clone(), self.auth.clone()))
+            .oneshot(request)
+            .await
+            .expect("router answers")
+    }
+
     async fn login(&self, email: &str, password: &str, cookie: Option<&str>) -> Response {
         let body = format!("email={}&password={}", form(email), form(password));
         self.post("auth/login", &body, Some(ORIGIN), cookie).await
@@ -335,4 +346,108 @@ async fn the_first_run_creates_one_admin_who_must_change_the_password() {
     let user: serde_json::Value = serde_json::from_str(&body_text(response).await).expect("JSON");
     assert_eq!(user["is_admin"], true);
     assert_eq!(user["must_change_password"], true);
+}
+
+#[tokio::test]
+async fn a_forced_password_change_comes_before_anything_else() {
+    let test = test_db().await;
+    let auth = test_auth(false);
+    let password = ensure_first_admin(&test.db, &auth.hasher)
+        .await
+        .expect("first run")
+        .expect("password");
+    let client = Client { test, auth };
+    let elsewhere = cookie_pair(&set_cookie(
+        &client.login("admin@localhost", &password, None).await,
+    ));
+    let cookie = cookie_pair(&set_cookie(
+        &client.login("admin@localhost", &password, None).await,
+    ));
+
+    let page = client.get("/", &cookie).await;
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(page.headers()[header::LOCATION], "/account/password");
+    let change_page = client.get("/account/password", &cookie).await;
+    let status = change_page.status();
+    assert_eq!(status, StatusCode::OK, "{}", body_text(change_page).await);
+    let app = client
+        .post("system/info", "", Some(ORIGIN), Some(&cookie))
+        .await;
+    assert_eq!(app.status(), StatusCode::FORBIDDEN);
+
+    let change = |current: &str, new: &str, confirm: &str| {
+        format!(
+            "current_password={}&new_password={}&confirm_password={}",
+            form(current),
+            form(new),
+            form(confirm)
+        )
+    };
+    let new = "a brand new passphrase";
+    for (body, field) in [
+        (change("not the password", new, new), "current_password"),
+        (
+            change(&password, "password1234", "password1234"),
+            "new_password",
+        ),
+        (change(&password, &password, &password), "new_password"),
+        (
+            change(&password, new, "something else entirely"),
+            "confirm_password",
+        ),
+    ] {
+        let response = client
+            .post("auth/password", &body, Some(ORIGIN), Some(&cookie))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}"
+        );
+        let error: serde_json::Value =
+            serde_json::from_str(&body_text(response).await).expect("JSON");
+        assert_eq!(error["Invalid"]["field"], field, "{error}");
+    }
+
+    let response = client
+        .post(
+            "auth/password",
+            &change(&password, new, new),
+            Some(ORIGIN),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(client.get("/", &cookie).await.status(), StatusCode::OK);
+    assert_eq!(
+        client
+            .post("system/info", "", Some(ORIGIN), Some(&cookie))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        client.me(&elsewhere).await,
+        StatusCode::UNAUTHORIZED,
+        "other sessions end"
+    );
+    assert_eq!(
+        client
+            .login("admin@localhost", &password, None)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        client.login("admin@localhost", new, None).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(client.audit_reasons("authn_password_change").await.len(), 1);
+    assert_eq!(
+        client
+            .audit_reasons("authn_password_change_fail")
+            .await
+            .len(),
+        1
+    );
 }

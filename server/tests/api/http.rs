@@ -1,6 +1,8 @@
 //! The HTTP surface, driven in process through the router.
 
-use crate::support::{app_state, body_text, test_db, CapturedLog, TestDb, ORIGIN};
+use crate::support::{
+    app_state, body_text, signed_in_cookie, test_db, CapturedLog, TestDb, ORIGIN,
+};
 use app::db::Backend;
 use axum::{
     body::Body,
@@ -24,6 +26,16 @@ async fn get(test: &TestDb, path: &str) -> Response {
     .await
 }
 
+/// A GET as a signed-in user.
+async fn get_page(test: &TestDb, path: &str) -> Response {
+    let cookie = signed_in_cookie(&test.db).await;
+    let request = Request::get(path)
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .expect("request");
+    send(test, request).await
+}
+
 fn header_of<'r>(response: &'r Response, name: &str) -> &'r str {
     response
         .headers()
@@ -33,12 +45,13 @@ fn header_of<'r>(response: &'r Response, name: &str) -> &'r str {
         .expect("ASCII header")
 }
 
-fn server_info_request() -> Request<Body> {
+fn server_info_request(cookie: &str) -> Request<Body> {
     Request::builder()
         .method(Method::POST)
         .uri("/api/system/info")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ORIGIN, ORIGIN)
+        .header(header::COOKIE, cookie)
         .body(Body::empty())
         .expect("request")
 }
@@ -69,7 +82,7 @@ async fn readyz_follows_the_database() {
 #[tokio::test]
 async fn pages_render_on_the_server_with_navigation_and_hydration_scripts() {
     let test = test_db().await;
-    let response = get(&test, "/").await;
+    let response = get_page(&test, "/").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(header_of(&response, "content-type").starts_with("text/html"));
     let html = body_text(response).await;
@@ -118,7 +131,7 @@ async fn pages_carry_a_fresh_nonce_based_policy() {
     let test = test_db().await;
     let mut nonces = Vec::new();
     for _ in 0..2 {
-        let response = get(&test, "/").await;
+        let response = get_page(&test, "/").await;
         let policy = header_of(&response, "content-security-policy").to_owned();
         for directive in [
             "'wasm-unsafe-eval'",
@@ -144,7 +157,7 @@ async fn pages_carry_a_fresh_nonce_based_policy() {
 #[tokio::test]
 async fn unknown_paths_get_the_not_found_page() {
     let test = test_db().await;
-    let response = get(&test, "/no/such/page").await;
+    let response = get_page(&test, "/no/such/page").await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(body_text(response).await.contains("Page not found"));
 }
@@ -152,12 +165,14 @@ async fn unknown_paths_get_the_not_found_page() {
 #[tokio::test]
 async fn every_kind_of_response_carries_the_security_headers() {
     let test = test_db().await;
+    let cookie = signed_in_cookie(&test.db).await;
     let responses = [
-        ("page", get(&test, "/").await),
-        ("not found", get(&test, "/no/such/page").await),
+        ("page", get_page(&test, "/").await),
+        ("not found", get_page(&test, "/no/such/page").await),
+        ("redirect to sign-in", get(&test, "/vms").await),
         ("probe", get(&test, "/healthz").await),
         ("static file", get(&test, "/favicon.svg").await),
-        ("server fn", send(&test, server_info_request()).await),
+        ("server fn", send(&test, server_info_request(&cookie)).await),
         (
             "wrong method",
             send(
@@ -198,7 +213,10 @@ async fn static_files_are_served_with_their_type_and_revalidated() {
 #[tokio::test]
 async fn server_fns_answer_json_that_is_never_cached() {
     let test = test_db().await;
-    let response = send(&test, server_info_request()).await;
+    let anonymous = send(&test, server_info_request("")).await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let cookie = signed_in_cookie(&test.db).await;
+    let response = send(&test, server_info_request(&cookie)).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header_of(&response, "cache-control"), "no-store");
     let info: serde_json::Value = serde_json::from_str(&body_text(response).await).expect("JSON");
@@ -232,9 +250,14 @@ async fn internal_failures_reach_the_browser_only_as_a_reference() {
     let test = test_db().await;
     test.db.close().await;
 
+    let login = Request::post("/api/auth/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, ORIGIN)
+        .body(Body::from("email=a%40example.test&password=whatever+it+is"))
+        .expect("request");
     let log = CapturedLog::default();
     let capture = log.start();
-    let response = send(&test, server_info_request()).await;
+    let response = send(&test, login).await;
     drop(capture);
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let error: serde_json::Value = serde_json::from_str(&body_text(response).await).expect("JSON");
@@ -259,14 +282,47 @@ async fn internal_failures_reach_the_browser_only_as_a_reference() {
             .any(|line| line.contains(reference) && line.contains("PoolClosed")),
         "the cause is not logged under reference {reference}:\n{logged}"
     );
+}
 
-    let page = body_text(get(&test, "/").await).await;
-    assert!(
-        page.contains("Something went wrong on the server (reference "),
-        "no error panel"
+#[tokio::test]
+async fn pages_without_a_session_send_the_browser_to_sign_in() {
+    let test = test_db().await;
+    let response = get(&test, "/vms?status=running").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        header_of(&response, "location"),
+        "/login?next=%2Fvms%3Fstatus%3Drunning"
     );
-    assert!(
-        !page.to_lowercase().contains("pool"),
-        "internal detail leaked into the page"
+    for public in ["/login", "/favicon.svg", "/healthz"] {
+        assert_eq!(
+            get(&test, public).await.status(),
+            StatusCode::OK,
+            "{public}"
+        );
+    }
+    let ended = format!("{}=not-a-live-token", "wukong_session");
+    let request = Request::get("/")
+        .header(header::COOKIE, ended)
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(send(&test, request).await.status(), StatusCode::SEE_OTHER);
+}
+
+#[test]
+fn after_sign_in_only_local_paths_are_followed() {
+    use app::auth::types::safe_next;
+    assert_eq!(
+        safe_next(Some("/vms?status=running")),
+        "/vms?status=running"
     );
+    for hostile in [
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example",
+        "javascript:alert(1)",
+        "",
+    ] {
+        assert_eq!(safe_next(Some(hostile)), "/", "{hostile}");
+    }
+    assert_eq!(safe_next(None), "/");
 }

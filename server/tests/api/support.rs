@@ -163,3 +163,34 @@ pub async fn body_text(response: Response) -> String {
         .to_bytes();
     String::from_utf8(bytes.to_vec()).expect("UTF-8 body")
 }
+
+/// A session cookie (`name=token`) of a fresh user signed in through the router.
+pub async fn signed_in_cookie(db: &Db) -> String {
+    use axum::http::{header, Request};
+    use tower::ServiceExt as _;
+    let auth = test_auth(false);
+    let email = format!("{}@example.test", uuid::Uuid::new_v4().simple());
+    create_user(db, &auth, &email, "page viewer password").await;
+    let request = Request::post("/api/auth/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, ORIGIN)
+        .body(axum::body::Body::from(format!(
+            "email={}&password=page+viewer+password",
+            email.replace('@', "%40")
+        )))
+        .expect("request");
+    let response = server::http::router(app_state_with(db.clone(), auth))
+        .oneshot(request)
+        .await
+        .expect("router answers");
+    let set_cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|value| value.to_str().ok())
+        .expect("signed in");
+    set_cookie
+        .split(';')
+        .next()
+        .expect("cookie pair")
+        .to_owned()
+}

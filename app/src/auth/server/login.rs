@@ -84,14 +84,13 @@ pub async fn logout(
     let now = now_ms();
     let mut tx = db.pool().begin().await?;
     session::end(&mut tx, &session.id, "logout", now).await?;
-    let event = AuditEvent {
-        event: "authn_logout",
-        outcome: Outcome::Success,
-        severity: Severity::Info,
-        actor_user_id: Some(&session.user.id),
-        actor_email: Some(&session.user.email),
-        reason: None,
-    };
+    let event = AuditEvent::by(
+        &session.user,
+        "authn_logout",
+        Outcome::Success,
+        Severity::Info,
+        None,
+    );
     record(&mut tx, requester, &event, now).await?;
     tx.commit().await?;
     Ok(())

@@ -1,5 +1,6 @@
 //! Server side of identity: password hashing, accounts, sessions, sign-in.
 
+pub mod account;
 pub mod login;
 pub mod password;
 pub mod session;

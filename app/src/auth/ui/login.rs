@@ -1,22 +1,37 @@
-use leptos::{ev::SubmitEvent, prelude::*};
+use crate::auth::{api::Login, types::safe_next};
+use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
-/// The sign-in form. Accounts and sessions arrive with the identity work; until then the
-/// form says so instead of sending credentials anywhere.
+/// The sign-in form. After signing in the browser loads the page it came for (or the
+/// password change a new account owes) afresh, so every part of the page sees the session.
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let (show_password, set_show_password) = signal(false);
-    let (notice, set_notice) = signal(None::<&'static str>);
-    let on_submit = move |event: SubmitEvent| {
-        event.prevent_default();
-        set_notice.set(Some(
-            "Signing in is not available in this version of Wukong yet.",
-        ));
+    let login = ServerAction::<Login>::new();
+    let query = use_query_map();
+    Effect::new(move |_| {
+        if let Some(Ok(user)) = login.value().get() {
+            let next = query.with_untracked(|query| query.get("next"));
+            let target = if user.must_change_password {
+                "/account/password"
+            } else {
+                safe_next(next.as_deref())
+            };
+            let _ = window().location().set_href(target);
+        }
+    });
+    let error = move || {
+        login
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|error| error.to_string())
     };
     view! {
         <Title text="Sign in" />
         <main id="main" class="login">
-            <form class="login-card" method="post" on:submit=on_submit>
+            <ActionForm action=login attr:class="login-card">
                 <div class="login-brand">
                     <img src="/favicon.svg" alt="" width="40" height="40" />
                     <h1>"Sign in to Wukong"</h1>
@@ -39,13 +54,13 @@ pub fn LoginPage() -> impl IntoView {
                     />
                     "Show password"
                 </label>
-                <button type="submit" class="primary">
-                    "Sign in"
+                <button type="submit" class="primary" disabled=move || login.pending().get()>
+                    {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
                 </button>
-                <p class="form-notice" role="status">
-                    {move || notice.get()}
+                <p class="form-error" role="alert">
+                    {error}
                 </p>
-            </form>
+            </ActionForm>
         </main>
     }
 }

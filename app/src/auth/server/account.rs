@@ -1,0 +1,96 @@
+//! A signed-in user's own account.
+
+use crate::{
+    audit::server::{record, AuditEvent, Outcome, Severity},
+    auth::server::{
+        password::check_new_password,
+        session::{Requester, Session},
+        Auth,
+    },
+    db::{now_ms, Db},
+    AppError,
+};
+use sqlx::Row as _;
+
+fn invalid(field: &str, message: &str) -> AppError {
+    AppError::Invalid {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// Replaces the password after checking the current one, clears a forced change, and ends
+/// the user's other sessions (whoever knew the old password is signed out).
+pub async fn change_password(
+    db: &Db,
+    auth: &Auth,
+    requester: &Requester,
+    session: &Session,
+    current: String,
+    new: String,
+    confirm: String,
+) -> Result<(), AppError> {
+    let stored: Option<String> = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+        .bind(&session.user.id)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("password_hash")?;
+    let current_ok = auth.hasher.verify(current.clone(), stored).await?;
+    let now = now_ms();
+    if !current_ok {
+        let mut tx = db.pool().begin().await?;
+        let event = AuditEvent::by(
+            &session.user,
+            "authn_password_change_fail",
+            Outcome::Failure,
+            Severity::Warning,
+            Some("bad_current_password"),
+        );
+        record(&mut tx, requester, &event, now).await?;
+        tx.commit().await?;
+        return Err(invalid(
+            "current_password",
+            "The current password is incorrect.",
+        ));
+    }
+    check_new_password(&new, &session.user.email).map_err(|error| match error {
+        AppError::Invalid { message, .. } => invalid("new_password", &message),
+        other => other,
+    })?;
+    if new == current {
+        return Err(invalid(
+            "new_password",
+            "Choose a password different from the current one.",
+        ));
+    }
+    if new != confirm {
+        return Err(invalid("confirm_password", "The two new passwords differ."));
+    }
+    let hash = auth.hasher.hash(new).await?;
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("UPDATE users SET password_hash = $1, must_change_password = 0, updated_at = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now)
+        .bind(&session.user.id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE user_sessions SET ended_at = $1, end_reason = 'password_changed' \
+         WHERE user_id = $2 AND id <> $3 AND ended_at IS NULL",
+    )
+    .bind(now)
+    .bind(&session.user.id)
+    .bind(&session.id)
+    .execute(&mut *tx)
+    .await?;
+    let event = AuditEvent::by(
+        &session.user,
+        "authn_password_change",
+        Outcome::Success,
+        Severity::Info,
+        None,
+    );
+    record(&mut tx, requester, &event, now).await?;
+    tx.commit().await?;
+    Ok(())
+}

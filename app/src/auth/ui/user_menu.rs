@@ -1,0 +1,26 @@
+use crate::auth::api::{get_current_user, Logout};
+use leptos::{form::ActionForm, prelude::*};
+
+/// The signed-in user and the sign-out button, in the top bar.
+#[component]
+pub fn UserMenu() -> impl IntoView {
+    let user = Resource::new(|| (), |_| get_current_user());
+    let logout = ServerAction::<Logout>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = logout.value().get() {
+            let _ = window().location().set_href("/login");
+        }
+    });
+    view! {
+        <div class="user-menu">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    user.await.ok().map(|user| view! { <span class="user-email">{user.email}</span> })
+                })}
+            </Suspense>
+            <ActionForm action=logout>
+                <button type="submit">"Sign out"</button>
+            </ActionForm>
+        </div>
+    }
+}
