@@ -39,6 +39,12 @@ pub fn state() -> Result<AppState, AppError> {
 pub fn respond(error: AppError) -> AppError {
     if let Some(response) = use_context::<ResponseOptions>() {
         response.set_status(error.status());
+        if let AppError::TooManyAttempts { retry_after_secs } = &error {
+            response.insert_header(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(*retry_after_secs),
+            );
+        }
     }
     error
 }

@@ -17,6 +17,8 @@ pub enum AppError {
     Unauthorized,
     #[error("The email or password is incorrect.")]
     BadCredentials,
+    #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
+    TooManyAttempts { retry_after_secs: u64 },
     #[error("You do not have permission to do that.")]
     Forbidden,
     #[error("{what} was not found.")]
@@ -52,6 +54,7 @@ impl AppError {
         match self {
             AppError::Unauthorized | AppError::BadCredentials => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,

@@ -98,6 +98,7 @@ impl Application {
                 secure_cookies: !address.ip().is_loopback(),
             },
             allowed_origins: allowed_origins(&settings.allowed_origins, address),
+            throttle: Default::default(),
         };
         let state = AppState {
             leptos_options: leptos_options(settings, address),

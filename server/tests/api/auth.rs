@@ -451,3 +451,139 @@ async fn a_forced_password_change_comes_before_anything_else() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_sixth_wrong_password_within_a_minute_is_refused_before_argon2() {
+    let client = Client::new(false).await;
+    for attempt in 1..=5 {
+        let response = client.login(EMAIL, "wrong horse battery", None).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}"
+        );
+    }
+    let before = client.auth.hasher.verifications();
+    for password in ["wrong horse battery", PASSWORD] {
+        let response = client.login(EMAIL, password, None).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: u64 = response.headers()[header::RETRY_AFTER]
+            .to_str()
+            .expect("ASCII")
+            .parse()
+            .expect("seconds");
+        assert!(
+            (1..=900).contains(&retry_after),
+            "Retry-After {retry_after}"
+        );
+        assert!(response.headers().get(header::SET_COOKIE).is_none());
+    }
+    assert_eq!(
+        client.auth.hasher.verifications(),
+        before,
+        "argon2 ran for a throttled attempt"
+    );
+}
+
+#[tokio::test]
+async fn one_address_guessing_across_accounts_is_throttled_too() {
+    let client = Client::new(false).await;
+    let from = |email: &str| {
+        let body = format!("email={}&password=wrong+horse+battery", form(email));
+        let mut request = Request::post("/api/auth/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, ORIGIN)
+            .body(Body::from(body))
+            .expect("request");
+        let peer = std::net::SocketAddr::from(([192, 0, 2, 7], 40_000));
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        request
+    };
+    for attempt in 1..=5 {
+        let email = format!("user{attempt}@example.test");
+        let response =
+            server::http::router(app_state_with(client.test.db.clone(), client.auth.clone()))
+                .oneshot(from(&email))
+                .await
+                .expect("router answers");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}"
+        );
+    }
+    let response =
+        server::http::router(app_state_with(client.test.db.clone(), client.auth.clone()))
+            .oneshot(from("someone-else@example.test"))
+            .await
+            .expect("router answers");
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let rows =
+        sqlx::query("SELECT ip_address FROM audit_logs WHERE event_type = 'authn_login_fail'")
+            .fetch_all(client.test.db.pool())
+            .await
+            .expect("audit");
+    assert!(rows
+        .iter()
+        .all(|row| row.get::<Option<String>, _>("ip_address").as_deref() == Some("192.0.2.7")));
+}
+
+#[tokio::test]
+async fn the_hundredth_failure_locks_the_account() {
+    let client = Client::new(false).await;
+    sqlx::query("UPDATE users SET failed_login_count = 99")
+        .execute(client.test.db.pool())
+        .await
+        .expect("set count");
+    let response = client.login(EMAIL, "wrong horse battery", None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(client.audit_reasons("authn_login_lock").await.len(), 1);
+
+    // A fresh throttle (another replica, or after a restart) still meets the lock.
+    let client = Client {
+        test: client.test,
+        auth: test_auth(false),
+    };
+    let response = client.login(EMAIL, PASSWORD, None).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "the right password opens a locked account"
+    );
+    assert_eq!(body_text(response).await, r#""BadCredentials""#);
+    let reasons = client.audit_reasons("authn_login_fail").await;
+    assert!(
+        reasons
+            .last()
+            .is_some_and(|details| details.contains("account_locked")),
+        "{reasons:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_successful_sign_in_resets_the_failure_count() {
+    let client = Client::new(false).await;
+    for _ in 0..3 {
+        client.login(EMAIL, "wrong horse battery", None).await;
+    }
+    assert_eq!(
+        client.login(EMAIL, PASSWORD, None).await.status(),
+        StatusCode::OK
+    );
+    let count: i64 = sqlx::query("SELECT failed_login_count FROM users")
+        .fetch_one(client.test.db.pool())
+        .await
+        .expect("count")
+        .get("failed_login_count");
+    assert_eq!(count, 0);
+    for attempt in 1..=5 {
+        let response = client.login(EMAIL, "wrong horse battery", None).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt} after the reset"
+        );
+    }
+}

@@ -80,6 +80,7 @@ pub fn test_auth(secure_cookies: bool) -> Auth {
             secure_cookies,
         },
         allowed_origins: vec![ORIGIN.to_owned()],
+        throttle: Default::default(),
     }
 }
 

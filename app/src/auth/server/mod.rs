@@ -4,10 +4,13 @@ pub mod account;
 pub mod login;
 pub mod password;
 pub mod session;
+pub mod throttle;
 pub mod users;
 
 use password::PasswordHasher;
 use session::SessionPolicy;
+use std::sync::Arc;
+use throttle::LoginThrottle;
 
 /// Identity services shared by every request.
 #[derive(Clone)]
@@ -16,4 +19,5 @@ pub struct Auth {
     pub sessions: SessionPolicy,
     /// Origins (`scheme://host[:port]`) whose pages may send state-changing requests.
     pub allowed_origins: Vec<String>,
+    pub throttle: Arc<LoginThrottle>,
 }

@@ -18,6 +18,8 @@ pub struct UserRow {
     pub email: String,
     pub password_hash: Option<String>,
     pub is_disabled: bool,
+    /// Locked after too many failed sign-ins, until an admin unlocks it.
+    pub is_locked: bool,
 }
 
 /// Emails compare case-insensitively; they are stored trimmed and lowercased.
@@ -26,17 +28,19 @@ pub fn normalize_email(email: &str) -> String {
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT id, email, password_hash, is_disabled FROM users WHERE email = $1")
-            .bind(normalize_email(email))
-            .fetch_optional(db.pool())
-            .await?;
+    let row = sqlx::query(
+        "SELECT id, email, password_hash, is_disabled, locked_at FROM users WHERE email = $1",
+    )
+    .bind(normalize_email(email))
+    .fetch_optional(db.pool())
+    .await?;
     row.map(|row| {
         Ok(UserRow {
             id: row.try_get("id")?,
             email: row.try_get("email")?,
             password_hash: row.try_get("password_hash")?,
             is_disabled: row.try_get::<i64, _>("is_disabled")? == 1,
+            is_locked: row.try_get::<Option<i64>, _>("locked_at")?.is_some(),
         })
     })
     .transpose()
