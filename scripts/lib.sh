@@ -71,6 +71,13 @@ ensure_chromium() {
   apt_install chromium
 }
 
+# oathtool plays the authenticator app in tests: an independent TOTP implementation.
+ensure_oathtool() {
+  command -v oathtool >/dev/null && return
+  say "installing Debian's oathtool"
+  apt_install oathtool
+}
+
 postgres_bin() {
   local initdb
   initdb="$(ls -1d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)"

@@ -122,6 +122,7 @@ say "checking tools"
 ensure_site_tools || fail_setup "build tools"
 ensure_chromium || fail_setup "chromium"
 ensure_postgres || fail_setup "PostgreSQL"
+ensure_oathtool || fail_setup "oathtool"
 ensure_npm "$REPO_ROOT/end2end" || fail_setup "npm packages for the browser tests"
 
 check "cargo fmt --check" cargo fmt --all --check

@@ -83,11 +83,18 @@ pub fn require_signed_in() -> Result<Session, AppError> {
         .ok_or(AppError::Unauthorized)
 }
 
+/// A session that has passed the password and owes its second factor, or `Unauthorized`.
+pub fn require_mfa_pending() -> Result<Session, AppError> {
+    session()
+        .filter(|session| session.stage == SessionStage::MfaPending)
+        .ok_or(AppError::Unauthorized)
+}
+
 /// A signed-in session that may use the application: `Forbidden` while a forced password
-/// change is pending.
+/// change or a required MFA set-up is pending.
 pub fn require_session() -> Result<Session, AppError> {
     let session = require_signed_in()?;
-    if session.user.must_change_password {
+    if session.user.must_change_password || session.user.mfa_enrolment_required {
         return Err(AppError::Forbidden);
     }
     Ok(session)

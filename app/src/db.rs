@@ -60,17 +60,31 @@ const SQLITE_PRAGMAS: [&str; 4] = [
 /// A migration: version, description, SQL. Both lists must name the same versions.
 type MigrationSource = (i64, &'static str, &'static str);
 
-const SQLITE_MIGRATIONS: &[MigrationSource] = &[(
-    1,
-    "initial",
-    include_str!("../migrations/sqlite/0001_initial.sql"),
-)];
+const SQLITE_MIGRATIONS: &[MigrationSource] = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "mfa_failures",
+        include_str!("../migrations/sqlite/0002_mfa_failures.sql"),
+    ),
+];
 
-const POSTGRES_MIGRATIONS: &[MigrationSource] = &[(
-    1,
-    "initial",
-    include_str!("../migrations/postgres/0001_initial.sql"),
-)];
+const POSTGRES_MIGRATIONS: &[MigrationSource] = &[
+    (
+        1,
+        "initial",
+        include_str!("../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "mfa_failures",
+        include_str!("../migrations/postgres/0002_mfa_failures.sql"),
+    ),
+];
 
 /// The migrations compiled into the binary for `backend`, as (version, description).
 pub fn embedded_migrations(backend: Backend) -> Vec<(i64, &'static str)> {

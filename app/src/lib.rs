@@ -7,6 +7,7 @@ pub mod components;
 pub mod error;
 pub mod shell;
 pub mod system;
+pub mod url;
 
 #[cfg(feature = "ssr")]
 pub mod context;

@@ -1,7 +1,7 @@
 //! The HTML document, the router and the page chrome.
 
 use crate::{
-    auth::ui::{LoginPage, PasswordPage},
+    auth::ui::{LoginPage, MfaChallengePage, MfaSettingsPage, PasswordPage},
     components::{Layout, NotFound, Section, SectionPage},
     system::ui::DashboardPage,
 };
@@ -67,6 +67,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage />
+                <Route path=path!("/login/mfa") view=MfaChallengePage />
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view=DashboardPage />
                     <Route path=path!("vms") view=|| view! { <SectionPage section=&VMS /> } />
@@ -74,6 +75,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("audit") view=|| view! { <SectionPage section=&AUDIT /> } />
                     <Route path=path!("admin") view=|| view! { <SectionPage section=&ADMIN /> } />
                     <Route path=path!("account/password") view=PasswordPage />
+                    <Route path=path!("account/mfa") view=MfaSettingsPage />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -56,6 +56,16 @@ pub struct Settings {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// Key (32 bytes, base64) that encrypts TOTP seeds and OIDC client secrets in the
+    /// database. Default: the key file, created with a random key on first start.
+    #[arg(long, env = "WUKONG_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// File holding the key when `--secret-key` is not given. Default: secret.key in the
+    /// data directory. Keep it with backups of the database, apart from them.
+    #[arg(long, env = "WUKONG_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+
     /// Directory of the built web assets (pkg/ with the WASM, JS and CSS, plus public files).
     #[arg(long, env = "WUKONG_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
@@ -69,6 +79,12 @@ pub enum LogFormat {
 }
 
 impl Settings {
+    pub fn secret_key_file(&self) -> PathBuf {
+        self.secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+
     /// The database URL in force: the configured one, else SQLite in the data directory.
     pub fn database_url(&self) -> String {
         match &self.database_url {

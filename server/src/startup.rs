@@ -4,6 +4,7 @@ use crate::{config::Settings, http};
 use app::{
     auth::server::{
         password::PasswordHasher,
+        secrets::SecretBox,
         session::SessionPolicy,
         users::{ensure_first_admin, FIRST_ADMIN_EMAIL},
         Auth,
@@ -43,6 +44,8 @@ pub enum StartupError {
     Hasher(argon2::password_hash::Error),
     #[error("cannot create the first admin account: {0}")]
     FirstAdmin(AppError),
+    #[error("secret key {origin}: {reason}")]
+    SecretKey { origin: String, reason: String },
 }
 
 /// A server that is bound and migrated, ready to serve.
@@ -99,6 +102,7 @@ impl Application {
             },
             allowed_origins: allowed_origins(&settings.allowed_origins, address),
             throttle: Default::default(),
+            secrets: load_secret_key(settings)?,
         };
         let state = AppState {
             leptos_options: leptos_options(settings, address),
@@ -150,6 +154,42 @@ pub fn allowed_origins(configured: &[String], address: SocketAddr) -> Vec<String
         origins.push(format!("http://localhost:{}", address.port()));
     }
     origins
+}
+
+/// The key for secrets at rest: from the setting, else from the key file, which is created
+/// (readable by the owner only) with a new random key when it does not exist yet.
+fn load_secret_key(settings: &Settings) -> Result<SecretBox, StartupError> {
+    if let Some(key) = &settings.secret_key {
+        return SecretBox::from_base64(key).map_err(|error| StartupError::SecretKey {
+            origin: "from WUKONG_SECRET_KEY".to_owned(),
+            reason: error.to_string(),
+        });
+    }
+    let path = settings.secret_key_file();
+    let fail = |reason: String| StartupError::SecretKey {
+        origin: format!("file {}", path.display()),
+        reason,
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            let key = SecretBox::generate_key();
+            write_private(&path, &key).map_err(|error| fail(error.to_string()))?;
+            tracing::info!(path = %path.display(), "created a new secret key file");
+            key
+        }
+        Err(error) => return Err(fail(error.to_string())),
+    };
+    SecretBox::from_base64(&text).map_err(|error| fail(error.to_string()))
+}
+
+fn write_private(path: &Path, contents: &str) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
 }
 
 /// Creates the data directory if needed and proves it is writable, so a bad directory is

@@ -24,6 +24,8 @@ pub struct AuditEvent<'a> {
     pub actor_email: Option<&'a str>,
     /// A short machine-readable reason or detail, stored as JSON `{"reason": …}`.
     pub reason: Option<&'a str>,
+    /// What the event was done to, as (type, id), when that is not the actor.
+    pub target: Option<(&'a str, &'a str)>,
 }
 
 impl<'a> AuditEvent<'a> {
@@ -42,6 +44,15 @@ impl<'a> AuditEvent<'a> {
             actor_user_id: Some(&user.id),
             actor_email: Some(&user.email),
             reason,
+            target: None,
+        }
+    }
+
+    /// The same event, about the user `user_id`.
+    pub fn on_user(self, user_id: &'a str) -> Self {
+        AuditEvent {
+            target: Some(("user", user_id)),
+            ..self
         }
     }
 }
@@ -66,7 +77,8 @@ pub async fn record(
     };
     sqlx::query(
         "INSERT INTO audit_logs (id, occurred_at, actor_user_id, actor_email, ip_address, user_agent, \
-         event_type, outcome, severity, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         event_type, outcome, severity, details, target_type, target_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(now)
@@ -78,6 +90,8 @@ pub async fn record(
     .bind(outcome)
     .bind(severity)
     .bind(details)
+    .bind(event.target.map(|(kind, _)| kind.to_owned()))
+    .bind(event.target.map(|(_, id)| id.to_owned()))
     .execute(conn)
     .await
     .map(|_| ())

@@ -9,6 +9,45 @@ pub struct CurrentUser {
     pub is_admin: bool,
     /// Set for accounts with a generated password: nothing else works until it is changed.
     pub must_change_password: bool,
+    /// Set when MFA is required for everyone and this user has not set it up: nothing else
+    /// works until they do.
+    pub mfa_enrolment_required: bool,
+}
+
+/// What a correct password leads to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoginStep {
+    /// Signed in.
+    SignedIn(CurrentUser),
+    /// The account has MFA: a code is owed before the sign-in is complete.
+    MfaRequired,
+}
+
+/// The signed-in user's second factor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MfaStatus {
+    pub enabled: bool,
+    /// Unused backup codes.
+    pub backup_codes_left: u32,
+    /// The admin setting "MFA required for everyone".
+    pub required_for_everyone: bool,
+}
+
+/// What an authenticator app needs to start producing codes, shown once during set-up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpEnrolment {
+    /// Base32, for typing into the app.
+    pub secret: String,
+    /// The `otpauth://` Key URI.
+    pub otpauth_uri: String,
+    /// The Key URI as a QR code, an SVG document rendered by the server.
+    pub qr_svg: String,
+}
+
+/// Single-use backup codes, shown once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupCodes {
+    pub codes: Vec<String>,
 }
 
 /// Where to go after signing in: `next` when it is a path on this site, else the dashboard.

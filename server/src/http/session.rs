@@ -18,6 +18,8 @@ use axum::{
 
 const LOGIN_PATH: &str = "/login";
 const PASSWORD_PATH: &str = "/account/password";
+const MFA_CHALLENGE_PATH: &str = "/login/mfa";
+const MFA_SETTINGS_PATH: &str = "/account/mfa";
 
 pub async fn resolve_session(
     State(state): State<AppState>,
@@ -44,19 +46,30 @@ pub async fn resolve_session(
     next.run(request).await
 }
 
-/// Where a page request must go instead, if anywhere.
+/// Where a page request must go instead, if anywhere: the sign-in page without a session,
+/// the MFA step while the session owes one, and an owed password change or MFA set-up
+/// before anything else.
 fn page_redirect(session: Option<&Session>, uri: &Uri) -> Option<String> {
     let path = uri.path();
+    let wanted = || {
+        let target = uri.path_and_query().map_or(path, |target| target.as_str());
+        app::url::percent_encode(target)
+    };
     match session {
         Some(session) if session.stage == SessionStage::Active => {
-            (session.user.must_change_password && path != PASSWORD_PATH)
-                .then(|| PASSWORD_PATH.to_owned())
+            if session.user.must_change_password {
+                (path != PASSWORD_PATH).then(|| PASSWORD_PATH.to_owned())
+            } else if session.user.mfa_enrolment_required {
+                (path != MFA_SETTINGS_PATH).then(|| MFA_SETTINGS_PATH.to_owned())
+            } else {
+                None
+            }
         }
-        _ if path == LOGIN_PATH => None,
-        _ => {
-            let wanted = uri.path_and_query().map_or(path, |target| target.as_str());
-            Some(format!("{LOGIN_PATH}?next={}", encode_component(wanted)))
-        }
+        Some(_) if path == LOGIN_PATH || path == MFA_CHALLENGE_PATH => None,
+        Some(_) => Some(format!("{MFA_CHALLENGE_PATH}?next={}", wanted())),
+        None if path == LOGIN_PATH => None,
+        None if path == MFA_CHALLENGE_PATH => Some(LOGIN_PATH.to_owned()),
+        None => Some(format!("{LOGIN_PATH}?next={}", wanted())),
     }
 }
 
@@ -69,18 +82,6 @@ fn is_page(path: &str) -> bool {
         || path == "/healthz"
         || path == "/readyz";
     !reserved && !last.contains('.')
-}
-
-fn encode_component(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {

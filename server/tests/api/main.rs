@@ -7,5 +7,6 @@ mod auth;
 mod cli;
 mod db;
 mod http;
+mod mfa;
 mod migrations;
 mod support;

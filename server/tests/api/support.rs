@@ -3,6 +3,7 @@
 use app::{
     auth::server::{
         password::PasswordHasher,
+        secrets::SecretBox,
         session::SessionPolicy,
         users::{insert, NewUser},
         Auth,
@@ -10,14 +11,20 @@ use app::{
     context::AppState,
     db::{now_ms, Db},
 };
-use axum::response::Response;
+use axum::{
+    body::Body,
+    http::{header, Request, StatusCode},
+    response::Response,
+};
 use http_body_util::BodyExt;
 use leptos::config::LeptosOptions;
+use sqlx::Row as _;
 use std::{
     io,
     path::PathBuf,
     sync::{Arc, Mutex},
 };
+use tower::ServiceExt as _;
 
 /// A migrated database that belongs to one test.
 pub struct TestDb {
@@ -81,6 +88,7 @@ pub fn test_auth(secure_cookies: bool) -> Auth {
         },
         allowed_origins: vec![ORIGIN.to_owned()],
         throttle: Default::default(),
+        secrets: SecretBox::new(&[7; 32]).expect("test key"),
     }
 }
 
@@ -167,8 +175,6 @@ pub async fn body_text(response: Response) -> String {
 
 /// A session cookie (`name=token`) of a fresh user signed in through the router.
 pub async fn signed_in_cookie(db: &Db) -> String {
-    use axum::http::{header, Request};
-    use tower::ServiceExt as _;
     let auth = test_auth(false);
     let email = format!("{}@example.test", uuid::Uuid::new_v4().simple());
     create_user(db, &auth, &email, "page viewer password").await;
@@ -194,4 +200,120 @@ pub async fn signed_in_cookie(db: &Db) -> String {
         .next()
         .expect("cookie pair")
         .to_owned()
+}
+
+pub const EMAIL: &str = "ada@example.test";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A user `EMAIL`/`PASSWORD` on a fresh database, and requests to the router.
+pub struct Client {
+    pub test: TestDb,
+    pub auth: Auth,
+}
+
+impl Client {
+    /// The same user and database, with the in-memory sign-in throttle forgotten (as after
+    /// a restart).
+    pub fn with_fresh_throttle(&self) -> Client {
+        Client {
+            test: TestDb {
+                db: self.test.db.clone(),
+                _dir: None,
+            },
+            auth: Auth {
+                throttle: Default::default(),
+                ..self.auth.clone()
+            },
+        }
+    }
+
+    pub async fn new(secure_cookies: bool) -> Self {
+        let test = test_db().await;
+        let auth = test_auth(secure_cookies);
+        create_user(&test.db, &auth, EMAIL, PASSWORD).await;
+        Client { test, auth }
+    }
+
+    pub async fn post(
+        &self,
+        endpoint: &str,
+        body: &str,
+        origin: Option<&str>,
+        cookie: Option<&str>,
+    ) -> Response {
+        let mut request = Request::post(format!("/api/{endpoint}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        server::http::router(app_state_with(self.test.db.clone(), self.auth.clone()))
+            .oneshot(request.body(Body::from(body.to_owned())).expect("request"))
+            .await
+            .expect("router answers")
+    }
+
+    pub async fn get(&self, path: &str, cookie: &str) -> Response {
+        let request = Request::get(path)
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .expect("request");
+        server::http::router(app_state_with(self.test.db.clone(), self.auth.clone()))
+            .oneshot(request)
+            .await
+            .expect("router answers")
+    }
+
+    pub async fn login(&self, email: &str, password: &str, cookie: Option<&str>) -> Response {
+        let body = format!("email={}&password={}", form(email), form(password));
+        self.post("auth/login", &body, Some(ORIGIN), cookie).await
+    }
+
+    pub async fn me(&self, cookie: &str) -> StatusCode {
+        self.post("auth/me", "", Some(ORIGIN), Some(cookie))
+            .await
+            .status()
+    }
+
+    pub async fn audit_reasons(&self, event: &str) -> Vec<String> {
+        sqlx::query("SELECT details FROM audit_logs WHERE event_type = $1 ORDER BY occurred_at")
+            .bind(event)
+            .fetch_all(self.test.db.pool())
+            .await
+            .expect("audit rows")
+            .iter()
+            .map(|row| row.get::<String, _>("details"))
+            .collect()
+    }
+}
+
+/// `value` encoded for an `application/x-www-form-urlencoded` body.
+pub fn form(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+/// The one `Set-Cookie` of `response`.
+pub fn set_cookie(response: &Response) -> String {
+    let values: Vec<_> = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .collect();
+    assert_eq!(values.len(), 1, "expected one Set-Cookie, got {values:?}");
+    values[0].to_str().expect("ASCII").to_owned()
+}
+
+/// `name=value` of a `Set-Cookie`, ready for a `Cookie` header.
+pub fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().expect("pair").to_owned()
 }

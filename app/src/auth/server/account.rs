@@ -5,14 +5,52 @@ use crate::{
     auth::server::{
         password::check_new_password,
         session::{Requester, Session},
-        Auth,
+        throttle, Auth,
     },
     db::{now_ms, Db},
     AppError,
 };
 use sqlx::Row as _;
 
-fn invalid(field: &str, message: &str) -> AppError {
+/// Asks for the password again before a sensitive change, so a session left open is not
+/// enough to make it. Throttled like sign-in; a wrong password is audited and reported on
+/// `field`.
+pub async fn reauthenticate(
+    db: &Db,
+    auth: &Auth,
+    requester: &Requester,
+    session: &Session,
+    password: String,
+    field: &str,
+) -> Result<(), AppError> {
+    let keys = throttle::attempt_keys(requester.ip.as_deref(), &session.user.email);
+    auth.throttle
+        .check(&keys, now_ms())
+        .map_err(|retry_after_secs| AppError::TooManyAttempts { retry_after_secs })?;
+    let stored: Option<String> = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+        .bind(&session.user.id)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("password_hash")?;
+    if auth.hasher.verify(password, stored).await? {
+        return Ok(());
+    }
+    let now = now_ms();
+    auth.throttle.record_failure(&keys, now);
+    let mut tx = db.pool().begin().await?;
+    let event = AuditEvent::by(
+        &session.user,
+        "authn_reauth_fail",
+        Outcome::Failure,
+        Severity::Warning,
+        Some("bad_password"),
+    );
+    record(&mut tx, requester, &event, now).await?;
+    tx.commit().await?;
+    Err(invalid(field, "The password is incorrect."))
+}
+
+pub(crate) fn invalid(field: &str, message: &str) -> AppError {
     AppError::Invalid {
         field: field.to_owned(),
         message: message.to_owned(),
@@ -30,29 +68,16 @@ pub async fn change_password(
     new: String,
     confirm: String,
 ) -> Result<(), AppError> {
-    let stored: Option<String> = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
-        .bind(&session.user.id)
-        .fetch_one(db.pool())
-        .await?
-        .try_get("password_hash")?;
-    let current_ok = auth.hasher.verify(current.clone(), stored).await?;
+    reauthenticate(
+        db,
+        auth,
+        requester,
+        session,
+        current.clone(),
+        "current_password",
+    )
+    .await?;
     let now = now_ms();
-    if !current_ok {
-        let mut tx = db.pool().begin().await?;
-        let event = AuditEvent::by(
-            &session.user,
-            "authn_password_change_fail",
-            Outcome::Failure,
-            Severity::Warning,
-            Some("bad_current_password"),
-        );
-        record(&mut tx, requester, &event, now).await?;
-        tx.commit().await?;
-        return Err(invalid(
-            "current_password",
-            "The current password is incorrect.",
-        ));
-    }
     check_new_password(&new, &session.user.email).map_err(|error| match error {
         AppError::Invalid { message, .. } => invalid("new_password", &message),
         other => other,

@@ -3,6 +3,7 @@
 use crate::{
     audit::server::{record, AuditEvent, Outcome, Severity},
     auth::server::{
+        mfa,
         session::{self, Requester, SessionStage},
         throttle, users, Auth,
     },
@@ -15,7 +16,8 @@ use sqlx::Row as _;
 pub const LOCK_AFTER_FAILURES: i64 = 100;
 
 /// Checks the credentials and opens a new session, ending `previous` (the session the
-/// request came with, if any) so a sign-in always yields a fresh token. Returns the token.
+/// request came with, if any) so a sign-in always yields a fresh token. Returns the token
+/// and the stage of the session: for accounts with MFA it still owes the second factor.
 ///
 /// Throttled attempts are refused before any database or argon2 work. Unknown email, wrong
 /// password, disabled and locked account all answer the same `BadCredentials`; the audit log
@@ -27,7 +29,7 @@ pub async fn login(
     email: &str,
     password: String,
     previous: Option<&str>,
-) -> Result<String, AppError> {
+) -> Result<(String, SessionStage), AppError> {
     let keys = throttle::attempt_keys(requester.ip.as_deref(), email);
     auth.throttle
         .check(&keys, now_ms())
@@ -58,6 +60,7 @@ pub async fn login(
             actor_user_id: user.as_ref().map(|user| user.id.as_str()),
             actor_email: Some(email),
             reason: Some(reason),
+            target: None,
         };
         record(&mut tx, requester, &event, now).await?;
         if let (Some(user), "bad_password") = (&user, reason) {
@@ -69,6 +72,12 @@ pub async fn login(
     let Some(user) = user else {
         return Err(AppError::BadCredentials);
     };
+    // Read before the transaction: on SQLite a read-then-write transaction can deadlock.
+    let stage = if mfa::is_enabled(db, &user.id).await? {
+        SessionStage::MfaPending
+    } else {
+        SessionStage::Active
+    };
     if let Some(previous) = previous {
         session::end(&mut tx, previous, "replaced_by_login", now).await?;
     }
@@ -76,29 +85,25 @@ pub async fn login(
         .bind(&user.id)
         .execute(&mut *tx)
         .await?;
-    let token = session::create(
-        &mut tx,
-        &auth.sessions,
-        &user.id,
-        SessionStage::Active,
-        requester,
-        now,
-    )
-    .await?;
+    let token = session::create(&mut tx, &auth.sessions, &user.id, stage, requester, now).await?;
     let event = AuditEvent {
-        event: "authn_login_success",
+        event: match stage {
+            SessionStage::Active => "authn_login_success",
+            SessionStage::MfaPending => "authn_login_mfa_pending",
+        },
         outcome: Outcome::Success,
         severity: Severity::Info,
         actor_user_id: Some(&user.id),
         actor_email: Some(&user.email),
         reason: Some("password"),
+        target: None,
     };
     record(&mut tx, requester, &event, now).await?;
     tx.commit().await?;
     if let Some(account) = keys.first() {
         auth.throttle.clear(account);
     }
-    Ok(token)
+    Ok((token, stage))
 }
 
 /// Counts a wrong password against the account, locking it at the limit.
@@ -126,6 +131,7 @@ async fn count_failure(
             actor_user_id: Some(&user.id),
             actor_email: Some(&user.email),
             reason: Some("too_many_failures"),
+            target: None,
         };
         record(tx, requester, &event, now).await?;
     }

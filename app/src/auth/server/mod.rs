@@ -2,12 +2,16 @@
 
 pub mod account;
 pub mod login;
+pub mod mfa;
 pub mod password;
+pub mod secrets;
 pub mod session;
 pub mod throttle;
+pub mod totp;
 pub mod users;
 
 use password::PasswordHasher;
+use secrets::SecretBox;
 use session::SessionPolicy;
 use std::sync::Arc;
 use throttle::LoginThrottle;
@@ -20,4 +24,6 @@ pub struct Auth {
     /// Origins (`scheme://host[:port]`) whose pages may send state-changing requests.
     pub allowed_origins: Vec<String>,
     pub throttle: Arc<LoginThrottle>,
+    /// Seals TOTP seeds and OIDC client secrets in the database.
+    pub secrets: SecretBox,
 }

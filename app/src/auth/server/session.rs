@@ -15,6 +15,12 @@ pub const PLAIN_COOKIE: &str = "wukong_session";
 /// `last_seen_at` is written at most this often, so sessions do not cost a write per request.
 const TOUCH_INTERVAL_MS: i64 = 60_000;
 
+/// A session that still owes its second factor lasts this long at most.
+pub const MFA_PENDING_TTL_MS: i64 = 5 * 60_000;
+
+/// The `app_settings` key of "MFA required for everyone".
+pub const MFA_REQUIRED_SETTING: &str = "mfa_required";
+
 /// How sessions are issued and when they end.
 #[derive(Clone, Debug)]
 pub struct SessionPolicy {
@@ -112,6 +118,10 @@ pub async fn create(
     now: i64,
 ) -> Result<String, sqlx::Error> {
     let (token, hash) = new_token();
+    let lifetime = match stage {
+        SessionStage::MfaPending => policy.absolute_ms.min(MFA_PENDING_TTL_MS),
+        SessionStage::Active => policy.absolute_ms,
+    };
     sqlx::query(
         "INSERT INTO user_sessions (id, user_id, token_hash, stage, ip_address, user_agent, \
          created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
@@ -123,7 +133,7 @@ pub async fn create(
     .bind(requester.ip.clone())
     .bind(requester.user_agent.clone())
     .bind(now)
-    .bind(now + policy.absolute_ms)
+    .bind(now + lifetime)
     .execute(conn)
     .await?;
     Ok(token)
@@ -139,14 +149,17 @@ pub async fn find(
 ) -> Result<Option<Session>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT s.id, s.stage, s.last_seen_at, u.id AS user_id, u.email, u.display_name, \
-         u.global_role, u.must_change_password \
+         u.global_role, u.must_change_password, COALESCE(m.is_enabled, 0) AS mfa_enabled, \
+         (SELECT value FROM app_settings WHERE key = $4) AS mfa_required \
          FROM user_sessions s JOIN users u ON u.id = s.user_id \
+         LEFT JOIN user_mfa_settings m ON m.user_id = u.id \
          WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2 \
          AND s.last_seen_at > $3 AND u.is_disabled = 0",
     )
     .bind(token_hash(token))
     .bind(now)
     .bind(now - policy.idle_ms)
+    .bind(MFA_REQUIRED_SETTING)
     .fetch_optional(db.pool())
     .await?;
     let Some(row) = row else {
@@ -177,6 +190,8 @@ fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
             display_name: row.try_get("display_name")?,
             is_admin: row.try_get::<String, _>("global_role")? == "admin",
             must_change_password: row.try_get::<i64, _>("must_change_password")? == 1,
+            mfa_enrolment_required: row.try_get::<i64, _>("mfa_enabled")? == 0
+                && row.try_get::<Option<String>, _>("mfa_required")?.as_deref() == Some("true"),
         },
     })
 }

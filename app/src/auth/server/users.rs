@@ -113,6 +113,7 @@ pub async fn ensure_first_admin(
         actor_user_id: Some(&id),
         actor_email: Some(FIRST_ADMIN_EMAIL),
         reason: Some("first_run_admin"),
+        target: None,
     };
     record(&mut tx, &Requester::default(), &event, now).await?;
     tx.commit().await?;

@@ -1,4 +1,7 @@
-use crate::auth::{api::Login, types::safe_next};
+use crate::auth::{
+    api::Login,
+    types::{safe_next, CurrentUser, LoginStep},
+};
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -11,14 +14,16 @@ pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let query = use_query_map();
     Effect::new(move |_| {
-        if let Some(Ok(user)) = login.value().get() {
+        if let Some(Ok(step)) = login.value().get() {
             let next = query.with_untracked(|query| query.get("next"));
-            let target = if user.must_change_password {
-                "/account/password"
-            } else {
-                safe_next(next.as_deref())
+            let target = match step {
+                LoginStep::SignedIn(user) => after_sign_in(&user, next.as_deref()),
+                LoginStep::MfaRequired => format!(
+                    "/login/mfa?next={}",
+                    crate::url::percent_encode(safe_next(next.as_deref()))
+                ),
             };
-            let _ = window().location().set_href(target);
+            let _ = window().location().set_href(&target);
         }
     });
     let error = move || {
@@ -62,5 +67,17 @@ pub fn LoginPage() -> impl IntoView {
                 </p>
             </ActionForm>
         </main>
+    }
+}
+
+/// Where a fully signed-in user goes: an owed password change or MFA set-up first, else the
+/// page they came for.
+pub(super) fn after_sign_in(user: &CurrentUser, next: Option<&str>) -> String {
+    if user.must_change_password {
+        "/account/password".to_owned()
+    } else if user.mfa_enrolment_required {
+        "/account/mfa".to_owned()
+    } else {
+        safe_next(next).to_owned()
     }
 }

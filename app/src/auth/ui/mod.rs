@@ -1,7 +1,11 @@
 mod login;
+mod mfa_challenge;
+mod mfa_settings;
 mod password;
 mod user_menu;
 
 pub use login::LoginPage;
+pub use mfa_challenge::MfaChallengePage;
+pub use mfa_settings::MfaSettingsPage;
 pub use password::PasswordPage;
 pub use user_menu::UserMenu;

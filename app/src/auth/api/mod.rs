@@ -1,17 +1,22 @@
-use super::types::CurrentUser;
+//! Server functions of identity: sign-in and sessions here, the second factor in [`mfa`].
+
+pub mod mfa;
+
+use super::types::{CurrentUser, LoginStep};
 use crate::AppError;
 use leptos::prelude::*;
 
-/// Signs in with email and password; the session cookie comes with the answer.
+/// Signs in with email and password; the session cookie comes with the answer. For an
+/// account with MFA that session still owes a code (`auth/mfa/verify`).
 #[server(endpoint = "auth/login")]
-pub async fn login(email: String, password: String) -> Result<CurrentUser, AppError> {
+pub async fn login(email: String, password: String) -> Result<LoginStep, AppError> {
     use crate::{
         auth::server::{login, session},
         context::{requester, respond, set_cookie, state},
     };
     let state = state().map_err(respond)?;
     let previous = crate::context::session().map(|session| session.id);
-    let token = login::login(
+    let (token, stage) = login::login(
         &state.db,
         &state.auth,
         &requester(),
@@ -22,11 +27,25 @@ pub async fn login(email: String, password: String) -> Result<CurrentUser, AppEr
     .await
     .map_err(respond)?;
     set_cookie(&state.auth.sessions.cookie(&token));
-    let signed_in = session::find(&state.db, &state.auth.sessions, &token, crate::db::now_ms())
+    if stage == session::SessionStage::MfaPending {
+        return Ok(LoginStep::MfaRequired);
+    }
+    signed_in_user(&state, &token)
         .await
-        .map_err(|error| respond(error.into()))?
-        .ok_or_else(|| respond(AppError::internal("new session not found")))?;
-    Ok(signed_in.user)
+        .map(LoginStep::SignedIn)
+        .map_err(respond)
+}
+
+/// The user of the session `token` just opened.
+#[cfg(feature = "ssr")]
+pub(crate) async fn signed_in_user(
+    state: &crate::context::AppState,
+    token: &str,
+) -> Result<CurrentUser, AppError> {
+    crate::auth::server::session::find(&state.db, &state.auth.sessions, token, crate::db::now_ms())
+        .await?
+        .map(|session| session.user)
+        .ok_or_else(|| AppError::internal("new session not found"))
 }
 
 /// Ends the current session on the server and removes the cookie.
