@@ -1,12 +1,15 @@
 //! Command-line flags, each with a `WUKONG_*` environment fallback.
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::{net::SocketAddr, path::PathBuf};
 
 /// Wukong: a multi-tenant web dashboard for KubeVirt virtual machines.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "wukong", version, about, long_about = None)]
 pub struct Settings {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address and port to listen on. Port 0 picks a free port (the log says which).
     #[arg(long, env = "WUKONG_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
@@ -69,6 +72,48 @@ pub struct Settings {
     /// Directory of the built web assets (pkg/ with the WASM, JS and CSS, plus public files).
     #[arg(long, env = "WUKONG_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+}
+
+/// Without a command, Wukong serves.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Manage accounts in the configured database (for the first admin, or when locked out).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserCommand {
+    /// Create a local account. Without --password-stdin a random password is printed, to be
+    /// changed at first sign-in.
+    Create {
+        email: String,
+        /// Give the account the global admin role.
+        #[arg(long)]
+        admin: bool,
+        /// Name shown in the UI. Default: the part of the email before the @.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Read the password from the first line of standard input instead.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new random password (printed), to be changed at next sign-in; also unlocks the
+    /// account and ends its sessions.
+    ResetPassword(UserEmail),
+    /// Remove the account's second factor and end its sessions.
+    ResetMfa(UserEmail),
+    /// Disable the account and end its sessions.
+    Disable(UserEmail),
+    /// Enable a disabled account.
+    Enable(UserEmail),
+    /// Unlock an account locked after too many failed attempts.
+    Unlock(UserEmail),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UserEmail {
+    pub email: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

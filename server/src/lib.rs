@@ -1,5 +1,6 @@
 //! The Wukong server: configuration, start-up, and the HTTP surface around the `app` crate.
 
+pub mod cli;
 pub mod config;
 pub mod http;
 pub mod startup;

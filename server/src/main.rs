@@ -1,10 +1,20 @@
 use clap::Parser;
-use server::{config::Settings, startup::Application, telemetry};
+use server::{
+    config::{Command, Settings},
+    startup::Application,
+    telemetry,
+};
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let settings = Settings::parse();
+    if let Some(Command::User(command)) = &settings.command {
+        return match server::cli::run(&settings, command).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => fail(&error),
+        };
+    }
     if let Err(error) = telemetry::init(&settings.log, settings.log_format) {
         return fail(&error);
     }

@@ -57,15 +57,13 @@ pub struct Application {
 impl Application {
     /// Prepares the data directory, opens and migrates the database and binds the listener.
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
-        prepare_data_dir(&settings.data_dir)?;
         if let Some(path) = &settings.kubeconfig {
             std::fs::metadata(path).map_err(|source| StartupError::Kubeconfig {
                 path: path.clone(),
                 source,
             })?;
         }
-        let db = Db::connect(&settings.database_url()).await?;
-        db.migrate().await?;
+        let db = open_database(settings).await?;
         tracing::info!(database = db.backend().label(), "database ready");
 
         let listener =
@@ -81,8 +79,7 @@ impl Application {
                 address: settings.listen,
                 source,
             })?;
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let hasher = PasswordHasher::new(cores).map_err(StartupError::Hasher)?;
+        let hasher = hasher()?;
         if let Some(password) = ensure_first_admin(&db, &hasher)
             .await
             .map_err(StartupError::FirstAdmin)?
@@ -136,6 +133,20 @@ impl Application {
         tracing::info!("stopped");
         served
     }
+}
+
+/// Prepares the data directory, then opens and migrates the configured database.
+pub async fn open_database(settings: &Settings) -> Result<Db, StartupError> {
+    prepare_data_dir(&settings.data_dir)?;
+    let db = Db::connect(&settings.database_url()).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// The password hasher, allowed as many concurrent hashes as there are cores.
+pub fn hasher() -> Result<PasswordHasher, StartupError> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    PasswordHasher::new(cores).map_err(StartupError::Hasher)
 }
 
 fn millis(seconds: u64) -> i64 {

@@ -48,6 +48,14 @@ impl<'a> AuditEvent<'a> {
         }
     }
 
+    /// The same event with `reason` as its detail.
+    pub fn with_reason(self, reason: &'a str) -> Self {
+        AuditEvent {
+            reason: Some(reason),
+            ..self
+        }
+    }
+
     /// The same event, about the user `user_id`.
     pub fn on_user(self, user_id: &'a str) -> Self {
         AuditEvent {

@@ -63,3 +63,38 @@ pub fn safe_next(next: Option<&str>) -> &str {
         _ => "/",
     }
 }
+
+/// A user as admins see them in the list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub is_disabled: bool,
+    /// Locked after too many failed attempts, until an admin unlocks it.
+    pub is_locked: bool,
+    pub mfa_enabled: bool,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds of the latest activity of any session, if there ever was one.
+    pub last_active_at: Option<i64>,
+}
+
+/// One page of the admin user list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPage {
+    pub users: Vec<UserSummary>,
+    /// Users matching the search, on all pages.
+    pub total: u64,
+    /// Zero-based.
+    pub page: u32,
+    pub page_size: u32,
+}
+
+/// A user just created, with the generated first password when there is one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedUser {
+    pub user: UserSummary,
+    pub password: Option<String>,
+}

@@ -231,3 +231,99 @@ fn serves_from_a_sqlite_file_and_stops_cleanly_on_sigterm() {
         "{log:#?}"
     );
 }
+
+/// Runs `wukong --data-dir DIR user ARGS…` with `stdin`; returns stdout, or the one-line
+/// error when it fails.
+fn user_command(dir: &std::path::Path, args: &[&str], stdin: &str) -> Result<String, String> {
+    let mut child = wukong()
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("user")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run wukong user");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("wait");
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        Err(stderr)
+    }
+}
+
+#[tokio::test]
+async fn user_commands_manage_accounts_in_the_configured_database() {
+    use sqlx::Row as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let created = user_command(
+        &data,
+        &["create", "Ops@Example.test", "--admin", "--password-stdin"],
+        "a long enough passphrase\n",
+    )
+    .expect("create");
+    assert_eq!(created.trim(), "created ops@example.test (admin)");
+    let generated = user_command(&data, &["create", "dev@example.test"], "").expect("create");
+    assert!(generated.contains("password (must be changed at first sign-in): "));
+    let duplicate = user_command(&data, &["create", "dev@example.test"], "").unwrap_err();
+    assert!(duplicate.contains("already exists"), "{duplicate}");
+    let weak = user_command(
+        &data,
+        &["create", "x@example.test", "--password-stdin"],
+        "short\n",
+    )
+    .unwrap_err();
+    assert!(weak.contains("at least 12"), "{weak}");
+    let unknown = user_command(&data, &["disable", "nobody@example.test"], "").unwrap_err();
+    assert_eq!(
+        unknown.trim(),
+        "wukong: error: no account with email nobody@example.test"
+    );
+
+    let reset = user_command(&data, &["reset-password", "dev@example.test"], "").expect("reset");
+    assert!(reset.contains("password (must be changed at next sign-in): "));
+    user_command(&data, &["reset-mfa", "dev@example.test"], "").expect("reset MFA");
+    user_command(&data, &["disable", "dev@example.test"], "").expect("disable");
+    user_command(&data, &["unlock", "dev@example.test"], "").expect("unlock");
+
+    let url = format!("sqlite://{}", data.join("wukong.db").display());
+    let db = app::db::Db::connect(&url).await.expect("open database");
+    let dev = sqlx::query(
+        "SELECT is_disabled, must_change_password FROM users WHERE email = 'dev@example.test'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("dev");
+    assert_eq!(dev.get::<i64, _>("is_disabled"), 1);
+    assert_eq!(dev.get::<i64, _>("must_change_password"), 1);
+    let events: Vec<String> =
+        sqlx::query("SELECT event_type FROM audit_logs WHERE details LIKE '%command_line%' ORDER BY occurred_at")
+            .fetch_all(db.pool())
+            .await
+            .expect("audit")
+            .iter()
+            .map(|row| row.get("event_type"))
+            .collect();
+    assert_eq!(
+        events,
+        [
+            "user_created",
+            "user_created",
+            "password_reset",
+            "mfa_reset",
+            "user_disabled",
+            "user_unlocked"
+        ]
+    );
+    db.close().await;
+}

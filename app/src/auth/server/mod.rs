@@ -1,6 +1,7 @@
 //! Server side of identity: password hashing, accounts, sessions, sign-in.
 
 pub mod account;
+pub mod admin;
 pub mod login;
 pub mod mfa;
 pub mod password;
