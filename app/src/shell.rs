@@ -1,7 +1,7 @@
 //! The HTML document, the router and the page chrome.
 
 use crate::{
-    auth::ui::{LoginPage, MfaChallengePage, MfaSettingsPage, PasswordPage},
+    auth::ui::{AccountPage, LoginPage, MfaChallengePage, MfaSettingsPage, PasswordPage},
     components::{Layout, NotFound, Section, SectionPage},
     system::ui::DashboardPage,
 };
@@ -74,6 +74,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("projects") view=|| view! { <SectionPage section=&PROJECTS /> } />
                     <Route path=path!("audit") view=|| view! { <SectionPage section=&AUDIT /> } />
                     <Route path=path!("admin") view=|| view! { <SectionPage section=&ADMIN /> } />
+                    <Route path=path!("account") view=AccountPage />
                     <Route path=path!("account/password") view=PasswordPage />
                     <Route path=path!("account/mfa") view=MfaSettingsPage />
                 </ParentRoute>

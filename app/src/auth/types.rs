@@ -98,3 +98,17 @@ pub struct CreatedUser {
     pub user: UserSummary,
     pub password: Option<String>,
 }
+
+/// One of the signed-in user's sessions, as the account page lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    pub id: String,
+    /// Browser and operating system read from the user agent, e.g. "Firefox on Linux".
+    pub device: String,
+    pub ip: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub last_active_at: i64,
+    /// The session this request came with.
+    pub is_current: bool,
+}

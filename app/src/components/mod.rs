@@ -4,8 +4,10 @@ mod error_panel;
 mod layout;
 mod not_found;
 mod section_page;
+mod time;
 
 pub use error_panel::ErrorPanel;
 pub use layout::Layout;
 pub use not_found::NotFound;
 pub use section_page::{Section, SectionPage};
+pub use time::format_utc;

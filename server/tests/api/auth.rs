@@ -1,8 +1,8 @@
 //! Local accounts, sessions and the cross-origin defence, through the HTTP surface.
 
 use crate::support::{
-    app_state_with, body_text, cookie_pair, form, set_cookie, test_auth, test_db, Client, EMAIL,
-    ORIGIN, PASSWORD,
+    app_state_with, body_text, cookie_pair, create_user, form, set_cookie, test_auth, test_db,
+    Client, EMAIL, ORIGIN, PASSWORD,
 };
 use app::{
     auth::server::{password::check_new_password, users::ensure_first_admin},
@@ -484,4 +484,79 @@ async fn a_successful_sign_in_resets_the_failure_count() {
             "attempt {attempt} after the reset"
         );
     }
+}
+
+#[test]
+fn user_agents_read_as_browser_and_system() {
+    use app::auth::server::devices::describe_user_agent;
+    let cases = [
+        (Some("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"), "Firefox on Linux"),
+        (Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0"), "Edge on Windows"),
+        (Some("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"), "Safari on macOS"),
+        (Some("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36"), "Chrome on Android"),
+        (Some("curl/8.5.0"), "curl"),
+        (Some(""), "Unknown device"),
+        (None, "Unknown device"),
+    ];
+    for (agent, expected) in cases {
+        assert_eq!(describe_user_agent(agent), expected, "{agent:?}");
+    }
+}
+
+#[tokio::test]
+async fn users_list_and_end_their_own_sessions_only() {
+    use app::auth::types::SessionSummary;
+    let client = Client::new(false).await;
+    let first = cookie_pair(&set_cookie(&client.login(EMAIL, PASSWORD, None).await));
+    let second = cookie_pair(&set_cookie(&client.login(EMAIL, PASSWORD, None).await));
+    let third = cookie_pair(&set_cookie(&client.login(EMAIL, PASSWORD, None).await));
+    let list = |cookie: String| {
+        let client = &client;
+        async move {
+            let response = client
+                .post("auth/sessions", "", Some(ORIGIN), Some(&cookie))
+                .await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let sessions: Vec<SessionSummary> =
+                serde_json::from_str(&body_text(response).await).expect("sessions JSON");
+            sessions
+        }
+    };
+    let sessions = list(first.clone()).await;
+    assert_eq!(sessions.len(), 3);
+    assert_eq!(sessions.iter().filter(|s| s.is_current).count(), 1);
+
+    // Someone else cannot end them, and learns nothing about them.
+    create_user(&client.test.db, &client.auth, "eve@example.test", PASSWORD).await;
+    let eve = cookie_pair(&set_cookie(
+        &client.login("eve@example.test", PASSWORD, None).await,
+    ));
+    let other_id = &sessions.iter().find(|s| !s.is_current).expect("other").id;
+    let body = format!("session_id={other_id}");
+    let response = client
+        .post("auth/sessions/end", &body, Some(ORIGIN), Some(&eve))
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(list(first.clone()).await.len(), 3);
+
+    let response = client
+        .post("auth/sessions/end", &body, Some(ORIGIN), Some(&first))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut ended = 0;
+    for cookie in [&second, &third] {
+        if client.me(cookie).await == StatusCode::UNAUTHORIZED {
+            ended += 1;
+        }
+    }
+    assert_eq!(ended, 1);
+
+    let response = client
+        .post("auth/sessions/end-others", "", Some(ORIGIN), Some(&first))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(client.me(&second).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(client.me(&third).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(client.me(&first).await, StatusCode::OK);
+    assert_eq!(client.audit_reasons("session_ended").await.len(), 2);
 }

@@ -326,3 +326,12 @@ fn after_sign_in_only_local_paths_are_followed() {
     }
     assert_eq!(safe_next(None), "/");
 }
+
+#[test]
+fn times_show_the_same_utc_text_everywhere() {
+    use app::components::format_utc;
+    assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
+    assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00 UTC");
+    assert_eq!(format_utc(1_795_329_240_000), "2026-11-22 06:34 UTC");
+    assert_eq!(format_utc(-60_000), "1969-12-31 23:59 UTC");
+}

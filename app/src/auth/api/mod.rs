@@ -1,6 +1,7 @@
 //! Server functions of identity: sign-in and sessions here, the second factor in [`mfa`].
 
 pub mod mfa;
+pub mod sessions;
 
 use super::types::{CurrentUser, LoginStep};
 use crate::AppError;

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod devices;
 pub mod login;
 pub mod mfa;
 pub mod password;

@@ -1,9 +1,11 @@
+mod account;
 mod login;
 mod mfa_challenge;
 mod mfa_settings;
 mod password;
 mod user_menu;
 
+pub use account::AccountPage;
 pub use login::LoginPage;
 pub use mfa_challenge::MfaChallengePage;
 pub use mfa_settings::MfaSettingsPage;

@@ -1,5 +1,6 @@
 use crate::auth::api::{get_current_user, Logout};
 use leptos::{form::ActionForm, prelude::*};
+use leptos_router::components::A;
 
 /// The signed-in user and the sign-out button, in the top bar.
 #[component]
@@ -15,7 +16,9 @@ pub fn UserMenu() -> impl IntoView {
         <div class="user-menu">
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
-                    user.await.ok().map(|user| view! { <span class="user-email">{user.email}</span> })
+                    user.await.ok().map(|user| view! {
+                        <A href="/account" attr:class="user-email">{user.email}</A>
+                    })
                 })}
             </Suspense>
             <ActionForm action=logout>
