@@ -1,9 +1,11 @@
 //! The HTML document, the router and the page chrome.
 
 use crate::{
-    auth::ui::{AccountPage, LoginPage, MfaChallengePage, MfaSettingsPage, PasswordPage},
+    auth::ui::{
+        AccountPage, AdminUsersPage, LoginPage, MfaChallengePage, MfaSettingsPage, PasswordPage,
+    },
     components::{Layout, NotFound, Section, SectionPage},
-    system::ui::DashboardPage,
+    system::ui::{AdminPage, DashboardPage},
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -27,11 +29,6 @@ const AUDIT: Section = Section {
     title: "Audit log",
     empty_title: "No audit events yet",
     empty_text: "Sign-ins and every change to projects and virtual machines will be recorded here.",
-};
-const ADMIN: Section = Section {
-    title: "Admin",
-    empty_title: "Nothing to administer yet",
-    empty_text: "Users, identity providers and quota templates will be managed here.",
 };
 
 /// The whole HTML document, rendered on the server around [`App`].
@@ -73,7 +70,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("vms") view=|| view! { <SectionPage section=&VMS /> } />
                     <Route path=path!("projects") view=|| view! { <SectionPage section=&PROJECTS /> } />
                     <Route path=path!("audit") view=|| view! { <SectionPage section=&AUDIT /> } />
-                    <Route path=path!("admin") view=|| view! { <SectionPage section=&ADMIN /> } />
+                    <Route path=path!("admin") view=AdminPage />
+                    <Route path=path!("admin/users") view=AdminUsersPage />
                     <Route path=path!("account") view=AccountPage />
                     <Route path=path!("account/password") view=PasswordPage />
                     <Route path=path!("account/mfa") view=MfaSettingsPage />

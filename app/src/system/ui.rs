@@ -1,6 +1,7 @@
 use super::api::get_server_info;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::A;
 
 /// The landing page after sign-in.
 #[component]
@@ -37,6 +38,27 @@ pub fn DashboardPage() -> impl IntoView {
                     })}
                 </Suspense>
             </section>
+        </section>
+    }
+}
+
+/// The admin area: where each administrative page lives.
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    view! {
+        <Title text="Admin" />
+        <section class="page">
+            <h1>"Admin"</h1>
+            <ul class="link-cards">
+                <li class="card">
+                    <h2><A href="/admin/users">"Users"</A></h2>
+                    <p>"Create accounts, disable or unlock them, reset two-factor sign-in, grant admin rights."</p>
+                </li>
+                <li class="card">
+                    <h2><A href="/account/mfa">"Two-factor policy"</A></h2>
+                    <p>"Require two-factor sign-in for everyone."</p>
+                </li>
+            </ul>
         </section>
     }
 }

@@ -3,6 +3,7 @@
 //! Database tests run on SQLite, and on PostgreSQL when `WUKONG_TEST_POSTGRES` names a
 //! server (the README's test command starts a private one and runs this binary again).
 
+mod admin;
 mod auth;
 mod cli;
 mod db;

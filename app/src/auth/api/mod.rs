@@ -1,5 +1,6 @@
 //! Server functions of identity: sign-in and sessions here, the second factor in [`mfa`].
 
+pub mod admin;
 pub mod mfa;
 pub mod sessions;
 

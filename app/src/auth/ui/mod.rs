@@ -1,4 +1,5 @@
 mod account;
+mod admin_users;
 mod login;
 mod mfa_challenge;
 mod mfa_settings;
@@ -6,6 +7,7 @@ mod password;
 mod user_menu;
 
 pub use account::AccountPage;
+pub use admin_users::AdminUsersPage;
 pub use login::LoginPage;
 pub use mfa_challenge::MfaChallengePage;
 pub use mfa_settings::MfaSettingsPage;
