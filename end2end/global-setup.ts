@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { E2E_USERS, USER_PASSWORD } from './users';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,6 +15,13 @@ const repoRoot = resolve(__dirname, '..');
 export default async function globalSetup(): Promise<() => Promise<void>> {
   const binary = process.env.WUKONG_E2E_BINARY ?? join(repoRoot, 'target/debug/wukong');
   const dataDir = mkdtempSync(join(tmpdir(), 'wukong-e2e-'));
+  for (const email of E2E_USERS) {
+    const created = spawnSync(binary, ['--data-dir', dataDir, 'user', 'create', email, '--password-stdin'], {
+      input: `${USER_PASSWORD}\n`,
+      encoding: 'utf8',
+    });
+    if (created.status !== 0) throw new Error(`wukong user create ${email} failed: ${created.stderr}`);
+  }
   const server = spawn(
     binary,
     ['--listen', '127.0.0.1:0', '--log-format', 'json', '--data-dir', dataDir, '--site-root', join(repoRoot, 'target/site')],

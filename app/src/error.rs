@@ -23,7 +23,7 @@ pub enum AppError {
     Forbidden,
     #[error("{what} was not found.")]
     NotFound { what: String },
-    #[error("{field}: {message}")]
+    #[error("{message}")]
     Invalid { field: String, message: String },
     #[error("Something went wrong on the server (reference {id}).")]
     Internal { id: String },

@@ -1,4 +1,6 @@
 import { test as base, expect, type Page } from '@playwright/test';
+import { createHmac } from 'node:crypto';
+import { USER_PASSWORD } from '../users';
 
 /**
  * Every test talks to the server started by the global setup, and fails if its page logs
@@ -67,4 +69,33 @@ export async function signIn(page: Page, baseURL: string): Promise<void> {
     return;
   }
   expect(response.status()).toBe(200);
+}
+
+/**
+ * Plays the authenticator app: the RFC 6238 code (SHA-1, 6 digits, 30 s) for a base32
+ * secret, `steps` time steps from now.
+ */
+export function totp(secretBase32: string, steps = 0): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const char of secretBase32.replace(/=+$/, '')) {
+    bits += alphabet.indexOf(char).toString(2).padStart(5, '0');
+  }
+  const key = Buffer.alloc(Math.floor(bits.length / 8));
+  for (let i = 0; i < key.length; i++) key[i] = parseInt(bits.slice(i * 8, i * 8 + 8), 2);
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30) + steps));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return value.toString().padStart(6, '0');
+}
+
+/** Signs in through the sign-in form as `email` (a user of ../users.ts). */
+export async function passwordStep(page: Page, email: string): Promise<void> {
+  await page.goto('/login');
+  await hydrated(page);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(USER_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
 }

@@ -244,7 +244,7 @@ async fn end_sessions(
 /// Fails with `NotFound` unless `user_id` exists.
 async fn existing(db: &Db, user_id: &str) -> Result<UserSummary, AppError> {
     find_user(db, user_id).await?.ok_or(AppError::NotFound {
-        what: "user".to_owned(),
+        what: "That user".to_owned(),
     })
 }
 

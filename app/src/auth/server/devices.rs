@@ -99,7 +99,7 @@ pub async fn end_others(
     .rows_affected();
     if session_id.is_some() && ended == 0 {
         return Err(AppError::NotFound {
-            what: "session".to_owned(),
+            what: "That session".to_owned(),
         });
     }
     let event = AuditEvent::by(

@@ -55,6 +55,7 @@ pub fn AccountPage() -> impl IntoView {
             <Sessions />
         </section>
     }
+    .into_any()
 }
 
 #[component]
@@ -117,6 +118,7 @@ fn Sessions() -> impl IntoView {
             <p class="form-error" role="alert">{error}</p>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -151,4 +153,5 @@ fn SessionRow(session: SessionSummary, end_one: ServerAction<EndSession>) -> imp
             <td>{action}</td>
         </tr>
     }
+    .into_any()
 }

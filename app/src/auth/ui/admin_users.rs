@@ -97,6 +97,7 @@ pub fn AdminUsersPage() -> impl IntoView {
             </div>
         </section>
     }
+    .into_any()
 }
 
 #[component]
@@ -140,6 +141,7 @@ fn NewUserForm(create: ServerAction<CreateUser>) -> impl IntoView {
             })}
         </details>
     }
+    .into_any()
 }
 
 #[component]
@@ -220,4 +222,5 @@ fn UserRow(user: UserSummary, update: ServerAction<UpdateUser>) -> impl IntoView
             <td class="row-actions">{buttons}</td>
         </tr>
     }
+    .into_any()
 }

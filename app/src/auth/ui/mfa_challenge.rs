@@ -64,4 +64,5 @@ pub fn MfaChallengePage() -> impl IntoView {
             </div>
         </main>
     }
+    .into_any()
 }

@@ -60,6 +60,7 @@ pub fn MfaSettingsPage() -> impl IntoView {
             <MfaPolicy user status />
         </section>
     }
+    .into_any()
 }
 
 /// Set-up: password, then the QR code and secret, then a code from the app.
@@ -88,6 +89,7 @@ fn MfaSetUp() -> impl IntoView {
             </Show>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -131,6 +133,7 @@ fn ConfirmEnrolment(enrolment: TotpEnrolment) -> impl IntoView {
             {move || codes().map(|codes| view! { <BackupCodeList codes /> })}
         </Show>
     }
+    .into_any()
 }
 
 /// Freshly issued backup codes, shown once.
@@ -151,6 +154,7 @@ fn BackupCodeList(codes: BackupCodes) -> impl IntoView {
             </button>
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -202,6 +206,7 @@ fn MfaEnabled(status: MfaStatus) -> impl IntoView {
             </ActionForm>
         </div>
     }
+    .into_any()
 }
 
 /// Admins only: the "MFA required for everyone" setting.
@@ -246,4 +251,5 @@ fn MfaPolicy(
             })}
         </Suspense>
     }
+    .into_any()
 }

@@ -1,0 +1,5 @@
+/** Accounts the global setup creates with `wukong user create` before the server starts. */
+export const USER_PASSWORD = 'end-to-end user passphrase';
+export const MFA_USER = 'mfa@e2e.test';
+export const DEVICES_USER = 'devices@e2e.test';
+export const E2E_USERS = [MFA_USER, DEVICES_USER];
