@@ -49,7 +49,24 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   });
   process.env.WUKONG_E2E_BASE_URL = `http://${address}`;
 
+  // A real OIDC provider whose only client sends users back to this Wukong.
+  const idp = spawn(process.execPath, [join(__dirname, 'oidc-provider.mjs'), `http://${address}/auth/oidc/callback`], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const idpConfig = await new Promise<string>((resolveConfig, reject) => {
+    const timer = setTimeout(() => reject(new Error('the OIDC provider did not start within 30 s')), 30_000);
+    idp.once('exit', (code) => reject(new Error(`the OIDC provider exited early with code ${code}`)));
+    createInterface({ input: idp.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
+      resolveConfig(line);
+    });
+  });
+  process.env.WUKONG_E2E_OIDC = idpConfig;
+
   return async () => {
+    const idpStopped = new Promise((done) => idp.once('exit', done));
+    idp.stdin!.end();
+    await idpStopped;
     const stopped = new Promise((done) => server.once('exit', done));
     server.kill('SIGTERM');
     await stopped;

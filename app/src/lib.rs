@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod components;
 pub mod error;
+pub mod projects;
 pub mod shell;
 pub mod system;
 pub mod url;

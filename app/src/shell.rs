@@ -2,9 +2,11 @@
 
 use crate::{
     auth::ui::{
-        AccountPage, AdminUsersPage, LoginPage, MfaChallengePage, MfaSettingsPage, PasswordPage,
+        AccountPage, AdminOidcPage, AdminUsersPage, LoginPage, MfaChallengePage, MfaSettingsPage,
+        PasswordPage,
     },
     components::{Layout, NotFound, Section, SectionPage},
+    projects::ui::{ProjectPage, ProjectsPage},
     system::ui::{AdminPage, DashboardPage},
 };
 use leptos::prelude::*;
@@ -19,11 +21,6 @@ const VMS: Section = Section {
     empty_title: "No virtual machines yet",
     empty_text:
         "Virtual machines of your projects will be listed here, with their status updated live.",
-};
-const PROJECTS: Section = Section {
-    title: "Projects",
-    empty_title: "No projects yet",
-    empty_text: "Projects you are a member of will be listed here, with their members and quotas.",
 };
 const AUDIT: Section = Section {
     title: "Audit log",
@@ -68,10 +65,12 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view=DashboardPage />
                     <Route path=path!("vms") view=|| view! { <SectionPage section=&VMS /> } />
-                    <Route path=path!("projects") view=|| view! { <SectionPage section=&PROJECTS /> } />
+                    <Route path=path!("projects") view=ProjectsPage />
+                    <Route path=path!("projects/:slug") view=ProjectPage />
                     <Route path=path!("audit") view=|| view! { <SectionPage section=&AUDIT /> } />
                     <Route path=path!("admin") view=AdminPage />
                     <Route path=path!("admin/users") view=AdminUsersPage />
+                    <Route path=path!("admin/oidc") view=AdminOidcPage />
                     <Route path=path!("account") view=AccountPage />
                     <Route path=path!("account/password") view=PasswordPage />
                     <Route path=path!("account/mfa") view=MfaSettingsPage />

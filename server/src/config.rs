@@ -49,6 +49,12 @@ pub struct Settings {
     )]
     pub session_absolute_timeout: u64,
 
+    /// The URL browsers use to reach Wukong (scheme://host[:port]), when it is not the listen
+    /// address (behind a proxy). Identity providers send users back to
+    /// PUBLIC_URL/auth/oidc/callback; register that redirect URI with them.
+    #[arg(long, env = "WUKONG_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Origins (scheme://host[:port]) allowed to send state-changing requests, besides the
     /// listen address itself: the public URL when Wukong runs behind a proxy. Comma-separated
     /// in the environment variable.

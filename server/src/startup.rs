@@ -3,6 +3,7 @@
 use crate::{config::Settings, http};
 use app::{
     auth::server::{
+        oidc::OidcSettings,
         password::PasswordHasher,
         secrets::SecretBox,
         session::SessionPolicy,
@@ -44,6 +45,8 @@ pub enum StartupError {
     Hasher(argon2::password_hash::Error),
     #[error("cannot create the first admin account: {0}")]
     FirstAdmin(AppError),
+    #[error("cannot set up the HTTP client for identity providers: {0}")]
+    HttpClient(String),
     #[error("secret key {origin}: {reason}")]
     SecretKey { origin: String, reason: String },
 }
@@ -90,6 +93,10 @@ impl Application {
                 "first run: created the admin account; sign in and change this password now, it is not shown again"
             );
         }
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
         let auth = Auth {
             hasher,
             sessions: SessionPolicy {
@@ -97,9 +104,16 @@ impl Application {
                 absolute_ms: millis(settings.session_absolute_timeout),
                 secure_cookies: !address.ip().is_loopback(),
             },
-            allowed_origins: allowed_origins(&settings.allowed_origins, address),
+            allowed_origins: allowed_origins(
+                settings
+                    .allowed_origins
+                    .iter()
+                    .chain(settings.public_url.as_ref()),
+                address,
+            ),
             throttle: Default::default(),
             secrets: load_secret_key(settings)?,
+            oidc: OidcSettings::new(&public_url).map_err(StartupError::HttpClient)?,
         };
         let state = AppState {
             leptos_options: leptos_options(settings, address),
@@ -154,9 +168,11 @@ fn millis(seconds: u64) -> i64 {
 }
 
 /// The configured origins plus the listen address itself (and `localhost` for loopback).
-pub fn allowed_origins(configured: &[String], address: SocketAddr) -> Vec<String> {
+pub fn allowed_origins<'a>(
+    configured: impl Iterator<Item = &'a String>,
+    address: SocketAddr,
+) -> Vec<String> {
     let mut origins: Vec<String> = configured
-        .iter()
         .map(|origin| origin.trim().trim_end_matches('/').to_owned())
         .filter(|origin| !origin.is_empty())
         .collect();

@@ -112,3 +112,54 @@ pub struct SessionSummary {
     /// The session this request came with.
     pub is_current: bool,
 }
+
+/// A sign-in provider as the login page offers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcProviderButton {
+    pub id: String,
+    pub name: String,
+}
+
+/// A sign-in provider as admins manage it; the client secret never leaves the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcProviderSummary {
+    pub id: String,
+    pub name: String,
+    pub issuer_url: String,
+    pub client_id: String,
+    pub scopes: String,
+    pub is_enabled: bool,
+}
+
+/// An external identity linked to the signed-in user's account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedIdentity {
+    pub provider_name: Option<String>,
+    pub issuer: String,
+    pub email: Option<String>,
+    /// Unix milliseconds.
+    pub linked_at: i64,
+}
+
+/// Why an OIDC sign-in or link did not complete; the login page (or account page) shows
+/// the message for the code it gets back in `?error=`.
+pub fn oidc_error_message(code: &str) -> &'static str {
+    match code {
+        "oidc_state" => "The sign-in took too long or was started in another browser. Please try again.",
+        "oidc_denied" => "The identity provider did not sign you in.",
+        "oidc_unavailable" => "The identity provider could not be reached. Try again later or use another way to sign in.",
+        "oidc_email_taken" => "An account with this email already exists. Sign in to it and link the provider on your account page.",
+        "oidc_no_email" => "The identity provider did not share a verified email address.",
+        "oidc_refused" => "This account cannot sign in. Ask an administrator.",
+        "oidc_linked_elsewhere" => "That identity is already linked to another account.",
+        _ => "The sign-in with the identity provider failed. Please try again.",
+    }
+}
+
+/// The admin view of sign-in providers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcProviders {
+    pub providers: Vec<OidcProviderSummary>,
+    /// The redirect URI to register with every provider.
+    pub redirect_uri: String,
+}

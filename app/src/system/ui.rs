@@ -55,6 +55,10 @@ pub fn AdminPage() -> impl IntoView {
                     <p>"Create accounts, disable or unlock them, reset two-factor sign-in, grant admin rights."</p>
                 </li>
                 <li class="card">
+                    <h2><A href="/admin/oidc">"Sign-in providers"</A></h2>
+                    <p>"Add OpenID Connect providers users can sign in with."</p>
+                </li>
+                <li class="card">
                     <h2><A href="/account/mfa">"Two-factor policy"</A></h2>
                     <p>"Require two-factor sign-in for everyone."</p>
                 </li>

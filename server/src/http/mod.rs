@@ -3,6 +3,7 @@
 
 mod headers;
 mod health;
+mod oidc;
 mod origin;
 mod session;
 
@@ -18,6 +19,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/auth/oidc/callback", get(oidc::callback))
+        .route("/auth/oidc/{provider}/start", get(oidc::start))
+        .route("/auth/oidc/{provider}/link", get(oidc::link))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(

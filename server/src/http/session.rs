@@ -79,12 +79,13 @@ fn is_page(path: &str) -> bool {
     let last = path.rsplit('/').next().unwrap_or_default();
     let reserved = path.starts_with("/api/")
         || path.starts_with("/pkg/")
+        || path.starts_with("/auth/oidc/")
         || path == "/healthz"
         || path == "/readyz";
     !reserved && !last.contains('.')
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -2,6 +2,7 @@
 
 use app::{
     auth::server::{
+        oidc::OidcSettings,
         password::PasswordHasher,
         secrets::SecretBox,
         session::SessionPolicy,
@@ -89,6 +90,7 @@ pub fn test_auth(secure_cookies: bool) -> Auth {
         allowed_origins: vec![ORIGIN.to_owned()],
         throttle: Default::default(),
         secrets: SecretBox::new(&[7; 32]).expect("test key"),
+        oidc: OidcSettings::new(ORIGIN).expect("HTTP client"),
     }
 }
 
@@ -99,7 +101,7 @@ pub async fn create_user(db: &Db, auth: &Auth, email: &str, password: &str) -> S
     let user = NewUser {
         email,
         display_name: "Test User",
-        password_hash: &hash,
+        password_hash: Some(&hash),
         is_admin: false,
         must_change_password: false,
     };

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod mfa;
+pub mod oidc;
 pub mod sessions;
 
 use super::types::{CurrentUser, LoginStep};

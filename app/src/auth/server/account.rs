@@ -12,6 +12,9 @@ use crate::{
 };
 use sqlx::Row as _;
 
+/// How recent a sign-in must be to stand in for the password of an account without one.
+const FRESH_SIGN_IN_MS: i64 = 10 * 60_000;
+
 /// Asks for the password again before a sensitive change, so a session left open is not
 /// enough to make it. Throttled like sign-in; a wrong password is audited and reported on
 /// `field`.
@@ -32,6 +35,10 @@ pub async fn reauthenticate(
         .fetch_one(db.pool())
         .await?
         .try_get("password_hash")?;
+    // Accounts made through an identity provider have no password: a fresh sign-in stands in.
+    if stored.is_none() && now_ms() - session.created_at < FRESH_SIGN_IN_MS {
+        return Ok(());
+    }
     if auth.hasher.verify(password, stored).await? {
         return Ok(());
     }

@@ -116,7 +116,7 @@ pub async fn create_user(
     let new = NewUser {
         email: &email,
         display_name: &display_name,
-        password_hash: &hash,
+        password_hash: Some(&hash),
         is_admin: request.is_admin,
         must_change_password: generated.is_some(),
     };

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod devices;
 pub mod login;
 pub mod mfa;
+pub mod oidc;
 pub mod password;
 pub mod secrets;
 pub mod session;
@@ -28,4 +29,5 @@ pub struct Auth {
     pub throttle: Arc<LoginThrottle>,
     /// Seals TOTP seeds and OIDC client secrets in the database.
     pub secrets: SecretBox,
+    pub oidc: oidc::OidcSettings,
 }

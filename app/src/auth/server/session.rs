@@ -98,6 +98,8 @@ impl SessionStage {
 pub struct Session {
     pub id: String,
     pub stage: SessionStage,
+    /// When the user signed in (unix milliseconds).
+    pub created_at: i64,
     pub user: CurrentUser,
 }
 
@@ -148,7 +150,7 @@ pub async fn find(
     now: i64,
 ) -> Result<Option<Session>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT s.id, s.stage, s.last_seen_at, u.id AS user_id, u.email, u.display_name, \
+        "SELECT s.id, s.stage, s.created_at, s.last_seen_at, u.id AS user_id, u.email, u.display_name, \
          u.global_role, u.must_change_password, COALESCE(m.is_enabled, 0) AS mfa_enabled, \
          (SELECT value FROM app_settings WHERE key = $4) AS mfa_required \
          FROM user_sessions s JOIN users u ON u.id = s.user_id \
@@ -184,6 +186,7 @@ fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
     Ok(Session {
         id: row.try_get("id")?,
         stage,
+        created_at: row.try_get("created_at")?,
         user: CurrentUser {
             id: row.try_get("user_id")?,
             email: row.try_get("email")?,

@@ -50,7 +50,8 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx
 pub struct NewUser<'a> {
     pub email: &'a str,
     pub display_name: &'a str,
-    pub password_hash: &'a str,
+    /// `None` for accounts that sign in only through an identity provider.
+    pub password_hash: Option<&'a str>,
     pub is_admin: bool,
     pub must_change_password: bool,
 }
@@ -99,7 +100,7 @@ pub async fn ensure_first_admin(
         &NewUser {
             email: FIRST_ADMIN_EMAIL,
             display_name: "Administrator",
-            password_hash: &hash,
+            password_hash: Some(&hash),
             is_admin: true,
             must_change_password: true,
         },

@@ -3,16 +3,17 @@ use crate::{
         api::{
             get_current_user,
             mfa::get_mfa_status,
+            oidc::{list_linked_identities, list_sign_in_providers},
             sessions::{list_sessions, EndOtherSessions, EndSession},
         },
-        types::SessionSummary,
+        types::{oidc_error_message, SessionSummary},
     },
     components::format_utc,
     AppError,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
+use leptos_router::{components::A, hooks::use_query_map};
 
 fn confirmed(question: &str) -> bool {
     window().confirm_with_message(question).unwrap_or(false)
@@ -52,6 +53,7 @@ pub fn AccountPage() -> impl IntoView {
                     <A href="/account/mfa">"Two-factor sign-in settings"</A>
                 </p>
             </div>
+            <LinkedIdentities />
             <Sessions />
         </section>
     }
@@ -152,6 +154,66 @@ fn SessionRow(session: SessionSummary, end_one: ServerAction<EndSession>) -> imp
             <td>{format_utc(session.last_active_at)}</td>
             <td>{action}</td>
         </tr>
+    }
+    .into_any()
+}
+
+/// Identity providers linked to the account, and links to add one.
+#[component]
+fn LinkedIdentities() -> impl IntoView {
+    let linked = Resource::new(|| (), |_| list_linked_identities());
+    let providers = Resource::new(|| (), |_| list_sign_in_providers());
+    let query = use_query_map();
+    let message = move || {
+        query.with(|query| {
+            if let Some(code) = query.get("error") {
+                Some(oidc_error_message(&code).to_owned())
+            } else {
+                query
+                    .get("linked")
+                    .map(|_| "The identity provider is linked.".to_owned())
+            }
+        })
+    };
+    view! {
+        <div class="card">
+            <h2>"Sign-in providers"</h2>
+            <p role="status">{message}</p>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let linked = linked.await?;
+                    let providers = providers.await?;
+                    Ok::<_, AppError>(view! {
+                        {if linked.is_empty() {
+                            view! { <p>"No identity provider is linked to this account."</p> }.into_any()
+                        } else {
+                            view! {
+                                <ul id="linked-identities">
+                                    {linked.into_iter().map(|identity| view! {
+                                        <li>
+                                            {format!(
+                                                "{} ({}){}, linked {}",
+                                                identity.provider_name.unwrap_or_else(|| "Removed provider".to_owned()),
+                                                identity.issuer,
+                                                identity.email.map(|email| format!(" as {email}")).unwrap_or_default(),
+                                                format_utc(identity.linked_at),
+                                            )}
+                                        </li>
+                                    }).collect_view()}
+                                </ul>
+                            }.into_any()
+                        }}
+                        <p class="actions">
+                            {providers.into_iter().map(|provider| view! {
+                                <a rel="external" href=format!("/auth/oidc/{}/link", crate::url::percent_encode(&provider.id))>
+                                    {format!("Link {}", provider.name)}
+                                </a>
+                            }).collect_view()}
+                        </p>
+                    })
+                })}
+            </Suspense>
+        </div>
     }
     .into_any()
 }

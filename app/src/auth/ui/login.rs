@@ -1,6 +1,9 @@
-use crate::auth::{
-    api::Login,
-    types::{safe_next, CurrentUser, LoginStep},
+use crate::{
+    auth::{
+        api::{oidc::list_sign_in_providers, Login},
+        types::{oidc_error_message, safe_next, CurrentUser, LoginStep},
+    },
+    url::percent_encode,
 };
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
@@ -20,18 +23,34 @@ pub fn LoginPage() -> impl IntoView {
                 LoginStep::SignedIn(user) => after_sign_in(&user, next.as_deref()),
                 LoginStep::MfaRequired => format!(
                     "/login/mfa?next={}",
-                    crate::url::percent_encode(safe_next(next.as_deref()))
+                    percent_encode(safe_next(next.as_deref()))
                 ),
             };
             let _ = window().location().set_href(&target);
         }
     });
+    let providers = Resource::new(|| (), |_| list_sign_in_providers());
     let error = move || {
         login
             .value()
             .get()
             .and_then(Result::err)
             .map(|error| error.to_string())
+            .or_else(|| {
+                query.with(|query| {
+                    query
+                        .get("error")
+                        .map(|code| oidc_error_message(&code).to_owned())
+                })
+            })
+    };
+    let start_href = move |id: &str| {
+        let next = query.with_untracked(|query| query.get("next"));
+        format!(
+            "/auth/oidc/{}/start?next={}",
+            percent_encode(id),
+            percent_encode(safe_next(next.as_deref()))
+        )
     };
     view! {
         <Title text="Sign in" />
@@ -66,6 +85,20 @@ pub fn LoginPage() -> impl IntoView {
                     {error}
                 </p>
             </ActionForm>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let providers = providers.await.unwrap_or_default();
+                    (!providers.is_empty()).then(|| view! {
+                        <nav class="login-card providers" aria-label="Other ways to sign in">
+                            {providers.into_iter().map(|provider| view! {
+                                <a class="button" rel="external" href=start_href(&provider.id)>
+                                    {format!("Sign in with {}", provider.name)}
+                                </a>
+                            }).collect_view()}
+                        </nav>
+                    })
+                })}
+            </Suspense>
         </main>
     }
 }

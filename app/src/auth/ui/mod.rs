@@ -1,4 +1,5 @@
 mod account;
+mod admin_oidc;
 mod admin_users;
 mod login;
 mod mfa_challenge;
@@ -7,6 +8,7 @@ mod password;
 mod user_menu;
 
 pub use account::AccountPage;
+pub use admin_oidc::AdminOidcPage;
 pub use admin_users::AdminUsersPage;
 pub use login::LoginPage;
 pub use mfa_challenge::MfaChallengePage;
