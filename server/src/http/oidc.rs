@@ -53,9 +53,9 @@ fn redirect_with_cookies(target: &str, cookies: &[String]) -> Response {
     response
 }
 
-fn requester(address: SocketAddr, headers: &HeaderMap) -> Requester {
+fn requester(address: Option<SocketAddr>, headers: &HeaderMap) -> Requester {
     Requester {
-        ip: Some(address.ip().to_string()),
+        ip: address.map(|address| address.ip().to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
@@ -120,7 +120,7 @@ pub async fn link(
 /// `GET /auth/oidc/callback`: the provider sends the browser back here.
 pub async fn callback(
     State(state): State<AppState>,
-    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    address: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Query(params): Query<CallbackParams>,
     session: Option<Extension<Session>>,
@@ -138,7 +138,10 @@ pub async fn callback(
     let outcome = oidc::complete(
         &state.db,
         &state.auth,
-        &requester(address, &headers),
+        &requester(
+            address.map(|Extension(ConnectInfo(address))| address),
+            &headers,
+        ),
         &params,
         cookie_state.as_deref(),
         previous,

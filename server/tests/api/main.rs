@@ -10,4 +10,5 @@ mod db;
 mod http;
 mod mfa;
 mod migrations;
+mod oidc;
 mod support;
