@@ -34,7 +34,9 @@ async fn post(address: SocketAddr, path: &str, body: &str, cookie: Option<&str>)
     let Ok(mut stream) = TcpStream::connect(address).await else {
         return (0, String::new());
     };
-    let cookie = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: {address}\r\nOrigin: http://{address}\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n{cookie}\
@@ -133,14 +135,23 @@ async fn main() {
         password: Some(PASSWORD.to_owned()),
         is_admin: false,
     };
-    admin::create_user(&db, &hasher().expect("hasher"), &Requester::default(), Operator::Cli, request)
-        .await
-        .expect("bench user");
+    admin::create_user(
+        &db,
+        &hasher().expect("hasher"),
+        &Requester::default(),
+        Operator::Cli,
+        request,
+    )
+    .await
+    .expect("bench user");
     db.close().await;
     let application = Application::build(&settings).await.expect("start");
     let address = application.address();
     tokio::spawn(application.run_until(std::future::pending()));
-    println!("Wukong on {address}, {} cores", std::thread::available_parallelism().map_or(1, usize::from));
+    println!(
+        "Wukong on {address}, {} cores",
+        std::thread::available_parallelism().map_or(1, usize::from)
+    );
 
     let good = login_body(EMAIL, PASSWORD);
     let (latencies, statuses) = at_rate(20, PHASE, |_| {
@@ -165,11 +176,18 @@ async fn main() {
     report("auth/me at 50/s, quiet", &latencies, &statuses);
 
     let flood = tokio::spawn(at_rate(500, PHASE, move |n| {
-        let body = login_body(&format!("attacker{}@example.test", n % 50), "wrong password guess");
+        let body = login_body(
+            &format!("attacker{}@example.test", n % 50),
+            "wrong password guess",
+        );
         async move { post(address, "/api/auth/login", &body, None).await.0 }
     }));
     let (latencies, statuses) = at_rate(50, PHASE, me).await;
-    report("auth/me at 50/s, during 500 bad logins/s", &latencies, &statuses);
+    report(
+        "auth/me at 50/s, during 500 bad logins/s",
+        &latencies,
+        &statuses,
+    );
     let (flood_latencies, flood_statuses) = flood.await.expect("flood");
     report("bad logins at 500/s", &flood_latencies, &flood_statuses);
 }

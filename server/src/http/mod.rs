@@ -5,6 +5,7 @@ mod headers;
 mod health;
 mod oidc;
 mod origin;
+mod server_fn;
 mod session;
 
 use app::{context::AppState, shell, App};
@@ -24,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/oidc/{provider}/link", get(oidc::link))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(server_fn::client_errors_as_400))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             session::resolve_session,

@@ -547,3 +547,65 @@ async fn mfa_required_for_everyone_sends_users_to_enrolment_first() {
     assert_eq!(client.get("/", &cookie).await.status(), StatusCode::OK);
     assert_eq!(client.audit_reasons("mfa_policy_changed").await.len(), 1);
 }
+
+/// Endpoints a session that still owes its second factor (or no session) may call.
+const OPEN_ENDPOINTS: [&str; 4] = [
+    "/api/auth/login",
+    "/api/auth/logout",
+    "/api/auth/mfa/verify",
+    "/api/auth/oidc/providers",
+];
+
+/// A value for every argument any server function takes (unknown fields are ignored), so
+/// each call reaches its authorization check rather than failing to decode.
+const EVERY_ARGUMENT: &str = "password=x&code=123456&session_id=x&user_id=x&action=Unlock\
+    &search=&page=0&email=a%40example.test&display_name=&is_admin=on&id=&name=n\
+    &issuer_url=http%3A%2F%2F127.0.0.1%3A9&client_id=c&client_secret=s&scopes=&is_enabled=on\
+    &slug=x&required=true&current_password=x&new_password=x&confirm_password=x";
+
+#[tokio::test]
+async fn a_pending_session_and_no_session_reach_no_other_server_function() {
+    let enrolled = enrolled().await;
+    let client = &enrolled.client;
+    let pending = client.password_step().await;
+    let paths: Vec<&str> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path)
+        .filter(|path| !OPEN_ENDPOINTS.contains(path))
+        .collect();
+    assert!(
+        paths.len() >= 15,
+        "the registry lists the server functions: {paths:?}"
+    );
+    for path in paths {
+        let endpoint = path.trim_start_matches("/api/");
+        for cookie in [Some(pending.as_str()), None] {
+            let status = client
+                .post(endpoint, EVERY_ARGUMENT, Some(ORIGIN), cookie)
+                .await
+                .status();
+            assert!(
+                status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN,
+                "{path} with {cookie:?} answered {status}"
+            );
+        }
+    }
+    // Arguments that do not decode are the client's fault: 400, not 500.
+    let undecodable = client
+        .post(
+            "auth/sessions/end",
+            "",
+            Some(ORIGIN),
+            Some(&enrolled.cookie),
+        )
+        .await;
+    assert_eq!(undecodable.status(), StatusCode::BAD_REQUEST);
+    assert!(body_text(undecodable).await.starts_with("{\"ServerFn\""));
+    // The pending session is still good for its one purpose.
+    assert_eq!(
+        client
+            .verify(&pending, &code(&enrolled.secret, 1))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}

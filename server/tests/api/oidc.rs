@@ -91,7 +91,10 @@ async fn a_callback_needs_the_state_of_this_browser_once_and_in_time() {
         "state accepted, then the disabled provider stops the flow"
     );
     let cleared = first.headers()[header::SET_COOKIE].to_str().expect("ASCII");
-    assert!(cleared.starts_with("wukong_oidc_state=;") && cleared.contains("Max-Age=0"));
+    assert_eq!(
+        cleared,
+        "wukong_oidc_state=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"
+    );
     let replay = client.browse(&url, Some(&cookie)).await;
     assert_eq!(location(&replay), "/login?error=oidc_state", "single use");
 
