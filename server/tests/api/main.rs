@@ -11,4 +11,5 @@ mod http;
 mod mfa;
 mod migrations;
 mod oidc;
+mod simcluster;
 mod support;

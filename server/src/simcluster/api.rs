@@ -1,0 +1,518 @@
+//! The REST surface: `/api/v1/…` for core kinds and `/apis/{group}/{version}/…` for the
+//! rest, answering as the Kubernetes API server does, errors as `Status` objects.
+
+use super::{schema, selector::Selector, store::Key, Resource, Sim};
+use axum::{
+    body::Bytes,
+    extract::{Query, State},
+    http::{header, HeaderMap, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    routing::{any, get},
+    Json, Router,
+};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use serde_json::{json, Value};
+use std::{collections::HashMap, sync::Arc};
+
+pub fn router(sim: Arc<Sim>) -> Router {
+    Router::new()
+        .route("/version", get(version))
+        .route("/api/{*path}", any(handle))
+        .route("/apis/{*path}", any(handle))
+        .with_state(sim)
+}
+
+async fn version() -> Json<Value> {
+    Json(json!({"major": "1", "minor": "36", "gitVersion": "v1.36.0-wukong-simulated"}))
+}
+
+/// A Kubernetes `Status` error answer.
+struct Failure {
+    code: StatusCode,
+    reason: &'static str,
+    message: String,
+    details: Value,
+}
+
+impl Failure {
+    fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            reason,
+            message: message.into(),
+            details: json!({}),
+        }
+    }
+
+    fn not_found(resource: &Resource, name: &str) -> Self {
+        let mut failure = Failure::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("{} \"{name}\" not found", resource.id()),
+        );
+        failure.details = json!({"name": name, "group": resource.group, "kind": resource.plural});
+        failure
+    }
+
+    fn invalid(resource: &Resource, name: &str, causes: Vec<(String, String)>) -> Self {
+        let summary: Vec<String> = causes
+            .iter()
+            .map(|(field, message)| format!("{field}: {message}"))
+            .collect();
+        let mut failure = Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            format!(
+                "{} \"{name}\" is invalid: {}",
+                resource.kind,
+                summary.join(", ")
+            ),
+        );
+        let causes: Vec<Value> = causes
+            .into_iter()
+            .map(|(field, message)| json!({"reason": "FieldValueInvalid", "message": message, "field": field}))
+            .collect();
+        failure.details =
+            json!({"name": name, "group": resource.group, "kind": resource.kind, "causes": causes});
+        failure
+    }
+
+    fn internal(error: impl std::fmt::Display) -> Self {
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            error.to_string(),
+        )
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": self.message, "reason": self.reason, "details": self.details,
+            "code": self.code.as_u16(),
+        });
+        (self.code, Json(body)).into_response()
+    }
+}
+
+/// What a request path names.
+struct Target {
+    resource: Resource,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+fn find(sim: &Sim, group: &str, version: &str, plural: &str) -> Option<Resource> {
+    sim.resources
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+        .cloned()
+}
+
+fn parse_target(sim: &Sim, path: &str) -> Result<Target, Failure> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, version, rest) = match segments.as_slice() {
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => {
+            return Err(Failure::new(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource",
+            ))
+        }
+    };
+    let unknown = || {
+        Failure::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    };
+    let (namespace, plural, name) = match rest {
+        ["namespaces", namespace, plural] => (Some(*namespace), *plural, None),
+        ["namespaces", namespace, plural, name] => (Some(*namespace), *plural, Some(*name)),
+        [plural] => (None, *plural, None),
+        [plural, name] => (None, *plural, Some(*name)),
+        _ => return Err(unknown()),
+    };
+    let resource = find(sim, group, version, plural).ok_or_else(unknown)?;
+    if resource.namespaced != namespace.is_some() && name.is_some() {
+        return Err(unknown());
+    }
+    Ok(Target {
+        resource,
+        namespace: namespace.map(str::to_owned),
+        name: name.map(str::to_owned),
+    })
+}
+
+async fn handle(
+    State(sim): State<Arc<Sim>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let result =
+        parse_target(&sim, uri.path()).and_then(|target| match (&method, target.name.clone()) {
+            (&Method::GET, Some(name)) => get_one(&sim, &target, &name),
+            (&Method::GET, None) => list(&sim, &target, &query),
+            (&Method::POST, None) => create(&sim, &target, &body),
+            (&Method::PATCH, Some(name)) => patch(&sim, &target, &name, &headers, &body),
+            (&Method::DELETE, Some(name)) => delete(&sim, &target, &name),
+            _ => Err(Failure::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                format!("{method} is not supported here"),
+            )),
+        });
+    match result {
+        Ok((status, value)) => (status, Json(value)).into_response(),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+type Answer = Result<(StatusCode, Value), Failure>;
+
+fn key(target: &Target, name: &str) -> Key {
+    Key {
+        resource: target.resource.id(),
+        namespace: target.namespace.clone().unwrap_or_default(),
+        name: name.to_owned(),
+    }
+}
+
+fn lock(sim: &Sim) -> Result<std::sync::MutexGuard<'_, super::store::Store>, Failure> {
+    sim.store
+        .lock()
+        .map_err(|_| Failure::internal("store lock poisoned"))
+}
+
+fn get_one(sim: &Sim, target: &Target, name: &str) -> Answer {
+    let store = lock(sim)?;
+    store
+        .get(&key(target, name))
+        .map(|object| (StatusCode::OK, object.clone()))
+        .ok_or_else(|| Failure::not_found(&target.resource, name))
+}
+
+/// The continue token: where the next page starts (namespace and name of the last item).
+fn continue_token(key: &Key) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}/{}", key.namespace, key.name))
+}
+
+fn list(sim: &Sim, target: &Target, query: &HashMap<String, String>) -> Answer {
+    let selector = Selector::parse(query.get("labelSelector").map_or("", String::as_str))
+        .map_err(|message| Failure::new(StatusCode::BAD_REQUEST, "BadRequest", message))?;
+    let limit = query
+        .get("limit")
+        .and_then(|limit| limit.parse::<usize>().ok())
+        .filter(|limit| *limit > 0);
+    let after = match query.get("continue").filter(|token| !token.is_empty()) {
+        Some(token) => Some(
+            URL_SAFE_NO_PAD
+                .decode(token)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(|| {
+                    Failure::new(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        "invalid continue token",
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let store = lock(sim)?;
+    let resource_id = target.resource.id();
+    let mut items: Vec<&Value> = Vec::new();
+    let mut next = None;
+    let selected = store
+        .list(&resource_id, target.namespace.as_deref())
+        .filter(|(key, _)| {
+            after
+                .as_ref()
+                .is_none_or(|after| format!("{}/{}", key.namespace, key.name) > *after)
+        })
+        .filter(|(_, object)| selector.matches(object.pointer("/metadata/labels")));
+    let mut last_key = None;
+    for (key, object) in selected {
+        if limit.is_some_and(|limit| items.len() == limit) {
+            // More remain: the token names the last item returned, the next page starts after it.
+            next = last_key.map(continue_token);
+            break;
+        }
+        items.push(object);
+        last_key = Some(key);
+    }
+    let mut metadata = json!({"resourceVersion": store.resource_version().to_string()});
+    if let Some(token) = next {
+        metadata["continue"] = Value::String(token);
+    }
+    Ok((
+        StatusCode::OK,
+        json!({
+            "apiVersion": target.resource.api_version(),
+            "kind": format!("{}List", target.resource.kind),
+            "metadata": metadata,
+            "items": items,
+        }),
+    ))
+}
+
+/// DNS-1123 subdomain (names of most objects) or label (namespaces): lowercase letters,
+/// digits and '-', starting and ending with an alphanumeric.
+fn name_problem(name: &str, label: bool) -> Option<String> {
+    let max = if label { 63 } else { 253 };
+    let allowed =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (!label && c == '.');
+    let edges_ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if name.is_empty() || name.len() > max || !name.chars().all(allowed) || !edges_ok {
+        Some(format!(
+            "a lowercase RFC 1123 {} must consist of lower case alphanumeric characters{}, and must start and end with an alphanumeric character (at most {max} characters)",
+            if label { "label" } else { "subdomain" },
+            if label { " or '-'" } else { ", '-' or '.'" }
+        ))
+    } else {
+        None
+    }
+}
+
+fn now_rfc3339() -> String {
+    let ms = app::db::now_ms();
+    let secs = ms.div_euclid(1000);
+    let text = app::components::format_utc(ms);
+    // "YYYY-MM-DD HH:MM UTC" plus the seconds, in RFC 3339.
+    format!(
+        "{}T{}:{:02}Z",
+        &text[..10],
+        &text[11..16],
+        secs.rem_euclid(60)
+    )
+}
+
+/// Checks an object before it is stored: kind and apiVersion, name, and the CRD schema.
+fn check_object(target: &Target, object: &Value, name: &str) -> Result<(), Failure> {
+    let resource = &target.resource;
+    let mut causes = Vec::new();
+    if object.get("apiVersion").and_then(Value::as_str) != Some(resource.api_version().as_str()) {
+        causes.push((
+            "apiVersion".to_owned(),
+            format!("must be {}", resource.api_version()),
+        ));
+    }
+    if object.get("kind").and_then(Value::as_str) != Some(resource.kind.as_str()) {
+        causes.push(("kind".to_owned(), format!("must be {}", resource.kind)));
+    }
+    if let Some(problem) = name_problem(name, !resource.namespaced) {
+        causes.push(("metadata.name".to_owned(), problem));
+    }
+    if let Some(schema) = &resource.schema {
+        for error in schema::validate(schema, object) {
+            causes.push((error.field, error.message));
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::invalid(resource, name, causes))
+    }
+}
+
+fn create(sim: &Sim, target: &Target, body: &[u8]) -> Answer {
+    let mut object: Value = serde_json::from_slice(body).map_err(|error| {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("invalid JSON: {error}"),
+        )
+    })?;
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if let (Some(namespace), Some(in_body)) = (
+        &target.namespace,
+        object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str),
+    ) {
+        if namespace != in_body {
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "the namespace of the object does not match the namespace of the request",
+            ));
+        }
+    }
+    check_object(target, &object, &name)?;
+    let mut store = lock(sim)?;
+    if let Some(namespace) = &target.namespace {
+        let namespace_key = Key {
+            resource: "namespaces".to_owned(),
+            namespace: String::new(),
+            name: namespace.clone(),
+        };
+        if store.get(&namespace_key).is_none() {
+            let mut failure = Failure::new(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("namespaces \"{namespace}\" not found"),
+            );
+            failure.details = json!({"name": namespace, "kind": "namespaces"});
+            return Err(failure);
+        }
+    }
+    let key = key(target, &name);
+    if store.get(&key).is_some() {
+        let mut failure = Failure::new(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", target.resource.id()),
+        );
+        failure.details =
+            json!({"name": name, "group": target.resource.group, "kind": target.resource.plural});
+        return Err(failure);
+    }
+    let version = store.bump();
+    let metadata = object
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| {
+            Failure::invalid(
+                &target.resource,
+                &name,
+                vec![("metadata".to_owned(), "is required".to_owned())],
+            )
+        })?;
+    metadata.insert(
+        "uid".to_owned(),
+        Value::String(uuid::Uuid::new_v4().to_string()),
+    );
+    metadata.insert(
+        "resourceVersion".to_owned(),
+        Value::String(version.to_string()),
+    );
+    metadata.insert("creationTimestamp".to_owned(), Value::String(now_rfc3339()));
+    metadata.insert("generation".to_owned(), json!(1));
+    if let Some(namespace) = &target.namespace {
+        metadata.insert("namespace".to_owned(), Value::String(namespace.clone()));
+    }
+    store.put(key, object.clone()).map_err(Failure::internal)?;
+    Ok((StatusCode::CREATED, object))
+}
+
+/// RFC 7386 JSON merge patch.
+fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                if value.is_null() {
+                    target.remove(key);
+                } else {
+                    merge(target.entry(key.clone()).or_insert(Value::Null), value);
+                }
+            }
+        }
+        (target, patch) => *target = patch.clone(),
+    }
+}
+
+fn patch(sim: &Sim, target: &Target, name: &str, headers: &HeaderMap, body: &[u8]) -> Answer {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let is_apply = content_type.starts_with("application/apply-patch");
+    if !(is_apply || content_type.starts_with("application/merge-patch+json")) {
+        return Err(Failure::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format: {content_type}"),
+        ));
+    }
+    let patch: Value = serde_json::from_slice(body).map_err(|error| {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("invalid JSON: {error}"),
+        )
+    })?;
+    let key = key(target, name);
+    let existing = lock(sim)?.get(&key).cloned();
+    let Some(mut object) = existing else {
+        // Server-side apply creates what does not exist yet.
+        if is_apply {
+            return create(sim, target, body);
+        }
+        return Err(Failure::not_found(&target.resource, name));
+    };
+    let expected = patch
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let current = object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if expected.is_some() && expected != current {
+        return Err(Failure::new(StatusCode::CONFLICT, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", target.resource.id())));
+    }
+    let before_spec = object.get("spec").cloned();
+    let mut patch = patch;
+    if let Some(fields) = patch.as_object_mut() {
+        // Status is a subresource: the main resource ignores it.
+        fields.remove("status");
+        if let Some(Value::Object(metadata)) = fields.get_mut("metadata") {
+            for immutable in [
+                "name",
+                "namespace",
+                "uid",
+                "resourceVersion",
+                "creationTimestamp",
+                "generation",
+            ] {
+                metadata.remove(immutable);
+            }
+        }
+    }
+    merge(&mut object, &patch);
+    check_object(target, &object, name)?;
+    let mut store = lock(sim)?;
+    let version = store.bump();
+    // The generation counts changes of the spec, as the API server does.
+    let spec_changed = before_spec.as_ref() != object.get("spec");
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.insert(
+            "resourceVersion".to_owned(),
+            Value::String(version.to_string()),
+        );
+        if spec_changed {
+            let generation = metadata
+                .get("generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            metadata.insert("generation".to_owned(), json!(generation + 1));
+        }
+    }
+    store.put(key, object.clone()).map_err(Failure::internal)?;
+    Ok((StatusCode::OK, object))
+}
+
+fn delete(sim: &Sim, target: &Target, name: &str) -> Answer {
+    let mut store = lock(sim)?;
+    let key = key(target, name);
+    if store.get(&key).is_none() {
+        return Err(Failure::not_found(&target.resource, name));
+    }
+    store.bump();
+    let removed = store.remove(&key).map_err(Failure::internal)?;
+    Ok((StatusCode::OK, removed.unwrap_or(Value::Null)))
+}

@@ -1,0 +1,126 @@
+//! The simulated cluster: an HTTP server on 127.0.0.1 that speaks the Kubernetes REST
+//! conventions for the resources Wukong uses (namespaces, resource quotas and KubeVirt's
+//! kinds), so Wukong runs, and is tested, through kube-rs without a real cluster.
+
+mod api;
+pub mod schema;
+mod selector;
+mod store;
+
+use serde_json::Value;
+use std::{
+    io,
+    net::SocketAddr,
+    path::Path,
+    sync::{Arc, Mutex},
+};
+use tokio::net::TcpListener;
+
+/// The CRD schemas of the KubeVirt kinds served, extracted from KubeVirt's generated CRDs
+/// by `scripts/extract-crd-schemas.py`.
+const KUBEVIRT_SCHEMAS: &str = include_str!("../../crds/kubevirt-schemas.json");
+
+/// A kind the simulated cluster serves.
+#[derive(Clone, Debug)]
+pub struct Resource {
+    /// Empty for the core group.
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+    pub namespaced: bool,
+    /// The CRD's OpenAPI schema, for kinds that have one.
+    pub schema: Option<Value>,
+}
+
+impl Resource {
+    fn core(kind: &str, plural: &str, namespaced: bool) -> Self {
+        Resource {
+            group: String::new(),
+            version: "v1".to_owned(),
+            kind: kind.to_owned(),
+            plural: plural.to_owned(),
+            namespaced,
+            schema: None,
+        }
+    }
+
+    /// `plural.group`, or the plural alone for the core group.
+    pub fn id(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.clone()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
+
+/// Every kind served.
+pub fn resources() -> Result<Vec<Resource>, serde_json::Error> {
+    let mut resources = vec![
+        Resource::core("Namespace", "namespaces", false),
+        Resource::core("ResourceQuota", "resourcequotas", true),
+    ];
+    let schemas: serde_json::Map<String, Value> = serde_json::from_str(KUBEVIRT_SCHEMAS)?;
+    for entry in schemas.values() {
+        let text = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
+        resources.push(Resource {
+            group: text("group"),
+            version: text("version"),
+            kind: text("kind"),
+            plural: text("plural"),
+            namespaced: true,
+            schema: Some(entry["schema"].clone()),
+        });
+    }
+    Ok(resources)
+}
+
+/// Shared state of the server.
+pub struct Sim {
+    resources: Vec<Resource>,
+    store: Mutex<store::Store>,
+}
+
+/// A running simulated cluster.
+pub struct SimCluster {
+    pub address: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SimCluster {
+    /// Starts on 127.0.0.1 and a free port, with its state in `state_file` (or in memory).
+    pub async fn start(state_file: Option<&Path>) -> io::Result<Self> {
+        let resources = resources().map_err(io::Error::other)?;
+        let sim = Arc::new(Sim {
+            resources,
+            store: Mutex::new(store::Store::open(state_file)?),
+        });
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, api::router(sim)).await {
+                tracing::error!(%error, "simulated cluster stopped");
+            }
+        });
+        Ok(SimCluster { address, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+impl Drop for SimCluster {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,106 @@
+//! The simulated cluster's objects: kept in memory, numbered by one resourceVersion counter
+//! as etcd does, and written to a file in the data directory after every change so they
+//! survive a restart.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::{
+    collections::BTreeMap,
+    io,
+    path::{Path, PathBuf},
+};
+
+/// Where an object lives: resource (`virtualmachines.kubevirt.io`, `namespaces`), namespace
+/// (empty for cluster-scoped kinds) and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Key {
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Saved {
+    resource_version: u64,
+    objects: Vec<(Key, Value)>,
+}
+
+pub struct Store {
+    objects: BTreeMap<Key, Value>,
+    resource_version: u64,
+    file: Option<PathBuf>,
+}
+
+impl Store {
+    /// Loads the store saved in `file`, or starts empty; `None` keeps it in memory only.
+    pub fn open(file: Option<&Path>) -> io::Result<Self> {
+        let saved: Saved = match file.map(std::fs::read) {
+            Some(Ok(bytes)) => serde_json::from_slice(&bytes).map_err(io::Error::other)?,
+            Some(Err(error)) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+            _ => Saved::default(),
+        };
+        Ok(Store {
+            objects: saved.objects.into_iter().collect(),
+            resource_version: saved.resource_version,
+            file: file.map(Path::to_path_buf),
+        })
+    }
+
+    pub fn resource_version(&self) -> u64 {
+        self.resource_version
+    }
+
+    /// The next resourceVersion, for a change about to be stored.
+    pub fn bump(&mut self) -> u64 {
+        self.resource_version += 1;
+        self.resource_version
+    }
+
+    pub fn get(&self, key: &Key) -> Option<&Value> {
+        self.objects.get(key)
+    }
+
+    /// Objects of `resource`, in `namespace` when given, ordered by namespace and name.
+    pub fn list<'a>(
+        &'a self,
+        resource: &'a str,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a Key, &'a Value)> + 'a {
+        self.objects.iter().filter(move |(key, _)| {
+            key.resource == resource && namespace.is_none_or(|ns| key.namespace == ns)
+        })
+    }
+
+    pub fn put(&mut self, key: Key, object: Value) -> io::Result<()> {
+        self.objects.insert(key, object);
+        self.save()
+    }
+
+    pub fn remove(&mut self, key: &Key) -> io::Result<Option<Value>> {
+        let removed = self.objects.remove(key);
+        self.save()?;
+        Ok(removed)
+    }
+
+    /// Writes the whole store to a temporary file and renames it over the old one, so a
+    /// crash leaves either the old or the new state.
+    fn save(&self) -> io::Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let saved = Saved {
+            resource_version: self.resource_version,
+            objects: self
+                .objects
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        };
+        let temporary = file.with_extension("tmp");
+        std::fs::write(
+            &temporary,
+            serde_json::to_vec(&saved).map_err(io::Error::other)?,
+        )?;
+        std::fs::rename(temporary, file)
+    }
+}

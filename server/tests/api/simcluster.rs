@@ -1,0 +1,350 @@
+//! Conformance of the simulated cluster, through kube-rs as Wukong will call it.
+
+use kube::{
+    api::{
+        Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+        PatchParams, PostParams,
+    },
+    Client, Config,
+};
+use serde_json::{json, Value};
+use server::simcluster::{schema, SimCluster};
+
+fn client(sim: &SimCluster) -> Client {
+    let url = sim.url().parse().expect("URL");
+    Client::try_from(Config::new(url)).expect("kube client")
+}
+
+fn vm_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kubevirt.io", "v1", "VirtualMachine"),
+        "virtualmachines",
+    )
+}
+
+fn namespaces(client: &Client) -> Api<DynamicObject> {
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("", "v1", "Namespace"),
+        "namespaces",
+    );
+    Api::all_with(client.clone(), &resource)
+}
+
+async fn create_namespace(client: &Client, name: &str) {
+    let namespace: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
+    }))
+    .expect("namespace");
+    namespaces(client)
+        .create(&PostParams::default(), &namespace)
+        .await
+        .expect("create namespace");
+}
+
+/// A minimal VirtualMachine as KubeVirt's docs show it, with `labels`.
+fn vm(name: &str, labels: Value) -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "runStrategy": "Halted",
+            "template": {
+                "metadata": {"labels": {"kubevirt.io/vm": name}},
+                "spec": {
+                    "domain": {
+                        "memory": {"guest": "128Mi"},
+                        "devices": {"disks": [{"name": "rootdisk", "disk": {"bus": "virtio"}}]}
+                    },
+                    "volumes": [{"name": "rootdisk", "containerDisk": {"image": "quay.io/kubevirt/cirros-container-disk-demo"}}]
+                }
+            }
+        }
+    }))
+    .expect("VM")
+}
+
+fn api_status(error: kube::Error) -> kube::core::Status {
+    match error {
+        kube::Error::Api(status) => *status,
+        other => panic!("expected a Status answer, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn objects_are_created_read_listed_patched_and_deleted() {
+    let sim = SimCluster::start(None).await.expect("start");
+    let client = client(&sim);
+    create_namespace(&client, "team-a").await;
+    let vms: Api<DynamicObject> = Api::namespaced_with(client.clone(), "team-a", &vm_resource());
+    let created = vms
+        .create(
+            &PostParams::default(),
+            &vm("demo", json!({"app.kubernetes.io/managed-by": "wukong"})),
+        )
+        .await
+        .expect("create");
+    assert_eq!(created.metadata.namespace.as_deref(), Some("team-a"));
+    assert!(created.metadata.uid.is_some() && created.metadata.resource_version.is_some());
+    let read = vms.get("demo").await.expect("get");
+    assert_eq!(read.data["spec"]["runStrategy"], "Halted");
+
+    let patched = vms
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"runStrategy": "Always"}})),
+        )
+        .await
+        .expect("merge patch");
+    assert_eq!(patched.data["spec"]["runStrategy"], "Always");
+    assert_eq!(patched.metadata.generation, Some(2));
+    assert_ne!(
+        patched.metadata.resource_version,
+        created.metadata.resource_version
+    );
+    let applied = vms
+        .patch(
+            "demo",
+            &PatchParams::apply("wukong"),
+            &Patch::Apply(json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": "demo", "annotations": {"note": "x"}}})),
+        )
+        .await
+        .expect("apply patch");
+    assert_eq!(
+        applied
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("note"))
+            .map(String::as_str),
+        Some("x")
+    );
+
+    vms.delete("demo", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let missing = api_status(vms.get("demo").await.unwrap_err());
+    assert_eq!(missing.code, 404);
+    assert_eq!(missing.reason, "NotFound");
+}
+
+#[tokio::test]
+async fn a_duplicate_create_gets_409_already_exists() {
+    let sim = SimCluster::start(None).await.expect("start");
+    let client = client(&sim);
+    create_namespace(&client, "team-a").await;
+    let vms: Api<DynamicObject> = Api::namespaced_with(client, "team-a", &vm_resource());
+    vms.create(&PostParams::default(), &vm("twice", json!({})))
+        .await
+        .expect("first");
+    let status = api_status(
+        vms.create(&PostParams::default(), &vm("twice", json!({})))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (409, "AlreadyExists")
+    );
+}
+
+#[tokio::test]
+async fn label_selectors_and_pages_filter_lists() {
+    let sim = SimCluster::start(None).await.expect("start");
+    let client = client(&sim);
+    create_namespace(&client, "team-a").await;
+    create_namespace(&client, "team-b").await;
+    for (namespace, name, tier) in [
+        ("team-a", "a1", "web"),
+        ("team-a", "a2", "db"),
+        ("team-b", "b1", "web"),
+    ] {
+        let vms: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), namespace, &vm_resource());
+        let labels = json!({"app.kubernetes.io/managed-by": "wukong", "tier": tier});
+        vms.create(&PostParams::default(), &vm(name, labels))
+            .await
+            .expect("create");
+    }
+    let all: Api<DynamicObject> = Api::all_with(client.clone(), &vm_resource());
+    let names = |list: kube::core::ObjectList<DynamicObject>| -> Vec<String> {
+        list.items
+            .into_iter()
+            .filter_map(|vm| vm.metadata.name)
+            .collect()
+    };
+    let web = all
+        .list(&ListParams::default().labels("tier=web"))
+        .await
+        .expect("list");
+    assert_eq!(names(web), ["a1", "b1"]);
+    let not_web = all
+        .list(&ListParams::default().labels("tier!=web"))
+        .await
+        .expect("list");
+    assert_eq!(names(not_web), ["a2"]);
+    let set = all
+        .list(&ListParams::default().labels("tier in (db,cache),app.kubernetes.io/managed-by"))
+        .await
+        .expect("list");
+    assert_eq!(names(set), ["a2"]);
+    let team_a: Api<DynamicObject> = Api::namespaced_with(client.clone(), "team-a", &vm_resource());
+    assert_eq!(
+        names(team_a.list(&ListParams::default()).await.expect("list")),
+        ["a1", "a2"]
+    );
+
+    let first = all
+        .list(&ListParams::default().limit(2))
+        .await
+        .expect("page 1");
+    let token = first.metadata.continue_.clone().expect("continue token");
+    assert_eq!(names(first), ["a1", "a2"]);
+    let second = all
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .expect("page 2");
+    assert!(second
+        .metadata
+        .continue_
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty());
+    assert_eq!(names(second), ["b1"]);
+}
+
+#[tokio::test]
+async fn a_schema_invalid_body_gets_422_naming_the_field() {
+    let sim = SimCluster::start(None).await.expect("start");
+    let client = client(&sim);
+    create_namespace(&client, "team-a").await;
+    let vms: Api<DynamicObject> = Api::namespaced_with(client, "team-a", &vm_resource());
+    let mut bad = vm("bad", json!({}));
+    bad.data["spec"]["template"]["spec"]["domain"]["cpu"] = json!({"cores": "two"});
+    let status = api_status(vms.create(&PostParams::default(), &bad).await.unwrap_err());
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert!(
+        status
+            .message
+            .contains("spec.template.spec.domain.cpu.cores"),
+        "{}",
+        status.message
+    );
+
+    let mut unknown = vm("unknown", json!({}));
+    unknown.data["spec"]["runStratgy"] = json!("Always");
+    let status = api_status(
+        vms.create(&PostParams::default(), &unknown)
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        status
+            .message
+            .contains("spec.runStratgy: is not a known field"),
+        "{}",
+        status.message
+    );
+
+    let status = api_status(
+        vms.create(&PostParams::default(), &vm("Not_A_Name", json!({})))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status.code, 422);
+    assert!(
+        status.message.contains("metadata.name"),
+        "{}",
+        status.message
+    );
+
+    let elsewhere: Api<DynamicObject> =
+        Api::namespaced_with(self::client(&sim), "nowhere", &vm_resource());
+    let status = api_status(
+        elsewhere
+            .create(&PostParams::default(), &vm("x", json!({})))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (status.code, status.message.as_str()),
+        (404, "namespaces \"nowhere\" not found")
+    );
+}
+
+#[tokio::test]
+async fn state_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("simcluster.json");
+    {
+        let sim = SimCluster::start(Some(&file)).await.expect("start");
+        let client = client(&sim);
+        create_namespace(&client, "team-a").await;
+        let vms: Api<DynamicObject> = Api::namespaced_with(client, "team-a", &vm_resource());
+        vms.create(&PostParams::default(), &vm("kept", json!({})))
+            .await
+            .expect("create");
+    }
+    let sim = SimCluster::start(Some(&file)).await.expect("restart");
+    let vms: Api<DynamicObject> = Api::namespaced_with(client(&sim), "team-a", &vm_resource());
+    assert_eq!(
+        vms.get("kept").await.expect("still there").data["spec"]["runStrategy"],
+        "Halted"
+    );
+}
+
+#[test]
+fn every_kind_schema_loads_and_the_typical_vm_of_the_kubevirt_docs_validates() {
+    let resources = server::simcluster::resources().expect("schemas");
+    let kinds: Vec<&str> = resources.iter().map(|r| r.kind.as_str()).collect();
+    for kind in [
+        "VirtualMachine",
+        "VirtualMachineInstance",
+        "VirtualMachineSnapshot",
+        "VirtualMachineRestore",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    let vm_schema = resources
+        .iter()
+        .find(|r| r.kind == "VirtualMachine")
+        .and_then(|r| r.schema.clone())
+        .expect("VM schema");
+    let typical = json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+        "metadata": {"name": "fedora-web", "namespace": "team-a"},
+        "spec": {
+            "runStrategy": "Always",
+            "dataVolumeTemplates": [{
+                "metadata": {"name": "fedora-web-root"},
+                "spec": {
+                    "source": {"registry": {"url": "docker://quay.io/containerdisks/fedora:latest"}},
+                    "storage": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "30Gi"}}}
+                }
+            }],
+            "template": {"spec": {
+                "domain": {
+                    "cpu": {"sockets": 1, "cores": 2, "threads": 1},
+                    "memory": {"guest": "4Gi"},
+                    "resources": {"requests": {"memory": "4Gi"}},
+                    "devices": {"disks": [{"name": "rootdisk", "bootOrder": 1, "disk": {"bus": "virtio"}}]}
+                },
+                "volumes": [
+                    {"name": "rootdisk", "dataVolume": {"name": "fedora-web-root"}},
+                    {"name": "cloudinitdisk", "cloudInitNoCloud": {"userData": "#cloud-config\n"}}
+                ]
+            }}
+        }
+    });
+    assert_eq!(schema::validate(&vm_schema, &typical), []);
+    let mut wrong = typical.clone();
+    wrong["spec"]["dataVolumeTemplates"][0]["spec"]["storage"]["accessModes"] =
+        json!("ReadWriteOnce");
+    let errors = schema::validate(&vm_schema, &wrong);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        errors[0].field,
+        "spec.dataVolumeTemplates[0].spec.storage.accessModes"
+    );
+}
