@@ -1,7 +1,7 @@
 //! The REST surface: `/api/v1/…` for core kinds and `/apis/{group}/{version}/…` for the
 //! rest, answering as the Kubernetes API server does, errors as `Status` objects.
 
-use super::{schema, selector::Selector, store::Key, Resource, Sim};
+use super::{schema, selector::Selector, store::Key, watch, Resource, Sim};
 use axum::{
     body::Bytes,
     extract::{Query, State},
@@ -12,7 +12,7 @@ use axum::{
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use serde_json::{json, Value};
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
@@ -157,6 +157,13 @@ async fn handle(
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
+    let is_watch = matches!(query.get("watch").map(String::as_str), Some("1" | "true"));
+    if method == Method::GET && is_watch {
+        return match start_watch(&sim, uri.path(), &query) {
+            Ok(response) => response,
+            Err(failure) => failure.into_response(),
+        };
+    }
     let result =
         parse_target(&sim, uri.path()).and_then(|target| match (&method, target.name.clone()) {
             (&Method::GET, Some(name)) => get_one(&sim, &target, &name),
@@ -177,6 +184,50 @@ async fn handle(
 }
 
 type Answer = Result<(StatusCode, Value), Failure>;
+
+fn bad_request(message: impl Into<String>) -> Failure {
+    Failure::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+}
+
+fn start_watch(
+    sim: &Arc<Sim>,
+    path: &str,
+    query: &HashMap<String, String>,
+) -> Result<Response, Failure> {
+    let target = parse_target(sim, path)?;
+    if target.name.is_some() {
+        return Err(bad_request("watch a collection, not one object"));
+    }
+    let selector = Selector::parse(query.get("labelSelector").map_or("", String::as_str))
+        .map_err(bad_request)?;
+    let from = match query.get("resourceVersion").filter(|v| !v.is_empty()) {
+        Some(version) => Some(
+            version
+                .parse::<u64>()
+                .map_err(|_| bad_request(format!("invalid resourceVersion {version:?}")))?,
+        ),
+        None => None,
+    };
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|seconds| seconds.parse::<u64>().ok())
+        .map_or(Duration::from_secs(1800), Duration::from_secs);
+    let bookmarks = matches!(
+        query.get("allowWatchBookmarks").map(String::as_str),
+        Some("true" | "1")
+    );
+    Ok(watch::watch(
+        sim.clone(),
+        watch::WatchRequest {
+            resource: target.resource,
+            namespace: target.namespace,
+            selector,
+            from,
+            bookmarks,
+            timeout,
+        },
+    ))
+}
 
 fn key(target: &Target, name: &str) -> Key {
     Key {

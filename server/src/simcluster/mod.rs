@@ -6,6 +6,7 @@ mod api;
 pub mod schema;
 mod selector;
 mod store;
+mod watch;
 
 use serde_json::Value;
 use std::{
@@ -88,6 +89,25 @@ pub fn resources() -> Result<Vec<Resource>, serde_json::Error> {
 pub struct Sim {
     resources: Vec<Resource>,
     store: Mutex<store::Store>,
+    bookmark_every: std::time::Duration,
+}
+
+/// Tunables, for tests that need expiry or bookmarks soon.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// Changes kept for watches to resume from; older resourceVersions get 410 Gone.
+    pub history: usize,
+    /// How often an idle watch that asked for bookmarks gets one.
+    pub bookmark_every: std::time::Duration,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            history: 10_000,
+            bookmark_every: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 /// A running simulated cluster.
@@ -99,10 +119,15 @@ pub struct SimCluster {
 impl SimCluster {
     /// Starts on 127.0.0.1 and a free port, with its state in `state_file` (or in memory).
     pub async fn start(state_file: Option<&Path>) -> io::Result<Self> {
+        Self::start_with(state_file, SimOptions::default()).await
+    }
+
+    pub async fn start_with(state_file: Option<&Path>, options: SimOptions) -> io::Result<Self> {
         let resources = resources().map_err(io::Error::other)?;
         let sim = Arc::new(Sim {
             resources,
-            store: Mutex::new(store::Store::open(state_file)?),
+            store: Mutex::new(store::Store::open(state_file, options.history)?),
+            bookmark_every: options.bookmark_every,
         });
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     io,
     path::{Path, PathBuf},
 };
@@ -25,15 +25,30 @@ struct Saved {
     objects: Vec<(Key, Value)>,
 }
 
+/// One change, as watches replay and stream it.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub kind: &'static str,
+    pub resource_version: u64,
+    pub key: Key,
+    pub object: Value,
+}
+
 pub struct Store {
     objects: BTreeMap<Key, Value>,
     resource_version: u64,
     file: Option<PathBuf>,
+    /// The latest changes, oldest first; a watch from before the oldest gets 410 Gone.
+    history: VecDeque<Event>,
+    history_limit: usize,
+    /// Live changes for open watches.
+    pub events: tokio::sync::broadcast::Sender<Event>,
 }
 
 impl Store {
     /// Loads the store saved in `file`, or starts empty; `None` keeps it in memory only.
-    pub fn open(file: Option<&Path>) -> io::Result<Self> {
+    pub fn open(file: Option<&Path>, history_limit: usize) -> io::Result<Self> {
         let saved: Saved = match file.map(std::fs::read) {
             Some(Ok(bytes)) => serde_json::from_slice(&bytes).map_err(io::Error::other)?,
             Some(Err(error)) if error.kind() != io::ErrorKind::NotFound => return Err(error),
@@ -43,6 +58,9 @@ impl Store {
             objects: saved.objects.into_iter().collect(),
             resource_version: saved.resource_version,
             file: file.map(Path::to_path_buf),
+            history: VecDeque::new(),
+            history_limit,
+            events: tokio::sync::broadcast::channel(1024).0,
         })
     }
 
@@ -71,15 +89,61 @@ impl Store {
         })
     }
 
+    /// Stores `object` (whose resourceVersion is the current one) and announces it.
     pub fn put(&mut self, key: Key, object: Value) -> io::Result<()> {
-        self.objects.insert(key, object);
+        let kind = if self.objects.contains_key(&key) {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
+        self.objects.insert(key.clone(), object.clone());
+        self.record(kind, key, object);
         self.save()
     }
 
     pub fn remove(&mut self, key: &Key) -> io::Result<Option<Value>> {
         let removed = self.objects.remove(key);
+        if let Some(object) = &removed {
+            let mut object = object.clone();
+            object["metadata"]["resourceVersion"] =
+                Value::String(self.resource_version.to_string());
+            self.record("DELETED", key.clone(), object);
+        }
         self.save()?;
         Ok(removed)
+    }
+
+    fn record(&mut self, kind: &'static str, key: Key, object: Value) {
+        let event = Event {
+            kind,
+            resource_version: self.resource_version,
+            key,
+            object,
+        };
+        if self.history.len() == self.history_limit {
+            self.history.pop_front();
+        }
+        self.history.push_back(event.clone());
+        // No receiver means no open watch; nothing to do.
+        let _ = self.events.send(event);
+    }
+
+    /// The changes after `resource_version`, or `None` when they are no longer all kept.
+    pub fn changes_since(&self, resource_version: u64) -> Option<Vec<Event>> {
+        if resource_version >= self.resource_version {
+            return Some(Vec::new());
+        }
+        let oldest = self.history.front()?.resource_version;
+        if resource_version + 1 < oldest {
+            return None;
+        }
+        Some(
+            self.history
+                .iter()
+                .filter(|event| event.resource_version > resource_version)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// Writes the whole store to a temporary file and renames it over the old one, so a

@@ -348,3 +348,137 @@ fn every_kind_schema_loads_and_the_typical_vm_of_the_kubevirt_docs_validates() {
         "spec.dataVolumeTemplates[0].spec.storage.accessModes"
     );
 }
+
+mod watching {
+    use super::{client, create_namespace, vm, vm_resource};
+    use futures_util::{Stream, StreamExt as _};
+    use kube::{
+        api::{Api, DynamicObject, Patch, PatchParams, PostParams, WatchEvent, WatchParams},
+        core::ObjectMeta,
+    };
+    use serde_json::json;
+    use server::simcluster::{SimCluster, SimOptions};
+    use std::time::Duration;
+
+    /// (type, name) of the next event, waiting at most 5 s.
+    async fn next(
+        events: &mut (impl Stream<Item = kube::Result<WatchEvent<DynamicObject>>> + Unpin),
+    ) -> (String, String) {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .expect("an event within 5 s")
+            .expect("stream open")
+            .expect("event decodes");
+        let name = |meta: &ObjectMeta| meta.name.clone().unwrap_or_default();
+        match event {
+            WatchEvent::Added(vm) => ("ADDED".to_owned(), name(&vm.metadata)),
+            WatchEvent::Modified(vm) => ("MODIFIED".to_owned(), name(&vm.metadata)),
+            WatchEvent::Deleted(vm) => ("DELETED".to_owned(), name(&vm.metadata)),
+            WatchEvent::Bookmark(bookmark) => {
+                ("BOOKMARK".to_owned(), bookmark.metadata.resource_version)
+            }
+            WatchEvent::Error(error) => ("ERROR".to_owned(), error.code.to_string()),
+        }
+    }
+
+    fn event(kind: &str, name: &str) -> (String, String) {
+        (kind.to_owned(), name.to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_watch_resumes_from_a_resource_version_then_streams_live_changes() {
+        let sim = SimCluster::start(None).await.expect("start");
+        let client = client(&sim);
+        create_namespace(&client, "team-a").await;
+        let vms: Api<DynamicObject> = Api::namespaced_with(client, "team-a", &vm_resource());
+        let first = vms
+            .create(&PostParams::default(), &vm("a", json!({})))
+            .await
+            .expect("a");
+        let from = first.metadata.resource_version.expect("resourceVersion");
+        vms.create(&PostParams::default(), &vm("b", json!({})))
+            .await
+            .expect("b");
+        vms.patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"runStrategy": "Always"}})),
+        )
+        .await
+        .expect("patch a");
+        let mut events = vms
+            .watch(&WatchParams::default().timeout(30), &from)
+            .await
+            .expect("watch")
+            .boxed();
+        assert_eq!(next(&mut events).await, event("ADDED", "b"));
+        assert_eq!(next(&mut events).await, event("MODIFIED", "a"));
+        vms.create(&PostParams::default(), &vm("c", json!({})))
+            .await
+            .expect("c");
+        assert_eq!(next(&mut events).await, event("ADDED", "c"));
+        vms.delete("b", &Default::default())
+            .await
+            .expect("delete b");
+        assert_eq!(next(&mut events).await, event("DELETED", "b"));
+    }
+
+    #[tokio::test]
+    async fn a_watch_from_an_expired_version_gets_410_gone() {
+        let options = SimOptions {
+            history: 3,
+            ..SimOptions::default()
+        };
+        let sim = SimCluster::start_with(None, options).await.expect("start");
+        let client = client(&sim);
+        create_namespace(&client, "team-a").await;
+        let vms: Api<DynamicObject> = Api::namespaced_with(client, "team-a", &vm_resource());
+        for name in ["v1", "v2", "v3", "v4", "v5"] {
+            vms.create(&PostParams::default(), &vm(name, json!({})))
+                .await
+                .expect("create");
+        }
+        let mut events = vms
+            .watch(&WatchParams::default(), "1")
+            .await
+            .expect("watch")
+            .boxed();
+        assert_eq!(next(&mut events).await, event("ERROR", "410"));
+        // From the current state there is nothing to miss.
+        let mut events = vms
+            .watch(&WatchParams::default(), "0")
+            .await
+            .expect("watch")
+            .boxed();
+        for name in ["v1", "v2", "v3", "v4", "v5"] {
+            assert_eq!(next(&mut events).await, event("ADDED", name));
+        }
+    }
+
+    #[tokio::test]
+    async fn watches_filter_by_label_and_send_bookmarks() {
+        let options = SimOptions {
+            bookmark_every: Duration::from_millis(100),
+            ..SimOptions::default()
+        };
+        let sim = SimCluster::start_with(None, options).await.expect("start");
+        let client = client(&sim);
+        create_namespace(&client, "team-a").await;
+        let vms: Api<DynamicObject> = Api::namespaced_with(client, "team-a", &vm_resource());
+        let mut events = vms
+            .watch(&WatchParams::default().labels("tier=web"), "0")
+            .await
+            .expect("watch")
+            .boxed();
+        vms.create(&PostParams::default(), &vm("db", json!({"tier": "db"})))
+            .await
+            .expect("db");
+        vms.create(&PostParams::default(), &vm("web", json!({"tier": "web"})))
+            .await
+            .expect("web");
+        assert_eq!(next(&mut events).await, event("ADDED", "web"));
+        let (kind, version) = next(&mut events).await;
+        assert_eq!(kind, "BOOKMARK");
+        assert!(version.parse::<u64>().expect("numeric") >= 3);
+    }
+}
