@@ -22,10 +22,15 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     });
     if (created.status !== 0) throw new Error(`wukong user create ${email} failed: ${created.stderr}`);
   }
+  // No kubeconfig from the machine running the tests: Wukong uses its simulated cluster.
+  const serverEnv: NodeJS.ProcessEnv = { ...process.env, WUKONG_LOG: 'info', HOME: dataDir };
+  delete serverEnv.KUBECONFIG;
+  delete serverEnv.WUKONG_KUBECONFIG;
+  delete serverEnv.KUBERNETES_SERVICE_HOST;
   const server = spawn(
     binary,
     ['--listen', '127.0.0.1:0', '--log-format', 'json', '--data-dir', dataDir, '--site-root', join(repoRoot, 'target/site')],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, WUKONG_LOG: 'info' } },
+    { stdio: ['ignore', 'pipe', 'inherit'], env: serverEnv },
   );
 
   const address = await new Promise<string>((resolveAddress, reject) => {

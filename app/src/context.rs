@@ -19,6 +19,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub auth: Auth,
+    pub cluster: crate::cluster::Cluster,
 }
 
 impl FromRef<AppState> for LeptosOptions {

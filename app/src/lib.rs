@@ -11,6 +11,8 @@ pub mod system;
 pub mod url;
 
 #[cfg(feature = "ssr")]
+pub mod cluster;
+#[cfg(feature = "ssr")]
 pub mod context;
 #[cfg(feature = "ssr")]
 pub mod csp;

@@ -7,6 +7,8 @@ test('the dashboard renders on the server, hydrates, and is pictured for the REA
   expect(response?.status()).toBe(200);
   await expect(page.getByRole('heading', { level: 1, name: 'Dashboard' })).toBeVisible();
   await expect(page.getByTestId('database')).toHaveText('SQLite');
+  await expect(page.getByTestId('cluster')).toHaveText('Simulated cluster');
+  await expect(page.getByRole('status').filter({ hasText: 'Simulated cluster' })).toBeVisible();
   await hydrated(page);
   await page.screenshot({ path: resolve(__dirname, '../../docs/screenshot.png') });
 });

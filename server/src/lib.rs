@@ -1,6 +1,7 @@
 //! The Wukong server: configuration, start-up, and the HTTP surface around the `app` crate.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod simcluster;

@@ -45,6 +45,8 @@ pub enum StartupError {
     Hasher(argon2::password_hash::Error),
     #[error("cannot create the first admin account: {0}")]
     FirstAdmin(AppError),
+    #[error("cannot connect to the cluster: {0}")]
+    Cluster(String),
     #[error("cannot set up the HTTP client for identity providers: {0}")]
     HttpClient(String),
     #[error("secret key {origin}: {reason}")]
@@ -55,6 +57,8 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// The built-in cluster, when no real one is configured; stops with the server.
+    _simulated_cluster: Option<crate::simcluster::SimCluster>,
 }
 
 impl Application {
@@ -68,6 +72,12 @@ impl Application {
         }
         let db = open_database(settings).await?;
         tracing::info!(database = db.backend().label(), "database ready");
+        let (cluster, simulated_cluster) = crate::cluster::connect(settings).await?;
+        if cluster.is_simulated() {
+            tracing::warn!(cluster = %cluster.label(), "no kubeconfig found: using the simulated cluster");
+        } else {
+            tracing::info!(cluster = %cluster.label(), "cluster configured");
+        }
 
         let listener =
             TcpListener::bind(settings.listen)
@@ -119,8 +129,13 @@ impl Application {
             leptos_options: leptos_options(settings, address),
             db,
             auth,
+            cluster,
         };
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            _simulated_cluster: simulated_cluster,
+        })
     }
 
     /// The address actually bound (useful with port 0).

@@ -1,5 +1,5 @@
 use super::ErrorPanel;
-use crate::auth::ui::UserMenu;
+use crate::{auth::ui::UserMenu, system::ui::SimulatedClusterBanner};
 use leptos::{ev::MouseEvent, prelude::*};
 use leptos_router::components::{Outlet, A};
 
@@ -61,6 +61,7 @@ pub fn Layout() -> impl IntoView {
             </nav>
             <UserMenu />
         </header>
+        <SimulatedClusterBanner />
         <main id="main" class="content" tabindex="-1" node_ref=main>
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>
                 <Outlet />

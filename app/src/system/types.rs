@@ -7,4 +7,6 @@ pub struct ServerInfo {
     pub version: String,
     /// The database engine in use, e.g. "SQLite".
     pub database: String,
+    /// "Kubernetes", or "Simulated cluster" when no kubeconfig was found.
+    pub cluster: String,
 }

@@ -1,4 +1,4 @@
-use super::api::get_server_info;
+use super::api::{get_server_info, is_cluster_simulated};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -32,6 +32,8 @@ pub fn DashboardPage() -> impl IntoView {
                                         <dd>{info.version}</dd>
                                         <dt>"Database"</dt>
                                         <dd data-testid="database">{info.database}</dd>
+                                        <dt>"Cluster"</dt>
+                                        <dd data-testid="cluster">{info.cluster}</dd>
                                     </dl>
                                 }
                             })
@@ -64,5 +66,22 @@ pub fn AdminPage() -> impl IntoView {
                 </li>
             </ul>
         </section>
+    }
+}
+
+/// Says so on every page when the virtual machines are simulated.
+#[component]
+pub fn SimulatedClusterBanner() -> impl IntoView {
+    let simulated = Resource::new(|| (), |_| is_cluster_simulated());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                (simulated.await == Ok(true)).then(|| view! {
+                    <p class="banner" role="status">
+                        "Simulated cluster: no kubeconfig was found, so virtual machines here are simulated."
+                    </p>
+                })
+            })}
+        </Suspense>
     }
 }

@@ -1,5 +1,5 @@
 //! Probes for orchestrators: `/healthz` says the process serves, `/readyz` that it can
-//! do useful work (its database answers).
+//! do useful work (its database and the cluster's API server answer).
 
 use app::context::AppState;
 use axum::{extract::State, http::StatusCode, Json};
@@ -15,34 +15,54 @@ pub struct Health {
 pub struct Readiness {
     status: &'static str,
     database: &'static str,
+    cluster: &'static str,
 }
 
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
+/// Ready when both the database and the cluster's API server answer within 2 s.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let ping = tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await;
-    match ping {
-        Ok(Ok(())) => (
-            StatusCode::OK,
-            Json(Readiness {
-                status: "ready",
-                database: "ok",
-            }),
-        ),
-        failure => {
-            match failure {
-                Ok(Err(error)) => tracing::warn!(%error, "readiness: database error"),
-                _ => tracing::warn!("readiness: database timed out"),
-            }
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Readiness {
-                    status: "not ready",
-                    database: "unavailable",
-                }),
-            )
+    let limit = Duration::from_secs(2);
+    let (database, cluster) = tokio::join!(
+        tokio::time::timeout(limit, state.db.ping()),
+        tokio::time::timeout(limit, state.cluster.ping()),
+    );
+    let database_ok = match database {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "readiness: database error");
+            false
         }
-    }
+        Err(_) => {
+            tracing::warn!("readiness: database timed out");
+            false
+        }
+    };
+    let cluster_ok = match cluster {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, cluster = %state.cluster.label(), "readiness: cluster error");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(cluster = %state.cluster.label(), "readiness: cluster timed out");
+            false
+        }
+    };
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let ready = database_ok && cluster_ok;
+    (
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(Readiness {
+            status: if ready { "ready" } else { "not ready" },
+            database: word(database_ok),
+            cluster: word(cluster_ok),
+        }),
+    )
 }

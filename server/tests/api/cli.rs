@@ -12,10 +12,13 @@ use std::{
 fn wukong() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wukong"));
     for (name, _) in std::env::vars() {
-        if name.starts_with("WUKONG_") || name == "KUBECONFIG" {
+        if name.starts_with("WUKONG_") || name == "KUBECONFIG" || name == "KUBERNETES_SERVICE_HOST"
+        {
             command.env_remove(name);
         }
     }
+    // No ~/.kube/config of the machine running the tests: without a flag, the simulated cluster.
+    command.env("HOME", "/nonexistent-wukong-test-home");
     command
 }
 
@@ -129,10 +132,15 @@ impl Running {
 }
 
 fn start(data_dir: &std::path::Path) -> Running {
+    start_with(data_dir, &[])
+}
+
+fn start_with(data_dir: &std::path::Path, args: &[&str]) -> Running {
     let mut child = wukong()
         .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
         .arg("--data-dir")
         .arg(data_dir)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -193,6 +201,15 @@ fn serves_from_a_sqlite_file_and_stops_cleanly_on_sigterm() {
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     let ready = http_get(running.address, "/readyz");
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert!(ready.contains(r#""cluster":"ok""#), "{ready}");
+    assert!(
+        running
+            .early_log
+            .iter()
+            .any(|line| line.contains("no kubeconfig found: using the simulated cluster")),
+        "{:#?}",
+        running.early_log
+    );
     assert!(
         data_dir.join("wukong.db").is_file(),
         "no SQLite file in the data directory"
@@ -326,4 +343,49 @@ async fn user_commands_manage_accounts_in_the_configured_database() {
         ]
     );
     db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubeconfig_points_wukong_at_that_cluster() {
+    let sim = server::simcluster::SimCluster::start(None)
+        .await
+        .expect("a cluster to point at");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n\
+             users:\n- name: tester\n  user:\n    token: not-a-real-token\ncontexts:\n\
+             - name: test\n  context:\n    cluster: test\n    user: tester\ncurrent-context: test\n",
+            sim.url()
+        ),
+    )
+    .expect("write kubeconfig");
+    let path = kubeconfig.to_string_lossy().into_owned();
+    let data_dir = dir.path().join("data");
+    let running =
+        tokio::task::spawn_blocking(move || start_with(&data_dir, &["--kubeconfig", &path]))
+            .await
+            .expect("started");
+    assert!(
+        running
+            .early_log
+            .iter()
+            .any(|line| line.contains("cluster configured") && line.contains("kubeconfig")),
+        "{:#?}",
+        running.early_log
+    );
+    let address = running.address;
+    let ready = tokio::task::spawn_blocking(move || http_get(address, "/readyz"))
+        .await
+        .expect("readyz");
+    assert!(ready.contains(r#""cluster":"ok""#), "{ready}");
+    drop(sim);
+    let unready = tokio::task::spawn_blocking(move || http_get(address, "/readyz"))
+        .await
+        .expect("readyz");
+    assert!(unready.starts_with("HTTP/1.1 503"), "{unready}");
+    assert!(unready.contains(r#""cluster":"unavailable""#), "{unready}");
+    drop(running);
 }

@@ -65,11 +65,35 @@ async fn healthz_answers_ok() {
 }
 
 #[tokio::test]
-async fn readyz_follows_the_database() {
+async fn readyz_follows_the_database_and_the_cluster() {
+    use crate::support::{app_state_with, cluster_at, test_auth};
     let test = test_db().await;
-    let response = get(&test, "/readyz").await;
+    let sim = server::simcluster::SimCluster::start(None)
+        .await
+        .expect("simulated cluster");
+    let ready = |cluster| {
+        let mut state = app_state_with(test.db.clone(), test_auth(false));
+        state.cluster = cluster;
+        server::http::router(state).oneshot(
+            Request::get("/readyz")
+                .body(Body::empty())
+                .expect("request"),
+        )
+    };
+    let response = ready(cluster_at(&sim.url())).await.expect("answer");
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(body_text(response).await.contains(r#""database":"ok""#));
+    assert_eq!(
+        body_text(response).await,
+        r#"{"status":"ready","database":"ok","cluster":"ok"}"#
+    );
+
+    drop(sim);
+    let response = get(&test, "/readyz").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body_text(response).await,
+        r#"{"status":"not ready","database":"ok","cluster":"unavailable"}"#
+    );
 
     test.db.close().await;
     let response = get(&test, "/readyz").await;

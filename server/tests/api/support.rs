@@ -9,6 +9,7 @@ use app::{
         users::{insert, NewUser},
         Auth,
     },
+    cluster::{Cluster, ClusterSource},
     context::AppState,
     db::{now_ms, Db},
 };
@@ -110,6 +111,18 @@ pub async fn create_user(db: &Db, auth: &Auth, email: &str, password: &str) -> S
         .expect("insert user")
 }
 
+/// A cluster connection to a port where nothing listens: enough for tests that never call
+/// the cluster, and a cluster that is down for those that check.
+pub fn unreachable_cluster() -> Cluster {
+    cluster_at("http://127.0.0.1:9")
+}
+
+pub fn cluster_at(url: &str) -> Cluster {
+    let config = kube::Config::new(url.parse().expect("cluster URL"));
+    let client = kube::Client::try_from(config).expect("kube client");
+    Cluster::new(client, ClusterSource::Simulated(url.to_owned()))
+}
+
 /// Application state over `db`, serving static files from the repository's `public/`.
 pub fn app_state(db: Db) -> AppState {
     app_state_with(db, test_auth(false))
@@ -126,6 +139,7 @@ pub fn app_state_with(db: Db, auth: Auth) -> AppState {
         leptos_options,
         db,
         auth,
+        cluster: unreachable_cluster(),
     }
 }
 
