@@ -1,7 +1,7 @@
 //! The REST surface: `/api/v1/…` for core kinds and `/apis/{group}/{version}/…` for the
 //! rest, answering as the Kubernetes API server does, errors as `Status` objects.
 
-use super::{schema, selector::Selector, store::Key, watch, Resource, Sim};
+use super::{lifecycle, schema, selector::Selector, store::Key, watch, Resource, Sim};
 use axum::{
     body::Bytes,
     extract::{Query, State},
@@ -164,6 +164,9 @@ async fn handle(
             Err(failure) => failure.into_response(),
         };
     }
+    if let Some(rest) = uri.path().strip_prefix(SUBRESOURCES) {
+        return subresource(&sim, &method, rest, &body);
+    }
     let result =
         parse_target(&sim, uri.path()).and_then(|target| match (&method, target.name.clone()) {
             (&Method::GET, Some(name)) => get_one(&sim, &target, &name),
@@ -178,8 +181,56 @@ async fn handle(
             )),
         });
     match result {
-        Ok((status, value)) => (status, Json(value)).into_response(),
+        Ok((status, value)) => {
+            if method != Method::GET
+                && value.get("kind").and_then(Value::as_str) == Some("VirtualMachine")
+            {
+                let field = |pointer: &str| {
+                    value
+                        .pointer(pointer)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                };
+                lifecycle::reconcile(&sim, field("/metadata/namespace"), field("/metadata/name"));
+            }
+            (status, Json(value)).into_response()
+        }
         Err(failure) => failure.into_response(),
+    }
+}
+
+/// KubeVirt's aggregated API for lifecycle actions (virt-api).
+const SUBRESOURCES: &str = "/apis/subresources.kubevirt.io/v1/namespaces/";
+
+fn subresource(sim: &Arc<Sim>, method: &Method, rest: &str, body: &[u8]) -> Response {
+    let segments: Vec<&str> = rest.split('/').collect();
+    let [namespace, plural, name, action] = segments.as_slice() else {
+        return Failure::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .into_response();
+    };
+    if method != Method::PUT {
+        return Failure::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("{method} is not supported here"),
+        )
+        .into_response();
+    }
+    let options: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(options) => options,
+            Err(error) => return bad_request(format!("invalid JSON: {error}")).into_response(),
+        }
+    };
+    match lifecycle::act(sim, plural, namespace, name, action, &options) {
+        Ok(status) => status.into_response(),
+        Err((status, reason, message)) => Failure::new(status, reason, message).into_response(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! kinds), so Wukong runs, and is tested, through kube-rs without a real cluster.
 
 mod api;
+pub mod lifecycle;
 pub mod schema;
 mod selector;
 mod store;
@@ -90,6 +91,7 @@ pub struct Sim {
     resources: Vec<Resource>,
     store: Mutex<store::Store>,
     bookmark_every: std::time::Duration,
+    transition_delay: std::time::Duration,
 }
 
 /// Tunables, for tests that need expiry or bookmarks soon.
@@ -99,6 +101,8 @@ pub struct SimOptions {
     pub history: usize,
     /// How often an idle watch that asked for bookmarks gets one.
     pub bookmark_every: std::time::Duration,
+    /// How long each step of a VM's start and stop takes.
+    pub transition_delay: std::time::Duration,
 }
 
 impl Default for SimOptions {
@@ -106,6 +110,7 @@ impl Default for SimOptions {
         SimOptions {
             history: 10_000,
             bookmark_every: std::time::Duration::from_secs(30),
+            transition_delay: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -128,6 +133,7 @@ impl SimCluster {
             resources,
             store: Mutex::new(store::Store::open(state_file, options.history)?),
             bookmark_every: options.bookmark_every,
+            transition_delay: options.transition_delay,
         });
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;

@@ -71,6 +71,24 @@ fn api_status(error: kube::Error) -> kube::core::Status {
     }
 }
 
+/// A simulated cluster started with `options`, a client for it, and namespace `team-a`.
+async fn started(options: server::simcluster::SimOptions) -> (SimCluster, Client) {
+    let sim = SimCluster::start_with(None, options).await.expect("start");
+    let client = client(&sim);
+    create_namespace(&client, "team-a").await;
+    (sim, client)
+}
+
+/// Asserts that `result` is a `Status` answer with `code` whose reason or message is `text`.
+fn assert_refused<T: std::fmt::Debug>(result: kube::Result<T>, code: u16, text: &str) {
+    let status = api_status(result.expect_err("a refusal"));
+    assert_eq!(status.code, code, "{status:?}");
+    assert!(
+        status.reason == text || status.message == text,
+        "{status:?}"
+    );
+}
+
 #[tokio::test]
 async fn objects_are_created_read_listed_patched_and_deleted() {
     let sim = SimCluster::start(None).await.expect("start");
@@ -138,14 +156,11 @@ async fn a_duplicate_create_gets_409_already_exists() {
     vms.create(&PostParams::default(), &vm("twice", json!({})))
         .await
         .expect("first");
-    let status = api_status(
+    assert_refused(
         vms.create(&PostParams::default(), &vm("twice", json!({})))
-            .await
-            .unwrap_err(),
-    );
-    assert_eq!(
-        (status.code, status.reason.as_str()),
-        (409, "AlreadyExists")
+            .await,
+        409,
+        "AlreadyExists",
     );
 }
 
@@ -350,15 +365,33 @@ fn every_kind_schema_loads_and_the_typical_vm_of_the_kubevirt_docs_validates() {
 }
 
 mod watching {
-    use super::{client, create_namespace, vm, vm_resource};
+    use super::{client, create_namespace, started};
     use futures_util::{Stream, StreamExt as _};
+    use kube::api::{ApiResource, GroupVersionKind};
     use kube::{
         api::{Api, DynamicObject, Patch, PatchParams, PostParams, WatchEvent, WatchParams},
         core::ObjectMeta,
     };
-    use serde_json::json;
+    use serde_json::{json, Value};
     use server::simcluster::{SimCluster, SimOptions};
     use std::time::Duration;
+
+    // Resource quotas have no controller acting on them, so every event is the test's own.
+    fn quota_resource() -> ApiResource {
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("", "v1", "ResourceQuota"),
+            "resourcequotas",
+        )
+    }
+
+    fn quota(name: &str, labels: Value) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ResourceQuota",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"hard": {"requests.cpu": "4"}}
+        }))
+        .expect("quota")
+    }
 
     /// (type, name) of the next event, waiting at most 5 s.
     async fn next(
@@ -390,34 +423,38 @@ mod watching {
         let sim = SimCluster::start(None).await.expect("start");
         let client = client(&sim);
         create_namespace(&client, "team-a").await;
-        let vms: Api<DynamicObject> = Api::namespaced_with(client, "team-a", &vm_resource());
-        let first = vms
-            .create(&PostParams::default(), &vm("a", json!({})))
+        let quotas: Api<DynamicObject> = Api::namespaced_with(client, "team-a", &quota_resource());
+        let first = quotas
+            .create(&PostParams::default(), &quota("a", json!({})))
             .await
             .expect("a");
         let from = first.metadata.resource_version.expect("resourceVersion");
-        vms.create(&PostParams::default(), &vm("b", json!({})))
+        quotas
+            .create(&PostParams::default(), &quota("b", json!({})))
             .await
             .expect("b");
-        vms.patch(
-            "a",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"runStrategy": "Always"}})),
-        )
-        .await
-        .expect("patch a");
-        let mut events = vms
+        quotas
+            .patch(
+                "a",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"hard": {"requests.cpu": "8"}}})),
+            )
+            .await
+            .expect("patch a");
+        let mut events = quotas
             .watch(&WatchParams::default().timeout(30), &from)
             .await
             .expect("watch")
             .boxed();
         assert_eq!(next(&mut events).await, event("ADDED", "b"));
         assert_eq!(next(&mut events).await, event("MODIFIED", "a"));
-        vms.create(&PostParams::default(), &vm("c", json!({})))
+        quotas
+            .create(&PostParams::default(), &quota("c", json!({})))
             .await
             .expect("c");
         assert_eq!(next(&mut events).await, event("ADDED", "c"));
-        vms.delete("b", &Default::default())
+        quotas
+            .delete("b", &Default::default())
             .await
             .expect("delete b");
         assert_eq!(next(&mut events).await, event("DELETED", "b"));
@@ -429,23 +466,22 @@ mod watching {
             history: 3,
             ..SimOptions::default()
         };
-        let sim = SimCluster::start_with(None, options).await.expect("start");
-        let client = client(&sim);
-        create_namespace(&client, "team-a").await;
-        let vms: Api<DynamicObject> = Api::namespaced_with(client, "team-a", &vm_resource());
+        let (_sim, client) = started(options).await;
+        let quotas: Api<DynamicObject> = Api::namespaced_with(client, "team-a", &quota_resource());
         for name in ["v1", "v2", "v3", "v4", "v5"] {
-            vms.create(&PostParams::default(), &vm(name, json!({})))
+            quotas
+                .create(&PostParams::default(), &quota(name, json!({})))
                 .await
                 .expect("create");
         }
-        let mut events = vms
+        let mut events = quotas
             .watch(&WatchParams::default(), "1")
             .await
             .expect("watch")
             .boxed();
         assert_eq!(next(&mut events).await, event("ERROR", "410"));
         // From the current state there is nothing to miss.
-        let mut events = vms
+        let mut events = quotas
             .watch(&WatchParams::default(), "0")
             .await
             .expect("watch")
@@ -461,24 +497,231 @@ mod watching {
             bookmark_every: Duration::from_millis(100),
             ..SimOptions::default()
         };
-        let sim = SimCluster::start_with(None, options).await.expect("start");
-        let client = client(&sim);
-        create_namespace(&client, "team-a").await;
-        let vms: Api<DynamicObject> = Api::namespaced_with(client, "team-a", &vm_resource());
-        let mut events = vms
+        let (_sim, client) = started(options).await;
+        let quotas: Api<DynamicObject> = Api::namespaced_with(client, "team-a", &quota_resource());
+        let mut events = quotas
             .watch(&WatchParams::default().labels("tier=web"), "0")
             .await
             .expect("watch")
             .boxed();
-        vms.create(&PostParams::default(), &vm("db", json!({"tier": "db"})))
+        quotas
+            .create(&PostParams::default(), &quota("db", json!({"tier": "db"})))
             .await
             .expect("db");
-        vms.create(&PostParams::default(), &vm("web", json!({"tier": "web"})))
+        quotas
+            .create(
+                &PostParams::default(),
+                &quota("web", json!({"tier": "web"})),
+            )
             .await
             .expect("web");
         assert_eq!(next(&mut events).await, event("ADDED", "web"));
         let (kind, version) = next(&mut events).await;
         assert_eq!(kind, "BOOKMARK");
         assert!(version.parse::<u64>().expect("numeric") >= 3);
+    }
+}
+
+mod lifecycle {
+    use super::{api_status, assert_refused, started, vm, vm_resource};
+    use kube::{
+        api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams},
+        Client,
+    };
+    use serde_json::{json, Value};
+    use server::simcluster::{SimCluster, SimOptions};
+    use std::time::Duration;
+
+    const VMS: &str = "virtualmachines";
+    const VMIS: &str = "virtualmachineinstances";
+
+    async fn sim() -> (SimCluster, Client, Api<DynamicObject>) {
+        let options = SimOptions {
+            transition_delay: Duration::from_millis(50),
+            ..SimOptions::default()
+        };
+        let (sim, client) = started(options).await;
+        let vms = Api::namespaced_with(client.clone(), "team-a", &vm_resource());
+        (sim, client, vms)
+    }
+
+    /// `PUT /apis/subresources.kubevirt.io/v1/…/{plural}/{name}/{action}`, as virtctl does.
+    async fn act(
+        client: &Client,
+        plural: &str,
+        name: &str,
+        action: &str,
+        body: Value,
+    ) -> kube::Result<String> {
+        let request = http::Request::put(format!(
+            "/apis/subresources.kubevirt.io/v1/namespaces/team-a/{plural}/{name}/{action}"
+        ))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(&body).expect("JSON"))
+        .expect("request");
+        client.request_text(request).await
+    }
+
+    async fn wait_for(vms: &Api<DynamicObject>, name: &str, status: &str) -> DynamicObject {
+        for _ in 0..100 {
+            let vm = vms.get(name).await.expect("VM");
+            if vm
+                .data
+                .pointer("/status/printableStatus")
+                .and_then(Value::as_str)
+                == Some(status)
+            {
+                return vm;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{name} never became {status}");
+    }
+
+    fn instances(client: &Client) -> Api<DynamicObject> {
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("kubevirt.io", "v1", "VirtualMachineInstance"),
+            VMIS,
+        );
+        Api::namespaced_with(client.clone(), "team-a", &resource)
+    }
+
+    #[tokio::test]
+    async fn start_pause_unpause_and_stop_follow_kubevirts_state_machine() {
+        let (_sim, client, vms) = sim().await;
+        vms.create(&PostParams::default(), &vm("demo", json!({})))
+            .await
+            .expect("create");
+        wait_for(&vms, "demo", "Stopped").await;
+        assert_eq!(
+            act(&client, VMS, "demo", "start", json!({}))
+                .await
+                .expect("start"),
+            ""
+        );
+        wait_for(&vms, "demo", "Running").await;
+        let vmi = instances(&client).get("demo").await.expect("VMI");
+        assert_eq!(vmi.data["status"]["nodeName"], "sim-node-1");
+        assert!(vmi.data["status"]["interfaces"][0]["ipAddress"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with("10.244.")));
+
+        assert_refused(
+            act(&client, VMS, "demo", "start", json!({})).await,
+            409,
+            "VM is already running",
+        );
+
+        act(&client, VMIS, "demo", "pause", json!({}))
+            .await
+            .expect("pause");
+        wait_for(&vms, "demo", "Paused").await;
+        assert_refused(
+            act(&client, VMIS, "demo", "pause", json!({})).await,
+            409,
+            "VMI is already paused",
+        );
+        act(&client, VMIS, "demo", "unpause", json!({}))
+            .await
+            .expect("unpause");
+        wait_for(&vms, "demo", "Running").await;
+
+        act(&client, VMS, "demo", "stop", json!({}))
+            .await
+            .expect("stop");
+        let stopped = wait_for(&vms, "demo", "Stopped").await;
+        assert_eq!(stopped.data["spec"]["runStrategy"], "Halted");
+        assert_eq!(
+            api_status(instances(&client).get("demo").await.unwrap_err()).code,
+            404
+        );
+        assert_refused(
+            act(&client, VMS, "demo", "restart", json!({})).await,
+            409,
+            "VM is not running",
+        );
+    }
+
+    #[tokio::test]
+    async fn run_strategy_always_starts_restart_cycles_and_force_stop_is_immediate() {
+        let (_sim, client, vms) = sim().await;
+        let mut always = vm("always", json!({}));
+        always.data["spec"]["runStrategy"] = json!("Always");
+        vms.create(&PostParams::default(), &always)
+            .await
+            .expect("create");
+        let first = wait_for(&vms, "always", "Running").await;
+        let first_uid = instances(&client)
+            .get("always")
+            .await
+            .expect("VMI")
+            .metadata
+            .uid;
+        act(
+            &client,
+            "virtualmachines",
+            "always",
+            "restart",
+            json!({"gracePeriodSeconds": 0}),
+        )
+        .await
+        .expect("restart");
+        wait_for(&vms, "always", "Stopping").await;
+        wait_for(&vms, "always", "Running").await;
+        let second_uid = instances(&client)
+            .get("always")
+            .await
+            .expect("VMI")
+            .metadata
+            .uid;
+        assert_ne!(first_uid, second_uid, "a new instance after the restart");
+        assert!(first.metadata.resource_version.is_some());
+
+        act(
+            &client,
+            "virtualmachines",
+            "always",
+            "stop",
+            json!({"gracePeriod": 0}),
+        )
+        .await
+        .expect("force stop");
+        let vm = vms.get("always").await.expect("VM");
+        assert_eq!(
+            vm.data["status"]["printableStatus"], "Stopped",
+            "no Stopping step"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_vm_bigger_than_the_node_is_unschedulable() {
+        let (_sim, client, vms) = sim().await;
+        let mut big = vm("big", json!({}));
+        big.data["spec"]["template"]["spec"]["domain"]["cpu"] = json!({"cores": 64});
+        vms.create(&PostParams::default(), &big)
+            .await
+            .expect("create");
+        act(&client, VMS, "big", "start", json!({}))
+            .await
+            .expect("start");
+        let vm = wait_for(&vms, "big", "ErrorUnschedulable").await;
+        assert!(vm.data["status"]["conditions"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Insufficient"));
+        assert_eq!(
+            api_status(instances(&client).get("big").await.unwrap_err()).code,
+            404
+        );
+    }
+
+    #[test]
+    fn quantities_read_as_bytes() {
+        use server::simcluster::lifecycle::quantity_bytes;
+        assert_eq!(quantity_bytes("128Mi"), Some(128 << 20));
+        assert_eq!(quantity_bytes("4Gi"), Some(4 << 30));
+        assert_eq!(quantity_bytes("1G"), Some(1_000_000_000));
+        assert_eq!(quantity_bytes("512"), Some(512));
+        assert_eq!(quantity_bytes("1Xi"), None);
     }
 }
