@@ -20,6 +20,7 @@ pub struct AppState {
     pub db: Db,
     pub auth: Auth,
     pub cluster: crate::cluster::Cluster,
+    pub live: crate::realtime::server::Live,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -25,6 +25,14 @@ pub enum AppError {
     NotFound { what: String },
     #[error("{message}")]
     Invalid { field: String, message: String },
+    /// The state changed under the request (someone else acted, or the status does not
+    /// allow it); the message says which.
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error("The cluster could not be reached or did not answer in time. Try again shortly.")]
+    ClusterUnavailable,
+    #[error("Wukong's cluster account is not allowed to do that. Ask an administrator to check its permissions.")]
+    ClusterDenied,
     #[error("Something went wrong on the server (reference {id}).")]
     Internal { id: String },
     #[error("The request could not be completed ({0}).")]
@@ -57,6 +65,9 @@ impl AppError {
             AppError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::ClusterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::ClusterDenied => StatusCode::BAD_GATEWAY,
             AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::ServerFn(_) => StatusCode::BAD_REQUEST,
         }

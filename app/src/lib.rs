@@ -6,10 +6,14 @@ pub mod auth;
 pub mod components;
 pub mod error;
 pub mod projects;
+pub mod realtime;
 pub mod shell;
 pub mod system;
 pub mod url;
+pub mod vms;
 
+#[cfg(feature = "ssr")]
+pub mod authz;
 #[cfg(feature = "ssr")]
 pub mod cluster;
 #[cfg(feature = "ssr")]

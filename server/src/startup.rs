@@ -129,6 +129,7 @@ impl Application {
             leptos_options: leptos_options(settings, address),
             db,
             auth,
+            live: app::realtime::server::Live::start(&cluster.client),
             cluster,
         };
         Ok(Application {

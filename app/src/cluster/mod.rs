@@ -1,6 +1,9 @@
 //! The Kubernetes cluster Wukong runs virtual machines on: one `kube::Client` per process.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
+
+/// How long one request to the cluster may take before the user is told it timed out.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Where the cluster connection came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +19,7 @@ pub enum ClusterSource {
 pub struct Cluster {
     pub client: kube::Client,
     pub source: Arc<ClusterSource>,
+    timeout: Duration,
 }
 
 impl Cluster {
@@ -23,6 +27,28 @@ impl Cluster {
         Cluster {
             client,
             source: Arc::new(source),
+            timeout: REQUEST_TIMEOUT,
+        }
+    }
+
+    /// The same connection with another request timeout.
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        Cluster { timeout, ..self }
+    }
+
+    /// Runs one request about `what` (e.g. `VM "web-1"`) within the request timeout, its
+    /// error turned into one the user can read.
+    pub async fn call<T>(
+        &self,
+        what: &str,
+        request: impl Future<Output = kube::Result<T>>,
+    ) -> Result<T, crate::AppError> {
+        match tokio::time::timeout(self.timeout, request).await {
+            Ok(result) => result.map_err(|error| user_error(error, what)),
+            Err(_) => {
+                tracing::warn!(%what, timeout = ?self.timeout, "the cluster did not answer in time");
+                Err(crate::AppError::ClusterUnavailable)
+            }
         }
     }
 
@@ -42,5 +68,50 @@ impl Cluster {
     /// Whether the API server answers (its `/version`).
     pub async fn ping(&self) -> Result<(), kube::Error> {
         self.client.apiserver_version().await.map(|_| ())
+    }
+}
+
+/// A cluster error as the user should read it. `what` names the object, e.g. `VM "web-1"`.
+///
+/// The API server's own message is shown only for conflicts and refused requests, where it
+/// says what to change (KubeVirt's "VM is already running"); everything else is logged here
+/// with its cause and reaches the browser as a fixed sentence or an opaque id.
+fn user_error(error: kube::Error, what: &str) -> crate::AppError {
+    use crate::AppError;
+    match error {
+        kube::Error::Api(status) => match status.code {
+            404 => AppError::NotFound {
+                what: what.to_owned(),
+            },
+            409 if status.reason == "AlreadyExists" => AppError::Conflict {
+                message: format!("{what} already exists. Choose another name."),
+            },
+            409 if status.message.contains("has been modified") => AppError::Conflict {
+                message: format!(
+                    "{what} was changed by someone else at the same time. Reload it and try again."
+                ),
+            },
+            409 => AppError::Conflict {
+                message: format!("{what}: {}", status.message),
+            },
+            401 | 403 => {
+                tracing::warn!(%what, message = %status.message, "the cluster refused Wukong's credentials");
+                AppError::ClusterDenied
+            }
+            400 | 422 => AppError::Invalid {
+                field: String::new(),
+                message: format!("The cluster refused {what}: {}", status.message),
+            },
+            500.. => {
+                tracing::warn!(%what, code = status.code, message = %status.message, "the cluster failed");
+                AppError::ClusterUnavailable
+            }
+            _ => AppError::internal(status),
+        },
+        kube::Error::HyperError(_) | kube::Error::Service(_) => {
+            tracing::warn!(%what, %error, "the cluster is unreachable");
+            AppError::ClusterUnavailable
+        }
+        other => AppError::internal(other),
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: pages and server fns from `app`, probes, static files, and the layers
 //! every response passes through.
 
+mod events;
 mod headers;
 mod health;
 mod oidc;
@@ -20,6 +21,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route(app::realtime::types::EVENTS_PATH, get(events::events))
         .route("/auth/oidc/callback", get(oidc::callback))
         .route("/auth/oidc/{provider}/start", get(oidc::start))
         .route("/auth/oidc/{provider}/link", get(oidc::link))

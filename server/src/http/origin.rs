@@ -21,19 +21,23 @@ pub async fn require_allowed_origin(
     ) {
         return next.run(request).await;
     }
+    if is_allowed(&state, request.headers()) {
+        return next.run(request).await;
+    }
     let origin = request_origin(request.headers());
-    let allowed = origin.as_deref().is_some_and(|origin| {
+    tracing::warn!(origin = ?origin, path = %request.uri().path(), "cross-origin request refused");
+    (StatusCode::FORBIDDEN, "Cross-origin request refused.").into_response()
+}
+
+/// Whether the request's origin is one of ours.
+pub(super) fn is_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    request_origin(headers).is_some_and(|origin| {
         state
             .auth
             .allowed_origins
             .iter()
-            .any(|allowed| allowed == origin)
-    });
-    if allowed {
-        return next.run(request).await;
-    }
-    tracing::warn!(origin = ?origin, path = %request.uri().path(), "cross-origin request refused");
-    (StatusCode::FORBIDDEN, "Cross-origin request refused.").into_response()
+            .any(|allowed| *allowed == origin)
+    })
 }
 
 /// The `Origin` header, or else the origin part of `Referer`.

@@ -80,6 +80,7 @@ fn is_page(path: &str) -> bool {
     let reserved = path.starts_with("/api/")
         || path.starts_with("/pkg/")
         || path.starts_with("/auth/oidc/")
+        || path.starts_with("/ws/")
         || path == "/healthz"
         || path == "/readyz";
     !reserved && !last.contains('.')

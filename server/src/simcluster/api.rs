@@ -102,6 +102,8 @@ struct Target {
     resource: Resource,
     namespace: Option<String>,
     name: Option<String>,
+    /// The request is for the object's `/status` subresource.
+    status: bool,
 }
 
 fn find(sim: &Sim, group: &str, version: &str, plural: &str) -> Option<Resource> {
@@ -131,6 +133,10 @@ fn parse_target(sim: &Sim, path: &str) -> Result<Target, Failure> {
             "the server could not find the requested resource",
         )
     };
+    let (rest, status) = match rest {
+        [named @ .., "status"] if named.len() == 2 || named.len() == 4 => (named, true),
+        _ => (rest, false),
+    };
     let (namespace, plural, name) = match rest {
         ["namespaces", namespace, plural] => (Some(*namespace), *plural, None),
         ["namespaces", namespace, plural, name] => (Some(*namespace), *plural, Some(*name)),
@@ -138,6 +144,9 @@ fn parse_target(sim: &Sim, path: &str) -> Result<Target, Failure> {
         [plural, name] => (None, *plural, Some(*name)),
         _ => return Err(unknown()),
     };
+    if status && (name.is_none() || namespace.is_none() && rest.len() != 2) {
+        return Err(unknown());
+    }
     let resource = find(sim, group, version, plural).ok_or_else(unknown)?;
     if resource.namespaced != namespace.is_some() && name.is_some() {
         return Err(unknown());
@@ -146,6 +155,7 @@ fn parse_target(sim: &Sim, path: &str) -> Result<Target, Failure> {
         resource,
         namespace: namespace.map(str::to_owned),
         name: name.map(str::to_owned),
+        status,
     })
 }
 
@@ -170,19 +180,21 @@ async fn handle(
     let result =
         parse_target(&sim, uri.path()).and_then(|target| match (&method, target.name.clone()) {
             (&Method::GET, Some(name)) => get_one(&sim, &target, &name),
+            (&Method::PATCH | &Method::PUT, Some(name)) if target.status => {
+                write_status(&sim, &target, &name, &method, &headers, &body)
+            }
+            _ if target.status => Err(method_not_allowed(&method)),
             (&Method::GET, None) => list(&sim, &target, &query),
             (&Method::POST, None) => create(&sim, &target, &body),
             (&Method::PATCH, Some(name)) => patch(&sim, &target, &name, &headers, &body),
             (&Method::DELETE, Some(name)) => delete(&sim, &target, &name),
-            _ => Err(Failure::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "MethodNotAllowed",
-                format!("{method} is not supported here"),
-            )),
+            _ => Err(method_not_allowed(&method)),
         });
     match result {
         Ok((status, value)) => {
+            // The controller reacts to spec changes; its own status writes do not wake it.
             if method != Method::GET
+                && !uri.path().ends_with("/status")
                 && value.get("kind").and_then(Value::as_str) == Some("VirtualMachine")
             {
                 let field = |pointer: &str| {
@@ -213,19 +225,14 @@ fn subresource(sim: &Arc<Sim>, method: &Method, rest: &str, body: &[u8]) -> Resp
         .into_response();
     };
     if method != Method::PUT {
-        return Failure::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            format!("{method} is not supported here"),
-        )
-        .into_response();
+        return method_not_allowed(method).into_response();
     }
-    let options: Value = if body.is_empty() {
+    let options = if body.is_empty() {
         json!({})
     } else {
-        match serde_json::from_slice(body) {
+        match parse_json(body) {
             Ok(options) => options,
-            Err(error) => return bad_request(format!("invalid JSON: {error}")).into_response(),
+            Err(failure) => return failure.into_response(),
         }
     };
     match lifecycle::act(sim, plural, namespace, name, action, &options) {
@@ -235,6 +242,14 @@ fn subresource(sim: &Arc<Sim>, method: &Method, rest: &str, body: &[u8]) -> Resp
 }
 
 type Answer = Result<(StatusCode, Value), Failure>;
+
+fn method_not_allowed(method: &Method) -> Failure {
+    Failure::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        format!("{method} is not supported here"),
+    )
+}
 
 fn bad_request(message: impl Into<String>) -> Failure {
     Failure::new(StatusCode::BAD_REQUEST, "BadRequest", message)
@@ -428,13 +443,7 @@ fn check_object(target: &Target, object: &Value, name: &str) -> Result<(), Failu
 }
 
 fn create(sim: &Sim, target: &Target, body: &[u8]) -> Answer {
-    let mut object: Value = serde_json::from_slice(body).map_err(|error| {
-        Failure::new(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            format!("invalid JSON: {error}"),
-        )
-    })?;
+    let mut object = parse_json(body)?;
     let name = object
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -511,6 +520,48 @@ fn create(sim: &Sim, target: &Target, body: &[u8]) -> Answer {
     Ok((StatusCode::CREATED, object))
 }
 
+/// Whether a PATCH body is server-side apply (true) or a merge patch (false); others are refused.
+fn content_type_allowed(headers: &HeaderMap) -> Result<bool, Failure> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let is_apply = content_type.starts_with("application/apply-patch");
+    if is_apply || content_type.starts_with("application/merge-patch+json") {
+        Ok(is_apply)
+    } else {
+        Err(Failure::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format: {content_type}"),
+        ))
+    }
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, Failure> {
+    serde_json::from_slice(body).map_err(|error| bad_request(format!("invalid JSON: {error}")))
+}
+
+/// Optimistic concurrency: a write that names a resourceVersion must name the current one.
+fn check_resource_version(
+    target: &Target,
+    name: &str,
+    written: &Value,
+    current: &Value,
+) -> Result<(), Failure> {
+    let version = |object: &Value| {
+        object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let expected = version(written);
+    if expected.is_some() && expected != version(current) {
+        return Err(Failure::new(StatusCode::CONFLICT, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", target.resource.id())));
+    }
+    Ok(())
+}
+
 /// RFC 7386 JSON merge patch.
 fn merge(target: &mut Value, patch: &Value) {
     match (target, patch) {
@@ -528,25 +579,8 @@ fn merge(target: &mut Value, patch: &Value) {
 }
 
 fn patch(sim: &Sim, target: &Target, name: &str, headers: &HeaderMap, body: &[u8]) -> Answer {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let is_apply = content_type.starts_with("application/apply-patch");
-    if !(is_apply || content_type.starts_with("application/merge-patch+json")) {
-        return Err(Failure::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format: {content_type}"),
-        ));
-    }
-    let patch: Value = serde_json::from_slice(body).map_err(|error| {
-        Failure::new(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            format!("invalid JSON: {error}"),
-        )
-    })?;
+    let is_apply = content_type_allowed(headers)?;
+    let patch = parse_json(body)?;
     let key = key(target, name);
     let existing = lock(sim)?.get(&key).cloned();
     let Some(mut object) = existing else {
@@ -556,17 +590,7 @@ fn patch(sim: &Sim, target: &Target, name: &str, headers: &HeaderMap, body: &[u8
         }
         return Err(Failure::not_found(&target.resource, name));
     };
-    let expected = patch
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let current = object
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    if expected.is_some() && expected != current {
-        return Err(Failure::new(StatusCode::CONFLICT, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", target.resource.id())));
-    }
+    check_resource_version(target, name, &patch, &object)?;
     let before_spec = object.get("spec").cloned();
     let mut patch = patch;
     if let Some(fields) = patch.as_object_mut() {
@@ -604,6 +628,45 @@ fn patch(sim: &Sim, target: &Target, name: &str, headers: &HeaderMap, body: &[u8
             metadata.insert("generation".to_owned(), json!(generation + 1));
         }
     }
+    store.put(key, object.clone()).map_err(Failure::internal)?;
+    Ok((StatusCode::OK, object))
+}
+
+/// `/status`: a merge patch or a replacement of the object's `status`, and nothing else,
+/// as controllers write it. The spec and metadata in the body are ignored.
+fn write_status(
+    sim: &Sim,
+    target: &Target,
+    name: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Answer {
+    if method == Method::PATCH {
+        content_type_allowed(headers)?;
+    }
+    let written: Value = parse_json(body)?;
+    let key = key(target, name);
+    let mut store = lock(sim)?;
+    let mut object = store
+        .get(&key)
+        .cloned()
+        .ok_or_else(|| Failure::not_found(&target.resource, name))?;
+    check_resource_version(target, name, &written, &object)?;
+    let status = written.get("status").cloned().unwrap_or(Value::Null);
+    if method == Method::PUT {
+        object["status"] = status;
+    } else if !status.is_null() {
+        merge(
+            object.as_object_mut().map_or(&mut Value::Null, |fields| {
+                fields.entry("status").or_insert_with(|| json!({}))
+            }),
+            &status,
+        );
+    }
+    check_object(target, &object, name)?;
+    let version = store.bump();
+    object["metadata"]["resourceVersion"] = Value::String(version.to_string());
     store.put(key, object.clone()).map_err(Failure::internal)?;
     Ok((StatusCode::OK, object))
 }

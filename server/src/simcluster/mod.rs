@@ -92,6 +92,8 @@ pub struct Sim {
     store: Mutex<store::Store>,
     bookmark_every: std::time::Duration,
     transition_delay: std::time::Duration,
+    /// Changes (to closed) when the cluster stops, ending open watches.
+    stopped: tokio::sync::watch::Receiver<()>,
 }
 
 /// Tunables, for tests that need expiry or bookmarks soon.
@@ -103,6 +105,8 @@ pub struct SimOptions {
     pub bookmark_every: std::time::Duration,
     /// How long each step of a VM's start and stop takes.
     pub transition_delay: std::time::Duration,
+    /// The port on 127.0.0.1; 0 for any free one.
+    pub port: u16,
 }
 
 impl Default for SimOptions {
@@ -111,6 +115,7 @@ impl Default for SimOptions {
             history: 10_000,
             bookmark_every: std::time::Duration::from_secs(30),
             transition_delay: std::time::Duration::from_secs(2),
+            port: 0,
         }
     }
 }
@@ -118,7 +123,9 @@ impl Default for SimOptions {
 /// A running simulated cluster.
 pub struct SimCluster {
     pub address: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    /// Dropped to stop: the server closes its connections and open watches end, as a
+    /// restarted API server's would.
+    _stop: tokio::sync::watch::Sender<()>,
 }
 
 impl SimCluster {
@@ -129,29 +136,33 @@ impl SimCluster {
 
     pub async fn start_with(state_file: Option<&Path>, options: SimOptions) -> io::Result<Self> {
         let resources = resources().map_err(io::Error::other)?;
+        let (stop, stopped) = tokio::sync::watch::channel(());
         let sim = Arc::new(Sim {
             resources,
             store: Mutex::new(store::Store::open(state_file, options.history)?),
             bookmark_every: options.bookmark_every,
             transition_delay: options.transition_delay,
+            stopped: stopped.clone(),
         });
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
         let address = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, api::router(sim)).await {
+        let mut stopping = stopped;
+        let shutdown = async move {
+            let _ = stopping.changed().await;
+        };
+        tokio::spawn(async move {
+            let serving = axum::serve(listener, api::router(sim)).with_graceful_shutdown(shutdown);
+            if let Err(error) = serving.await {
                 tracing::error!(%error, "simulated cluster stopped");
             }
         });
-        Ok(SimCluster { address, task })
+        Ok(SimCluster {
+            address,
+            _stop: stop,
+        })
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
-    }
-}
-
-impl Drop for SimCluster {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

@@ -91,9 +91,11 @@ pub fn watch(sim: Arc<Sim>, request: WatchRequest) -> Response {
         tokio::pin!(deadline);
         let mut bookmarks = tokio::time::interval(sim.bookmark_every);
         bookmarks.reset();
+        let mut stopped = sim.stopped.clone();
         loop {
             tokio::select! {
                 () = &mut deadline => return,
+                _ = stopped.changed() => return,
                 _ = bookmarks.tick(), if request.bookmarks => {
                     let bookmark = json!({
                         "apiVersion": request.resource.api_version(),

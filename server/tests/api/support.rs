@@ -129,6 +129,11 @@ pub fn app_state(db: Db) -> AppState {
 }
 
 pub fn app_state_with(db: Db, auth: Auth) -> AppState {
+    app_state_on(db, auth, unreachable_cluster())
+}
+
+/// Application state over `db` and `cluster`, with live watches of that cluster.
+pub fn app_state_on(db: Db, auth: Auth, cluster: Cluster) -> AppState {
     let public = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../public");
     let leptos_options = LeptosOptions::builder()
         .output_name("wukong")
@@ -139,7 +144,8 @@ pub fn app_state_with(db: Db, auth: Auth) -> AppState {
         leptos_options,
         db,
         auth,
-        cluster: unreachable_cluster(),
+        live: app::realtime::server::Live::start(&cluster.client),
+        cluster,
     }
 }
 

@@ -1,0 +1,179 @@
+//! The live view of the cluster: one watcher per kind for the whole process, reflector
+//! stores that answer lists without calling the cluster, and one hub that fans changes out
+//! to every open `/ws/events` socket.
+
+use super::types::LiveEvent;
+use crate::vms::{
+    server::kubevirt::{VirtualMachine, VirtualMachineInstance, MANAGED_BY_WUKONG},
+    types::{VmStatus, VmSummary},
+};
+use futures_util::StreamExt as _;
+use kube::{
+    api::Api,
+    runtime::{
+        reflector::{self, ObjectRef, Store},
+        watcher::{self, Event},
+        WatchStreamExt as _,
+    },
+    Client, Resource as _,
+};
+use std::{sync::Arc, time::Duration};
+use tokio::sync::broadcast;
+
+/// Events a socket may be behind before it is told to resync instead.
+pub const QUEUE_LENGTH: usize = 256;
+
+/// One event as sent: serialised once for every socket, with the namespace it concerns so
+/// each socket can check the user may see it.
+#[derive(Debug)]
+pub struct Published {
+    /// `None` for events every socket gets (resync).
+    pub namespace: Option<String>,
+    pub json: String,
+}
+
+/// Cheap to clone; the watcher tasks run as long as the process.
+#[derive(Clone)]
+pub struct Live {
+    vms: Store<VirtualMachine>,
+    vmis: Store<VirtualMachineInstance>,
+    hub: broadcast::Sender<Arc<Published>>,
+}
+
+impl Live {
+    /// Starts the watchers (label-selected to Wukong's objects, in every namespace).
+    pub fn start(client: &Client) -> Live {
+        let (vms, vm_writer) = reflector::store::<VirtualMachine>();
+        let (vmis, vmi_writer) = reflector::store::<VirtualMachineInstance>();
+        let (hub, _) = broadcast::channel(QUEUE_LENGTH);
+        let live = Live { vms, vmis, hub };
+        let config = || watcher::Config::default().labels(MANAGED_BY_WUKONG);
+        let vm_events = watcher::watcher(Api::<VirtualMachine>::all(client.clone()), config())
+            .default_backoff()
+            .reflect(vm_writer);
+        let vmi_events =
+            watcher::watcher(Api::<VirtualMachineInstance>::all(client.clone()), config())
+                .default_backoff()
+                .reflect(vmi_writer);
+        tokio::spawn(
+            live.clone()
+                .follow("VirtualMachine", vm_events, Live::on_vm),
+        );
+        tokio::spawn(
+            live.clone()
+                .follow("VirtualMachineInstance", vmi_events, Live::on_vmi),
+        );
+        live
+    }
+
+    /// A receiver of every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
+        self.hub.subscribe()
+    }
+
+    /// Sockets connected right now.
+    pub fn subscribers(&self) -> usize {
+        self.hub.receiver_count()
+    }
+
+    /// Waits until both stores hold a full list, for at most `limit`.
+    pub async fn ready(&self, limit: Duration) -> bool {
+        let both = async {
+            self.vms.wait_until_ready().await.is_ok() && self.vmis.wait_until_ready().await.is_ok()
+        };
+        tokio::time::timeout(limit, both).await.unwrap_or(false)
+    }
+
+    pub fn vm(&self, namespace: &str, name: &str) -> Option<Arc<VirtualMachine>> {
+        self.vms.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    pub fn vmi(&self, namespace: &str, name: &str) -> Option<Arc<VirtualMachineInstance>> {
+        self.vmis.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// Every VM, as list rows.
+    pub fn summaries(&self) -> Vec<VmSummary> {
+        self.vms.state().iter().map(|vm| self.summary(vm)).collect()
+    }
+
+    /// The list row of `vm`, with the address and node of its instance.
+    pub fn summary(&self, vm: &VirtualMachine) -> VmSummary {
+        let namespace = vm.metadata.namespace.clone().unwrap_or_default();
+        let name = vm.metadata.name.clone().unwrap_or_default();
+        let vmi = self.vmi(&namespace, &name);
+        VmSummary {
+            status: VmStatus::parse(vm.printable_status()),
+            cpus: vm.cpus(),
+            memory_mib: vm.memory_bytes() >> 20,
+            ip: vmi.as_ref().and_then(|vmi| vmi.ip()),
+            node: vmi.as_ref().and_then(|vmi| vmi.node()),
+            created_ms: vm
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map_or(0, |time| time.0.as_millisecond()),
+            namespace,
+            name,
+        }
+    }
+
+    fn publish(&self, namespace: Option<String>, event: &LiveEvent) {
+        match serde_json::to_string(event) {
+            // Nobody listening is not an error.
+            Ok(json) => drop(self.hub.send(Arc::new(Published { namespace, json }))),
+            Err(error) => tracing::error!(%error, "cannot serialise a live event"),
+        }
+    }
+
+    fn on_vm(&self, event: Event<VirtualMachine>) {
+        match event {
+            Event::Apply(vm) | Event::InitApply(vm) => {
+                let summary = self.summary(&vm);
+                self.publish(
+                    Some(summary.namespace.clone()),
+                    &LiveEvent::VmChanged { vm: summary },
+                );
+            }
+            Event::Delete(vm) => {
+                let namespace = vm.metadata.namespace.clone().unwrap_or_default();
+                let name = vm.metadata.name.clone().unwrap_or_default();
+                self.publish(
+                    Some(namespace.clone()),
+                    &LiveEvent::VmRemoved { namespace, name },
+                );
+            }
+            // A relist (after a restart of the watch or 410 Gone) may have missed deletions.
+            Event::InitDone => self.publish(None, &LiveEvent::Resync),
+            Event::Init => {}
+        }
+    }
+
+    fn on_vmi(&self, event: Event<VirtualMachineInstance>) {
+        let (Event::Apply(vmi) | Event::InitApply(vmi) | Event::Delete(vmi)) = event else {
+            return;
+        };
+        let namespace = vmi.meta().namespace.clone().unwrap_or_default();
+        let name = vmi.meta().name.clone().unwrap_or_default();
+        if let Some(vm) = self.vm(&namespace, &name) {
+            let summary = self.summary(&vm);
+            self.publish(Some(namespace), &LiveEvent::VmChanged { vm: summary });
+        }
+    }
+
+    async fn follow<K>(
+        self,
+        kind: &'static str,
+        events: impl futures_util::Stream<Item = Result<Event<K>, watcher::Error>>,
+        handle: fn(&Live, Event<K>),
+    ) {
+        let mut events = std::pin::pin!(events);
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(event) => handle(&self, event),
+                // The backoff spaces the retries; the watcher relists when it must.
+                Err(error) => tracing::warn!(kind, %error, "cluster watch failed; retrying"),
+            }
+        }
+    }
+}

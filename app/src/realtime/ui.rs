@@ -1,0 +1,1 @@
+//! The live-event connection of the browser.

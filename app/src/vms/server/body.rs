@@ -1,0 +1,76 @@
+//! The VirtualMachine object Wukong creates for a checked [`NewVm`].
+
+use super::kubevirt::{VirtualMachine, MANAGED_BY};
+use crate::vms::new_vm::{ImageSource, NewVm};
+use serde_json::json;
+
+/// The label naming the project an object belongs to.
+pub const PROJECT_LABEL: &str = "wukong.io/project";
+
+/// The VM's root disk DataVolume, for URL imports.
+pub fn root_data_volume_name(vm_name: &str) -> String {
+    format!("{vm_name}-root")
+}
+
+/// The complete object to create. The template's labels reach the VMI (and the launcher
+/// pod), which is how the VMI watch finds Wukong's instances.
+pub fn virtual_machine(vm: &NewVm, project_id: &str) -> Result<VirtualMachine, serde_json::Error> {
+    let labels = json!({
+        MANAGED_BY: "wukong",
+        PROJECT_LABEL: project_id,
+        "kubevirt.io/vm": vm.name,
+    });
+    let memory = format!("{}Mi", vm.memory_mib);
+    let mut disks = vec![json!({"name": "rootdisk", "bootOrder": 1, "disk": {"bus": "virtio"}})];
+    let root = match &vm.image {
+        ImageSource::Preset(preset) => {
+            json!({"name": "rootdisk", "containerDisk": {"image": preset.image()}})
+        }
+        ImageSource::Url(_) => json!({
+            "name": "rootdisk",
+            "dataVolume": {"name": root_data_volume_name(&vm.name)},
+        }),
+    };
+    let mut volumes = vec![root];
+    if let Some(user_data) = vm.cloud_init() {
+        disks.push(json!({"name": "cloudinitdisk", "disk": {"bus": "virtio"}}));
+        volumes.push(json!({"name": "cloudinitdisk", "cloudInitNoCloud": {"userData": user_data}}));
+    }
+    let mut spec = json!({
+        "runStrategy": vm.run_strategy.as_str(),
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "domain": {
+                    "cpu": {"sockets": 1, "cores": vm.cpus, "threads": 1},
+                    "memory": {"guest": memory},
+                    "resources": {"requests": {"memory": memory}},
+                    "devices": {
+                        "disks": disks,
+                        "interfaces": [{"name": "default", "masquerade": {}}],
+                    },
+                },
+                "networks": [{"name": "default", "pod": {}}],
+                "volumes": volumes,
+            },
+        },
+    });
+    if let ImageSource::Url(url) = &vm.image {
+        spec["dataVolumeTemplates"] = json!([{
+            "metadata": {"name": root_data_volume_name(&vm.name), "labels": labels},
+            "spec": {
+                "source": {"http": {"url": url}},
+                "storage": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": format!("{}Gi", vm.disk_gib)}},
+                },
+            },
+        }]);
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": vm.name, "namespace": vm.namespace, "labels": labels},
+        "spec": spec,
+    }))
+}

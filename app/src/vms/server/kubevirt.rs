@@ -1,0 +1,324 @@
+//! Typed views of KubeVirt's VirtualMachine and VirtualMachineInstance.
+//!
+//! Only what Wukong reads is modelled; every other field is kept in a `rest` map at its
+//! level, so an object read and written back loses nothing that a newer KubeVirt or another
+//! tool put there. Conditions keep their times as sent, because KubeVirt sends `null` times
+//! that `k8s_openapi`'s `Condition` refuses.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::NamespaceResourceScope;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+/// Fields not modelled, kept as they came.
+pub type Rest = Map<String, Value>;
+
+pub const GROUP: &str = "kubevirt.io";
+pub const VERSION: &str = "v1";
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// The selector of every object Wukong creates, and of its watches.
+pub const MANAGED_BY_WUKONG: &str = "app.kubernetes.io/managed-by=wukong";
+
+macro_rules! kubevirt_resource {
+    ($type:ident, $kind:literal, $plural:literal) => {
+        impl kube::Resource for $type {
+            type DynamicType = ();
+            type Scope = NamespaceResourceScope;
+
+            fn kind(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed($kind)
+            }
+            fn group(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed(GROUP)
+            }
+            fn version(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed(VERSION)
+            }
+            fn plural(_: &()) -> Cow<'_, str> {
+                Cow::Borrowed($plural)
+            }
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VirtualMachine {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: VmSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<VmStatusView>,
+    /// `apiVersion`, `kind` and anything else at the top level.
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+kubevirt_resource!(VirtualMachine, "VirtualMachine", "virtualmachines");
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VmSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_strategy: Option<String>,
+    /// The deprecated alternative to `runStrategy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_volume_templates: Option<Vec<DataVolumeTemplate>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<VmiTemplate>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DataVolumeTemplate {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VmiTemplate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ObjectMeta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<VmiSpec>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VmiSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<Domain>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Vec<Volume>>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Domain {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Cpu>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cpu {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sockets: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Memory {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest: Option<String>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Volume {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_disk: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_volume: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VmStatusView {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub printable_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<Condition>>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// A KubeVirt condition; its times stay in `rest`, null or not.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VirtualMachineInstance {
+    pub metadata: ObjectMeta,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<VmiStatusView>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+kubevirt_resource!(
+    VirtualMachineInstance,
+    "VirtualMachineInstance",
+    "virtualmachineinstances"
+);
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VmiStatusView {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interfaces: Option<Vec<Interface>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<Condition>>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Interface {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// Bytes in a Kubernetes quantity such as "2Gi", "512M" or "1073741824".
+pub fn quantity_bytes(text: &str) -> Option<u64> {
+    const SUFFIXES: [(&str, u64); 10] = [
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("Ti", 1 << 40),
+        ("Pi", 1 << 50),
+        ("k", 1_000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+        ("T", 1_000_000_000_000),
+        ("P", 1_000_000_000_000_000),
+    ];
+    let text = text.trim();
+    for (suffix, factor) in SUFFIXES {
+        if let Some(number) = text.strip_suffix(suffix) {
+            return number.parse::<u64>().ok()?.checked_mul(factor);
+        }
+    }
+    text.parse().ok()
+}
+
+impl VirtualMachine {
+    fn domain(&self) -> Option<&Domain> {
+        self.spec.template.as_ref()?.spec.as_ref()?.domain.as_ref()
+    }
+
+    /// vCPUs: sockets × cores × threads, each defaulting to 1 as KubeVirt does.
+    pub fn cpus(&self) -> u32 {
+        let cpu = self.domain().and_then(|domain| domain.cpu.as_ref());
+        let part = |value: Option<u32>| value.unwrap_or(1).max(1);
+        cpu.map_or(1, |cpu| {
+            part(cpu.sockets)
+                .saturating_mul(part(cpu.cores))
+                .saturating_mul(part(cpu.threads))
+        })
+    }
+
+    /// Guest memory: `memory.guest`, else the memory request.
+    pub fn memory_bytes(&self) -> u64 {
+        let domain = self.domain();
+        let guest = domain
+            .and_then(|domain| domain.memory.as_ref())
+            .and_then(|memory| memory.guest.as_deref());
+        let requested = domain
+            .and_then(|domain| domain.resources.as_ref())
+            .and_then(|resources| resources.requests.as_ref())
+            .and_then(|requests| requests.get("memory"))
+            .and_then(Value::as_str);
+        guest.or(requested).and_then(quantity_bytes).unwrap_or(0)
+    }
+
+    pub fn printable_status(&self) -> Option<&str> {
+        self.status.as_ref()?.printable_status.as_deref()
+    }
+
+    /// The run strategy, reading the deprecated `running` flag when that is what is set.
+    pub fn run_strategy(&self) -> String {
+        match (&self.spec.run_strategy, self.spec.running) {
+            (Some(strategy), _) => strategy.clone(),
+            (None, Some(true)) => "Always".to_owned(),
+            (None, _) => "Halted".to_owned(),
+        }
+    }
+
+    pub fn volumes(&self) -> &[Volume] {
+        self.spec
+            .template
+            .as_ref()
+            .and_then(|template| template.spec.as_ref())
+            .and_then(|spec| spec.volumes.as_deref())
+            .unwrap_or_default()
+    }
+
+    pub fn data_volume_names(&self) -> Vec<String> {
+        self.spec
+            .data_volume_templates
+            .iter()
+            .flatten()
+            .filter_map(|template| template.metadata.name.clone())
+            .collect()
+    }
+}
+
+impl VirtualMachineInstance {
+    /// The first IP address KubeVirt reports.
+    pub fn ip(&self) -> Option<String> {
+        self.status
+            .as_ref()?
+            .interfaces
+            .iter()
+            .flatten()
+            .find_map(|interface| interface.ip_address.clone())
+            .filter(|ip| !ip.is_empty())
+    }
+
+    pub fn node(&self) -> Option<String> {
+        self.status.as_ref()?.node_name.clone()
+    }
+}

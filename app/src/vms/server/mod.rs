@@ -1,0 +1,122 @@
+//! Virtual machines on the server: KubeVirt types, the bodies Wukong creates, cluster calls,
+//! and the list and detail views built from the live stores.
+
+pub mod body;
+pub mod cluster;
+pub mod kubevirt;
+pub mod requests;
+
+use crate::{
+    realtime::server::Live,
+    vms::types::{VmCondition, VmDetail, VmPage, VmQuery, VmSort, VmSummary, VM_PAGE_SIZE},
+};
+use kubevirt::{Condition, VirtualMachine};
+use std::cmp::Ordering;
+
+fn compare(sort: VmSort, a: &VmSummary, b: &VmSummary) -> Ordering {
+    let by_name = || (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name));
+    let first = match sort {
+        VmSort::Name => a.name.cmp(&b.name),
+        VmSort::Namespace => a.namespace.cmp(&b.namespace),
+        VmSort::Status => a.status.as_str().cmp(b.status.as_str()),
+        VmSort::Cpus => a.cpus.cmp(&b.cpus),
+        VmSort::Memory => a.memory_mib.cmp(&b.memory_mib),
+        // Youngest first reads as "age ascending".
+        VmSort::Age => b.created_ms.cmp(&a.created_ms),
+    };
+    first.then_with(by_name)
+}
+
+/// Filters, sorts and cuts one page out of `rows`. A page past the end gives the last one.
+pub fn page(mut rows: Vec<VmSummary>, query: &VmQuery) -> VmPage {
+    let needle = query.name.trim().to_lowercase();
+    rows.retain(|row| {
+        (needle.is_empty() || row.name.to_lowercase().contains(&needle))
+            && query.status.is_none_or(|status| row.status == status)
+    });
+    rows.sort_unstable_by(|a, b| {
+        let order = compare(query.sort, a, b);
+        if query.descending {
+            order.reverse()
+        } else {
+            order
+        }
+    });
+    let total = rows.len();
+    let last_page = total.saturating_sub(1) / VM_PAGE_SIZE;
+    let page = query.page.min(last_page);
+    let items = rows
+        .into_iter()
+        .skip(page * VM_PAGE_SIZE)
+        .take(VM_PAGE_SIZE)
+        .collect();
+    VmPage { items, total, page }
+}
+
+fn conditions(conditions: Option<&Vec<Condition>>) -> impl Iterator<Item = VmCondition> + '_ {
+    conditions
+        .into_iter()
+        .flatten()
+        .map(|condition| VmCondition {
+            kind: condition.kind.clone(),
+            status: condition.status.clone(),
+            reason: condition.reason.clone().unwrap_or_default(),
+            message: condition.message.clone().unwrap_or_default(),
+            last_transition: condition
+                .rest
+                .get("lastTransitionTime")
+                .and_then(|time| time.as_str())
+                .map(str::to_owned),
+        })
+}
+
+/// The VM page: spec summary, status and the conditions of the VM and its instance.
+pub fn detail(live: &Live, vm: &VirtualMachine) -> VmDetail {
+    let summary = live.summary(vm);
+    let vmi = live.vmi(&summary.namespace, &summary.name);
+    let mut all: Vec<VmCondition> =
+        conditions(vm.status.as_ref().and_then(|s| s.conditions.as_ref())).collect();
+    let instance_conditions = vmi
+        .as_ref()
+        .and_then(|vmi| vmi.status.as_ref())
+        .and_then(|status| status.conditions.as_ref());
+    // KubeVirt copies most instance conditions onto the VM; show each kind once.
+    for condition in conditions(instance_conditions) {
+        if !all.iter().any(|seen| seen.kind == condition.kind) {
+            all.push(condition);
+        }
+    }
+    let disks = vm
+        .volumes()
+        .iter()
+        .map(|volume| {
+            let source = if let Some(image) = volume
+                .container_disk
+                .as_ref()
+                .and_then(|disk| disk.get("image"))
+                .and_then(|image| image.as_str())
+            {
+                format!("container disk {image}")
+            } else if let Some(name) = volume
+                .data_volume
+                .as_ref()
+                .and_then(|disk| disk.get("name"))
+                .and_then(|name| name.as_str())
+            {
+                format!("DataVolume {name}")
+            } else if let Some(kind) = volume.rest.keys().next() {
+                kind.clone()
+            } else {
+                "unknown source".to_owned()
+            };
+            format!("{}: {source}", volume.name)
+        })
+        .collect();
+    VmDetail {
+        run_strategy: vm.run_strategy(),
+        disks,
+        conditions: all,
+        data_volumes: vm.data_volume_names(),
+        summary,
+    }
+}

@@ -1,0 +1,571 @@
+//! VM bodies, typed views and every kube-rs call path of the VM pages, at the HTTP level:
+//! against the simulated cluster, and against small mocks for the failures a real cluster
+//! can produce.
+
+use crate::support::cluster_at;
+use app::{
+    cluster::Cluster,
+    vms::{
+        new_vm::{ImagePreset, ImageSource, NewVm, NewVmForm, RunStrategy},
+        server::{
+            body::{root_data_volume_name, virtual_machine},
+            cluster::{act, create, delete},
+            kubevirt::{VirtualMachine, VirtualMachineInstance},
+        },
+        types::{DiskDisposal, VmAction},
+    },
+    AppError,
+};
+use axum::{http::StatusCode, routing::any, Json, Router};
+use kube::{
+    api::{Api, ApiResource, DynamicObject, GroupVersionKind},
+    ResourceExt as _,
+};
+use serde_json::{json, Value};
+use server::simcluster::{resources, schema, SimCluster, SimOptions};
+use std::time::Duration;
+
+const SSH_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ada@laptop";
+
+fn new_vm(name: &str, image: ImageSource, run_strategy: RunStrategy) -> NewVm {
+    NewVm {
+        name: name.to_owned(),
+        namespace: "team-a".to_owned(),
+        cpus: 2,
+        memory_mib: 2048,
+        image,
+        disk_gib: 20,
+        ssh_key: Some(SSH_KEY.to_owned()),
+        user_data: None,
+        run_strategy,
+    }
+}
+
+fn vm_schema() -> Value {
+    resources()
+        .expect("schemas")
+        .into_iter()
+        .find(|resource| resource.kind == "VirtualMachine")
+        .and_then(|resource| resource.schema)
+        .expect("VirtualMachine schema")
+}
+
+#[test]
+fn every_vm_body_wukong_generates_passes_the_virtualmachine_crd_schema() {
+    let schema = vm_schema();
+    let mut bodies = Vec::new();
+    for preset in ImagePreset::ALL {
+        for strategy in RunStrategy::ALL {
+            bodies.push(new_vm("web-1", ImageSource::Preset(preset), strategy));
+        }
+    }
+    let url = ImageSource::Url("https://images.example.test/disk.qcow2".to_owned());
+    let mut imported = new_vm("imported", url, RunStrategy::Always);
+    imported.user_data = Some("#cloud-config\npackages: [htop]\n".to_owned());
+    bodies.push(imported);
+    let mut bare = new_vm(
+        "bare",
+        ImageSource::Preset(ImagePreset::Cirros),
+        RunStrategy::Halted,
+    );
+    bare.ssh_key = None;
+    bodies.push(bare);
+    for vm in &bodies {
+        let object = virtual_machine(vm, "project-1").expect("body");
+        let json = serde_json::to_value(&object).expect("JSON");
+        let errors = schema::validate(&schema, &json);
+        assert!(errors.is_empty(), "{}: {errors:?}\n{json:#}", vm.name);
+        assert_eq!(json["apiVersion"], "kubevirt.io/v1");
+        assert_eq!(json["kind"], "VirtualMachine");
+        for labels in ["/metadata/labels", "/spec/template/metadata/labels"] {
+            assert_eq!(
+                json.pointer(labels).expect("labels")["app.kubernetes.io/managed-by"],
+                "wukong"
+            );
+            assert_eq!(
+                json.pointer(labels).expect("labels")["wukong.io/project"],
+                "project-1"
+            );
+        }
+        assert_eq!(object.cpus(), 2);
+        assert_eq!(object.memory_bytes(), 2048 << 20);
+        assert_eq!(object.run_strategy(), vm.run_strategy.as_str());
+    }
+    // The schema check is real: a body it must refuse is refused.
+    let mut broken =
+        serde_json::to_value(virtual_machine(&bodies[0], "p").expect("body")).expect("JSON");
+    broken["spec"]["template"]["spec"]["domain"]["cpu"]["cores"] = json!("two");
+    assert!(!schema::validate(&schema, &broken).is_empty());
+}
+
+#[test]
+fn a_url_image_becomes_a_datavolume_and_the_ssh_key_reaches_cloud_init() {
+    let url = "https://images.example.test/disk.qcow2";
+    let vm = new_vm(
+        "imported",
+        ImageSource::Url(url.to_owned()),
+        RunStrategy::Always,
+    );
+    let json = serde_json::to_value(virtual_machine(&vm, "p").expect("body")).expect("JSON");
+    let template = &json["spec"]["dataVolumeTemplates"][0];
+    assert_eq!(
+        template["metadata"]["name"],
+        root_data_volume_name("imported")
+    );
+    assert_eq!(template["spec"]["source"]["http"]["url"], url);
+    assert_eq!(
+        template["spec"]["storage"]["resources"]["requests"]["storage"],
+        "20Gi"
+    );
+    let volumes = &json["spec"]["template"]["spec"]["volumes"];
+    assert_eq!(volumes[0]["dataVolume"]["name"], "imported-root");
+    let user_data = volumes[1]["cloudInitNoCloud"]["userData"]
+        .as_str()
+        .expect("user data");
+    assert_eq!(
+        user_data,
+        format!("#cloud-config\nssh_authorized_keys:\n  - {SSH_KEY}\n")
+    );
+}
+
+#[test]
+fn the_create_form_names_each_bad_field() {
+    let form = NewVmForm {
+        name: "Web_1".to_owned(),
+        namespace: String::new(),
+        cpus: "0".to_owned(),
+        memory_mib: "lots".to_owned(),
+        image: "url".to_owned(),
+        image_url: "ftp://example.test/x".to_owned(),
+        disk_gib: "20".to_owned(),
+        ssh_key: "not a key".to_owned(),
+        user_data: "echo hi".to_owned(),
+        run_strategy: "Sometimes".to_owned(),
+    };
+    let errors = form.parse().expect_err("refused");
+    let mut fields: Vec<&str> = errors.iter().map(|error| error.field).collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "cpus",
+            "image_url",
+            "memory_mib",
+            "name",
+            "namespace",
+            "run_strategy",
+            "ssh_key",
+            "user_data"
+        ]
+    );
+    let good = NewVmForm {
+        name: "web-1".to_owned(),
+        namespace: "team-a".to_owned(),
+        cpus: "2".to_owned(),
+        memory_mib: "2048".to_owned(),
+        image: "fedora".to_owned(),
+        ssh_key: SSH_KEY.to_owned(),
+        run_strategy: "Always".to_owned(),
+        ..NewVmForm::default()
+    };
+    let vm = good.parse().expect("accepted");
+    assert_eq!(vm.image, ImageSource::Preset(ImagePreset::Fedora));
+    assert_eq!(vm.disk_gib, 0, "a container disk has no size to ask for");
+}
+
+/// KubeVirt's typical VM, with fields Wukong does not model and `null` condition times.
+fn typical_vm() -> Value {
+    json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+        "metadata": {"name": "fedora-web", "namespace": "team-a", "uid": "3c1f",
+            "labels": {"kubevirt.io/vm": "fedora-web"}, "annotations": {"team": "web"},
+            "resourceVersion": "42", "generation": 3},
+        "spec": {
+            "runStrategy": "Always",
+            "instancetype": {"kind": "VirtualMachineClusterInstancetype", "name": "u1.medium"},
+            "dataVolumeTemplates": [{"metadata": {"name": "fedora-web-root"},
+                "spec": {"source": {"registry": {"url": "docker://quay.io/containerdisks/fedora:latest"}},
+                    "storage": {"resources": {"requests": {"storage": "30Gi"}}}}}],
+            "template": {
+                "metadata": {"labels": {"kubevirt.io/domain": "fedora-web"}},
+                "spec": {
+                    "domain": {"cpu": {"sockets": 2, "cores": 2, "threads": 1, "model": "host-passthrough"},
+                        "memory": {"guest": "4Gi"},
+                        "resources": {"requests": {"memory": "4Gi"}},
+                        "devices": {"rng": {}, "disks": [{"name": "rootdisk", "disk": {"bus": "virtio"}}]},
+                        "firmware": {"bootloader": {"efi": {"secureBoot": false}}}},
+                    "terminationGracePeriodSeconds": 180,
+                    "volumes": [{"name": "rootdisk", "dataVolume": {"name": "fedora-web-root"}, "futureField": 1}]
+                }
+            },
+            "someFutureSpecField": {"x": [1, 2]}
+        },
+        "status": {
+            "printableStatus": "Running", "ready": true, "created": true,
+            "conditions": [{"type": "LiveMigratable", "status": "False", "reason": "DisksNotLiveMigratable",
+                "message": "not migratable", "lastProbeTime": null, "lastTransitionTime": null}],
+            "volumeSnapshotStatuses": [{"name": "rootdisk", "enabled": true}]
+        }
+    })
+}
+
+#[test]
+fn typed_views_read_what_wukong_needs_and_keep_everything_else() {
+    let original = typical_vm();
+    let vm: VirtualMachine = serde_json::from_value(original.clone()).expect("VM view");
+    assert_eq!(vm.cpus(), 4);
+    assert_eq!(vm.memory_bytes(), 4 << 30);
+    assert_eq!(vm.printable_status(), Some("Running"));
+    assert_eq!(vm.run_strategy(), "Always");
+    assert_eq!(vm.data_volume_names(), ["fedora-web-root"]);
+    assert_eq!(serde_json::to_value(&vm).expect("JSON"), original);
+
+    let vmi_json = json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        "metadata": {"name": "fedora-web", "namespace": "team-a"},
+        "spec": {"domain": {"devices": {}}},
+        "status": {"phase": "Running", "nodeName": "node-7",
+            "interfaces": [{"name": "default", "ipAddress": "10.0.0.7", "ipAddresses": ["10.0.0.7"], "mac": "02:00"}],
+            "guestOSInfo": {"id": "fedora"},
+            "conditions": [{"type": "Ready", "status": "True", "lastProbeTime": null, "lastTransitionTime": "2026-11-22T10:00:00Z"}]}
+    });
+    let vmi: VirtualMachineInstance = serde_json::from_value(vmi_json.clone()).expect("VMI view");
+    assert_eq!(vmi.ip().as_deref(), Some("10.0.0.7"));
+    assert_eq!(vmi.node().as_deref(), Some("node-7"));
+    assert_eq!(serde_json::to_value(&vmi).expect("JSON"), vmi_json);
+}
+
+fn fast() -> SimOptions {
+    SimOptions {
+        transition_delay: Duration::from_millis(50),
+        ..SimOptions::default()
+    }
+}
+
+fn vms_api(cluster: &Cluster) -> Api<VirtualMachine> {
+    Api::namespaced(cluster.client.clone(), "team-a")
+}
+
+async fn wait_for_status(cluster: &Cluster, name: &str, status: &str) {
+    let vms = vms_api(cluster);
+    for _ in 0..200 {
+        let vm = vms.get(name).await.expect("get VM");
+        if vm.printable_status() == Some(status) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("VM {name} never reached {status}");
+}
+
+fn conflict_message(result: Result<(), AppError>) -> String {
+    match result {
+        Err(AppError::Conflict { message }) => message,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn create_then_every_lifecycle_action_goes_through_kubevirts_subresources() {
+    let sim = SimCluster::start_with(None, fast()).await.expect("sim");
+    let cluster = cluster_at(&sim.url());
+    let vm = new_vm(
+        "web-1",
+        ImageSource::Preset(ImagePreset::Cirros),
+        RunStrategy::Halted,
+    );
+    let object = virtual_machine(&vm, "p").expect("body");
+    // The namespace does not exist yet: creating the VM creates it.
+    let created = create(&cluster, &object).await.expect("created");
+    assert!(created.metadata.uid.is_some());
+    match create(&cluster, &object).await {
+        Err(AppError::Conflict { message }) => {
+            assert!(message.contains("already exists"), "{message}")
+        }
+        other => panic!("a second create must conflict, got {other:?}"),
+    }
+    wait_for_status(&cluster, "web-1", "Stopped").await;
+    assert!(
+        conflict_message(act(&cluster, "team-a", "web-1", VmAction::Pause).await)
+            .contains("not running")
+    );
+    act(&cluster, "team-a", "web-1", VmAction::Start)
+        .await
+        .expect("start");
+    wait_for_status(&cluster, "web-1", "Running").await;
+    let start_again = act(&cluster, "team-a", "web-1", VmAction::Start).await;
+    assert_eq!(
+        conflict_message(start_again),
+        "VM \"web-1\": VM is already running"
+    );
+    act(&cluster, "team-a", "web-1", VmAction::Pause)
+        .await
+        .expect("pause");
+    wait_for_status(&cluster, "web-1", "Paused").await;
+    act(&cluster, "team-a", "web-1", VmAction::Unpause)
+        .await
+        .expect("unpause");
+    wait_for_status(&cluster, "web-1", "Running").await;
+    act(&cluster, "team-a", "web-1", VmAction::Restart)
+        .await
+        .expect("restart");
+    wait_for_status(&cluster, "web-1", "Running").await;
+    act(&cluster, "team-a", "web-1", VmAction::Stop)
+        .await
+        .expect("stop");
+    wait_for_status(&cluster, "web-1", "Stopped").await;
+    act(&cluster, "team-a", "web-1", VmAction::Start)
+        .await
+        .expect("start");
+    wait_for_status(&cluster, "web-1", "Running").await;
+    act(&cluster, "team-a", "web-1", VmAction::ForceStop)
+        .await
+        .expect("force stop");
+    wait_for_status(&cluster, "web-1", "Stopped").await;
+    assert_eq!(
+        act(&cluster, "team-a", "nope", VmAction::Start).await,
+        Err(AppError::NotFound {
+            what: "VM \"nope\"".to_owned()
+        })
+    );
+    delete(&cluster, "team-a", "web-1", DiskDisposal::Delete)
+        .await
+        .expect("delete");
+    assert!(vms_api(&cluster)
+        .get_opt("web-1")
+        .await
+        .expect("get")
+        .is_none());
+    assert_eq!(
+        delete(&cluster, "team-a", "web-1", DiskDisposal::Keep).await,
+        Err(AppError::NotFound {
+            what: "VM \"web-1\"".to_owned()
+        })
+    );
+}
+
+/// An API server that answers every request with `status` and a `Status` body, after `delay`.
+async fn mock_cluster(
+    status: u16,
+    reason: &'static str,
+    delay: Duration,
+) -> (Cluster, tokio::task::JoinHandle<()>) {
+    let handler = move || async move {
+        tokio::time::sleep(delay).await;
+        let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "message": format!("mock {reason}"), "reason": reason, "code": status});
+        (StatusCode::from_u16(status).expect("status"), Json(body))
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let app = Router::new().fallback(any(handler));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (
+        cluster_at(&url).with_timeout(Duration::from_millis(300)),
+        task,
+    )
+}
+
+#[tokio::test]
+async fn cluster_failures_become_messages_a_user_can_act_on() {
+    let cases = [
+        (403, "Forbidden", Duration::ZERO, AppError::ClusterDenied),
+        (401, "Unauthorized", Duration::ZERO, AppError::ClusterDenied),
+        (
+            503,
+            "ServiceUnavailable",
+            Duration::ZERO,
+            AppError::ClusterUnavailable,
+        ),
+        (
+            200,
+            "Slow",
+            Duration::from_secs(5),
+            AppError::ClusterUnavailable,
+        ),
+    ];
+    for (status, reason, delay, expected) in cases {
+        let (cluster, task) = mock_cluster(status, reason, delay).await;
+        assert_eq!(
+            act(&cluster, "team-a", "web-1", VmAction::Start).await,
+            Err(expected),
+            "{status}"
+        );
+        task.abort();
+    }
+    let (cluster, task) = mock_cluster(409, "Conflict", Duration::ZERO).await;
+    let message = conflict_message(act(&cluster, "team-a", "web-1", VmAction::Stop).await);
+    assert_eq!(message, "VM \"web-1\": mock Conflict");
+    task.abort();
+    let closed = crate::support::unreachable_cluster();
+    assert_eq!(
+        act(&closed, "team-a", "web-1", VmAction::Start).await,
+        Err(AppError::ClusterUnavailable)
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_vm_can_keep_its_datavolumes() {
+    // The simulated cluster has no CDI: a mock-free check that a VM without DataVolumes
+    // deletes either way, then an HTTP mock that records what a keep sends.
+    let sim = SimCluster::start_with(None, fast()).await.expect("sim");
+    let cluster = cluster_at(&sim.url());
+    let url = ImageSource::Url("https://images.example.test/disk.qcow2".to_owned());
+    let vm = new_vm("imported", url, RunStrategy::Halted);
+    create(&cluster, &virtual_machine(&vm, "p").expect("body"))
+        .await
+        .expect("created");
+    delete(&cluster, "team-a", "imported", DiskDisposal::Keep)
+        .await
+        .expect("deleted, keeping disks");
+    assert!(vms_api(&cluster)
+        .get_opt("imported")
+        .await
+        .expect("get")
+        .is_none());
+
+    let recorded =
+        std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String, Value)>::new()));
+    let log = recorded.clone();
+    let vm_json = json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+        "metadata": {"name": "imported", "namespace": "team-a", "uid": "vm-uid"},
+        "spec": {"dataVolumeTemplates": [{"metadata": {"name": "imported-root"}}]}});
+    let dv_json = json!({"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",
+        "metadata": {"name": "imported-root", "namespace": "team-a", "resourceVersion": "7",
+            "ownerReferences": [{"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "name": "imported", "uid": "vm-uid"},
+                                {"apiVersion": "v1", "kind": "ConfigMap", "name": "other", "uid": "other-uid"}]}});
+    let app = Router::new().fallback(any(
+        move |method: axum::http::Method, uri: axum::http::Uri, body: axum::body::Bytes| {
+            let log = log.clone();
+            let (vm_json, dv_json) = (vm_json.clone(), dv_json.clone());
+            async move {
+                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                log.lock()
+                    .expect("log")
+                    .push((method.to_string(), uri.path().to_owned(), body));
+                if uri.path().contains("datavolumes") {
+                    Json(dv_json)
+                } else {
+                    Json(vm_json)
+                }
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    delete(&cluster_at(&url), "team-a", "imported", DiskDisposal::Keep)
+        .await
+        .expect("deleted");
+    task.abort();
+    let calls = recorded.lock().expect("log").clone();
+    let summary: Vec<(&str, &str)> = calls
+        .iter()
+        .map(|(m, p, _)| (m.as_str(), p.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "GET",
+                "/apis/kubevirt.io/v1/namespaces/team-a/virtualmachines/imported"
+            ),
+            (
+                "GET",
+                "/apis/cdi.kubevirt.io/v1beta1/namespaces/team-a/datavolumes/imported-root"
+            ),
+            (
+                "PATCH",
+                "/apis/cdi.kubevirt.io/v1beta1/namespaces/team-a/datavolumes/imported-root"
+            ),
+            (
+                "DELETE",
+                "/apis/kubevirt.io/v1/namespaces/team-a/virtualmachines/imported"
+            ),
+        ]
+    );
+    let patch = &calls[2].2;
+    assert_eq!(patch["metadata"]["resourceVersion"], "7");
+    let owners = patch["metadata"]["ownerReferences"]
+        .as_array()
+        .expect("owners");
+    assert_eq!(owners.len(), 1, "only the VM lets go: {owners:?}");
+    assert_eq!(owners[0]["uid"], "other-uid");
+}
+
+#[tokio::test]
+async fn the_status_subresource_writes_status_only() {
+    let sim = SimCluster::start_with(None, fast()).await.expect("sim");
+    let cluster = cluster_at(&sim.url());
+    let vm = new_vm(
+        "web-1",
+        ImageSource::Preset(ImagePreset::Cirros),
+        RunStrategy::Halted,
+    );
+    create(&cluster, &virtual_machine(&vm, "p").expect("body"))
+        .await
+        .expect("created");
+    wait_for_status(&cluster, "web-1", "Stopped").await;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kubevirt.io", "v1", "VirtualMachine"),
+        "virtualmachines",
+    );
+    let vms: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), "team-a", &resource);
+    let before = vms.get("web-1").await.expect("get");
+    let patch =
+        json!({"spec": {"runStrategy": "Always"}, "status": {"printableStatus": "Provisioning"}});
+    let after = vms
+        .patch_status(
+            "web-1",
+            &Default::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .expect("status patch");
+    assert_eq!(after.data["status"]["printableStatus"], "Provisioning");
+    assert_eq!(
+        after.data["spec"]["runStrategy"], "Halted",
+        "the spec is not written through /status"
+    );
+    assert_eq!(after.metadata.generation, before.metadata.generation);
+    assert_ne!(
+        after.metadata.resource_version,
+        before.metadata.resource_version
+    );
+    // And the main resource ignores status.
+    let spec_patch =
+        json!({"status": {"printableStatus": "Running"}, "metadata": {"labels": {"x": "y"}}});
+    let main = vms
+        .patch(
+            "web-1",
+            &Default::default(),
+            &kube::api::Patch::Merge(&spec_patch),
+        )
+        .await
+        .expect("patch");
+    assert_eq!(main.labels().get("x").map(String::as_str), Some("y"));
+    assert_ne!(
+        main.data["status"]["printableStatus"], "Running",
+        "status is not written through the main resource"
+    );
+    // A stale resourceVersion is a conflict.
+    let stale = json!({"metadata": {"resourceVersion": before.metadata.resource_version}, "status": {"ready": true}});
+    let refused = vms
+        .patch_status(
+            "web-1",
+            &Default::default(),
+            &kube::api::Patch::Merge(&stale),
+        )
+        .await
+        .expect_err("stale");
+    assert!(matches!(refused, kube::Error::Api(status) if status.code == 409));
+}
