@@ -3,10 +3,14 @@
 //! kinds), so Wukong runs, and is tested, through kube-rs without a real cluster.
 
 mod api;
+mod console;
 pub mod lifecycle;
+mod pattern;
+mod rfb;
 pub mod schema;
 mod selector;
 mod store;
+mod terminal;
 mod watch;
 
 use serde_json::Value;
@@ -92,6 +96,7 @@ pub struct Sim {
     store: Mutex<store::Store>,
     bookmark_every: std::time::Duration,
     transition_delay: std::time::Duration,
+    sessions: console::Sessions,
 }
 
 /// Tunables, for tests that need expiry or bookmarks soon.
@@ -134,6 +139,7 @@ impl SimCluster {
             store: Mutex::new(store::Store::open(state_file, options.history)?),
             bookmark_every: options.bookmark_every,
             transition_delay: options.transition_delay,
+            sessions: console::Sessions::default(),
         });
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;

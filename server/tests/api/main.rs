@@ -12,4 +12,5 @@ mod mfa;
 mod migrations;
 mod oidc;
 mod simcluster;
+mod simconsole;
 mod support;
