@@ -1,10 +1,13 @@
 //! The REST surface: `/api/v1/…` for core kinds and `/apis/{group}/{version}/…` for the
 //! rest, answering as the Kubernetes API server does, errors as `Status` objects.
 
-use super::{lifecycle, schema, selector::Selector, store::Key, watch, Resource, Sim};
+use super::{console, lifecycle, schema, selector::Selector, store::Key, watch, Resource, Sim};
 use axum::{
     body::Bytes,
-    extract::{Query, State},
+    extract::{
+        ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
+        Query, State,
+    },
     http::{header, HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::{any, get},
@@ -27,15 +30,15 @@ async fn version() -> Json<Value> {
 }
 
 /// A Kubernetes `Status` error answer.
-struct Failure {
+pub(super) struct Failure {
     code: StatusCode,
     reason: &'static str,
     message: String,
-    details: Value,
+    pub(super) details: Value,
 }
 
 impl Failure {
-    fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
         Failure {
             code,
             reason,
@@ -165,6 +168,7 @@ async fn handle(
     uri: Uri,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     body: Bytes,
 ) -> Response {
     let is_watch = matches!(query.get("watch").map(String::as_str), Some("1" | "true"));
@@ -175,7 +179,13 @@ async fn handle(
         };
     }
     if let Some(rest) = uri.path().strip_prefix(SUBRESOURCES) {
-        return subresource(&sim, &method, rest, &body);
+        return match console::Target::parse(rest) {
+            Some(target) if method == Method::GET => {
+                console::connect(&sim, target, &query, upgrade)
+                    .unwrap_or_else(IntoResponse::into_response)
+            }
+            _ => subresource(&sim, &method, rest, &body),
+        };
     }
     let result =
         parse_target(&sim, uri.path()).and_then(|target| match (&method, target.name.clone()) {
@@ -211,7 +221,7 @@ async fn handle(
     }
 }
 
-/// KubeVirt's aggregated API for lifecycle actions (virt-api).
+/// KubeVirt's aggregated API (virt-api): lifecycle actions, VNC and serial console.
 const SUBRESOURCES: &str = "/apis/subresources.kubevirt.io/v1/namespaces/";
 
 fn subresource(sim: &Arc<Sim>, method: &Method, rest: &str, body: &[u8]) -> Response {
@@ -251,7 +261,7 @@ fn method_not_allowed(method: &Method) -> Failure {
     )
 }
 
-fn bad_request(message: impl Into<String>) -> Failure {
+pub(super) fn bad_request(message: impl Into<String>) -> Failure {
     Failure::new(StatusCode::BAD_REQUEST, "BadRequest", message)
 }
 
@@ -303,7 +313,7 @@ fn key(target: &Target, name: &str) -> Key {
     }
 }
 
-fn lock(sim: &Sim) -> Result<std::sync::MutexGuard<'_, super::store::Store>, Failure> {
+pub(super) fn lock(sim: &Sim) -> Result<std::sync::MutexGuard<'_, super::store::Store>, Failure> {
     sim.store
         .lock()
         .map_err(|_| Failure::internal("store lock poisoned"))

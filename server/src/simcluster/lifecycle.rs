@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-const VM: &str = "virtualmachines.kubevirt.io";
-const VMI: &str = "virtualmachineinstances.kubevirt.io";
+pub(super) const VM: &str = "virtualmachines.kubevirt.io";
+pub(super) const VMI: &str = "virtualmachineinstances.kubevirt.io";
 /// The simulated node.
 pub const NODE_NAME: &str = "sim-node-1";
 const NODE_CPUS: u64 = 16;
@@ -21,7 +21,7 @@ const NODE_MEMORY_BYTES: u64 = 64 << 30;
 /// A refused action: status, Kubernetes reason and message.
 pub type Refusal = (StatusCode, &'static str, String);
 
-fn key(resource: &str, namespace: &str, name: &str) -> Key {
+pub(super) fn key(resource: &str, namespace: &str, name: &str) -> Key {
     Key {
         resource: resource.to_owned(),
         namespace: namespace.to_owned(),

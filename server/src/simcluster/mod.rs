@@ -3,10 +3,14 @@
 //! kinds), so Wukong runs, and is tested, through kube-rs without a real cluster.
 
 mod api;
+mod console;
 pub mod lifecycle;
+mod pattern;
+mod rfb;
 pub mod schema;
 mod selector;
 mod store;
+mod terminal;
 mod watch;
 
 use serde_json::Value;
@@ -94,6 +98,7 @@ pub struct Sim {
     transition_delay: std::time::Duration,
     /// Changes (to closed) when the cluster stops, ending open watches.
     stopped: tokio::sync::watch::Receiver<()>,
+    sessions: console::Sessions,
 }
 
 /// Tunables, for tests that need expiry or bookmarks soon.
@@ -143,6 +148,7 @@ impl SimCluster {
             bookmark_every: options.bookmark_every,
             transition_delay: options.transition_delay,
             stopped: stopped.clone(),
+            sessions: console::Sessions::default(),
         });
         let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
         let address = listener.local_addr()?;

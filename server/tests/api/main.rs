@@ -13,5 +13,6 @@ mod mfa;
 mod migrations;
 mod oidc;
 mod simcluster;
+mod simconsole;
 mod support;
 mod vms;

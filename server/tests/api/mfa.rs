@@ -25,6 +25,8 @@ struct Enrolled {
     secret: String,
     backup_codes: Vec<String>,
     cookie: String,
+    /// The time (unix seconds) whose code confirmed the enrolment.
+    confirmed_at: u64,
 }
 
 impl Client {
@@ -71,7 +73,9 @@ async fn enrolled() -> Enrolled {
     let client = Client::new(false).await;
     let cookie = client.signed_in().await;
     let enrolment = client.start_enrolment(&cookie).await;
-    let body = format!("code={}", code(&enrolment.secret, 0));
+    let confirmed_at = now_secs();
+    let confirm_code = code_at(&enrolment.secret, confirmed_at).expect("code");
+    let body = format!("code={confirm_code}");
     let response = client
         .post("auth/mfa/confirm", &body, Some(ORIGIN), Some(&cookie))
         .await;
@@ -84,6 +88,7 @@ async fn enrolled() -> Enrolled {
         secret: enrolment.secret,
         backup_codes: codes.codes,
         cookie: new_cookie,
+        confirmed_at,
     }
 }
 
@@ -276,31 +281,25 @@ async fn sign_in_completes_only_after_the_code_with_a_new_token_each_step() {
 async fn a_code_is_accepted_once_and_never_an_older_one_after_it() {
     let enrolled = enrolled().await;
     let client = &enrolled.client;
+    // Steps counted from the one that confirmed the enrolment, whenever the clock ticks over.
+    let step_code =
+        |steps: u64| code_at(&enrolled.secret, enrolled.confirmed_at + steps * 30).expect("code");
     // Confirming the enrolment used the current step.
     let pending = client.password_step().await;
-    let response = client.verify(&pending, &code(&enrolled.secret, 0)).await;
+    let response = client.verify(&pending, &step_code(0)).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
-        client
-            .verify(&pending, &code(&enrolled.secret, 1))
-            .await
-            .status(),
+        client.verify(&pending, &step_code(1)).await.status(),
         StatusCode::OK
     );
     let pending = client.password_step().await;
     assert_eq!(
-        client
-            .verify(&pending, &code(&enrolled.secret, 1))
-            .await
-            .status(),
+        client.verify(&pending, &step_code(1)).await.status(),
         StatusCode::UNPROCESSABLE_ENTITY,
         "the same code a second time"
     );
     assert_eq!(
-        client
-            .verify(&pending, &code(&enrolled.secret, 0))
-            .await
-            .status(),
+        client.verify(&pending, &step_code(0)).await.status(),
         StatusCode::UNPROCESSABLE_ENTITY,
         "an older step after a newer one"
     );
@@ -558,10 +557,16 @@ const OPEN_ENDPOINTS: [&str; 4] = [
 
 /// A value for every argument any server function takes (unknown fields are ignored), so
 /// each call reaches its authorization check rather than failing to decode.
+/// The same for server functions that take JSON.
+const EVERY_JSON_ARGUMENT: &str = r#"{"query": {"name": "", "status": null, "sort": "Name", "descending": false, "page": 0},
+    "namespace": "x", "name": "x", "action": "Start", "disks": "Keep",
+    "form": {"name": "x", "namespace": "x", "cpus": "1", "memory_mib": "128", "image": "cirros",
+        "image_url": "", "disk_gib": "", "ssh_key": "", "user_data": "", "run_strategy": "Halted"}}"#;
+
 const EVERY_ARGUMENT: &str = "password=x&code=123456&session_id=x&user_id=x&action=Unlock\
     &search=&page=0&email=a%40example.test&display_name=&is_admin=on&id=&name=n\
     &issuer_url=http%3A%2F%2F127.0.0.1%3A9&client_id=c&client_secret=s&scopes=&is_enabled=on\
-    &slug=x&required=true&current_password=x&new_password=x&confirm_password=x";
+    &slug=x&required=true&current_password=x&new_password=x&confirm_password=x&namespace=x";
 
 #[tokio::test]
 async fn a_pending_session_and_no_session_reach_no_other_server_function() {
@@ -579,10 +584,16 @@ async fn a_pending_session_and_no_session_reach_no_other_server_function() {
     for path in paths {
         let endpoint = path.trim_start_matches("/api/");
         for cookie in [Some(pending.as_str()), None] {
-            let status = client
-                .post(endpoint, EVERY_ARGUMENT, Some(ORIGIN), cookie)
-                .await
-                .status();
+            let status = if endpoint.starts_with("vms/") && endpoint != "vms/get" {
+                client
+                    .post_json(endpoint, EVERY_JSON_ARGUMENT, cookie)
+                    .await
+            } else {
+                client
+                    .post(endpoint, EVERY_ARGUMENT, Some(ORIGIN), cookie)
+                    .await
+            }
+            .status();
             assert!(
                 status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN,
                 "{path} with {cookie:?} answered {status}"

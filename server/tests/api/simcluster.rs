@@ -42,7 +42,7 @@ async fn create_namespace(client: &Client, name: &str) {
 }
 
 /// A minimal VirtualMachine as KubeVirt's docs show it, with `labels`.
-fn vm(name: &str, labels: Value) -> DynamicObject {
+pub(crate) fn vm(name: &str, labels: Value) -> DynamicObject {
     serde_json::from_value(json!({
         "apiVersion": "kubevirt.io/v1",
         "kind": "VirtualMachine",
@@ -522,7 +522,7 @@ mod watching {
     }
 }
 
-mod lifecycle {
+pub(crate) mod lifecycle {
     use super::{api_status, assert_refused, started, vm, vm_resource};
     use kube::{
         api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams},
@@ -535,7 +535,7 @@ mod lifecycle {
     const VMS: &str = "virtualmachines";
     const VMIS: &str = "virtualmachineinstances";
 
-    async fn sim() -> (SimCluster, Client, Api<DynamicObject>) {
+    pub(crate) async fn sim() -> (SimCluster, Client, Api<DynamicObject>) {
         let options = SimOptions {
             transition_delay: Duration::from_millis(50),
             ..SimOptions::default()
@@ -546,7 +546,7 @@ mod lifecycle {
     }
 
     /// `PUT /apis/subresources.kubevirt.io/v1/…/{plural}/{name}/{action}`, as virtctl does.
-    async fn act(
+    pub(crate) async fn act(
         client: &Client,
         plural: &str,
         name: &str,
@@ -562,7 +562,11 @@ mod lifecycle {
         client.request_text(request).await
     }
 
-    async fn wait_for(vms: &Api<DynamicObject>, name: &str, status: &str) -> DynamicObject {
+    pub(crate) async fn wait_for(
+        vms: &Api<DynamicObject>,
+        name: &str,
+        status: &str,
+    ) -> DynamicObject {
         for _ in 0..100 {
             let vm = vms.get(name).await.expect("VM");
             if vm

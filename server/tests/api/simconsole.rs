@@ -1,0 +1,399 @@
+//! The simulated cluster's VNC and serial console WebSockets, used as virtctl and noVNC use
+//! KubeVirt's.
+
+use crate::simcluster::{
+    lifecycle::{act, sim, wait_for},
+    vm,
+};
+use futures_util::{SinkExt as _, StreamExt as _};
+use kube::api::{Api, DynamicObject, PostParams};
+use serde_json::{json, Value};
+use server::simcluster::SimCluster;
+use std::{collections::HashSet, time::Duration};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    connect_async,
+    tungstenite::{self, client::IntoClientRequest as _, protocol::CloseFrame, Message},
+    MaybeTlsStream, WebSocketStream,
+};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const PROTOCOL: &str = "plain.kubevirt.io";
+const WIDTH: usize = 640;
+const HEIGHT: usize = 480;
+
+/// A simulated cluster with VM `name` running in namespace `team-a`.
+async fn running(name: &str) -> (SimCluster, kube::Client, Api<DynamicObject>) {
+    let (sim, client, vms) = sim().await;
+    vms.create(&PostParams::default(), &vm(name, json!({})))
+        .await
+        .expect("create");
+    act(&client, "virtualmachines", name, "start", json!({}))
+        .await
+        .expect("start");
+    wait_for(&vms, name, "Running").await;
+    (sim, client, vms)
+}
+
+/// VM `demo` running, and a session of `stream` open on it.
+async fn demo_session(stream: &str, protocols: &[&str]) -> (SimCluster, kube::Client, Peer) {
+    let (sim, client, _vms) = running("demo").await;
+    let (peer, _) = connect(&url(&sim, "demo", stream), protocols)
+        .await
+        .expect("connect");
+    (sim, client, peer)
+}
+
+fn url(sim: &SimCluster, name: &str, stream: &str) -> String {
+    format!(
+        "ws://{}/apis/subresources.kubevirt.io/v1/namespaces/team-a/virtualmachineinstances/{name}/{stream}",
+        sim.address
+    )
+}
+
+/// Connects offering `protocols`; answers the socket and the protocol the server chose.
+async fn connect(url: &str, protocols: &[&str]) -> tungstenite::Result<(Peer, Option<String>)> {
+    let mut request = url.into_client_request()?;
+    if !protocols.is_empty() {
+        let offered = protocols.join(", ").parse().expect("header value");
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", offered);
+    }
+    let (socket, response) = connect_async(request).await?;
+    let chosen = response
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .map(|value| value.to_str().expect("ASCII").to_owned());
+    Ok((
+        Peer {
+            socket,
+            received: Vec::new(),
+        },
+        chosen,
+    ))
+}
+
+/// The `Status` object of a refused connection, checked against the HTTP status.
+async fn refusal(url: &str) -> Value {
+    match connect(url, &[PROTOCOL]).await {
+        Err(tungstenite::Error::Http(response)) => {
+            let body = response.body().as_deref().expect("a body");
+            let status: Value = serde_json::from_slice(body).expect("Status JSON");
+            assert_eq!(status["kind"], "Status");
+            assert_eq!(status["code"], response.status().as_u16());
+            status
+        }
+        other => panic!(
+            "expected a refusal, got {:?}",
+            other.map(|(_, chosen)| chosen)
+        ),
+    }
+}
+
+/// The server's end of a session, read as a byte stream.
+struct Peer {
+    socket: Socket,
+    received: Vec<u8>,
+}
+
+impl Peer {
+    async fn next(&mut self) -> Message {
+        tokio::time::timeout(Duration::from_secs(5), self.socket.next())
+            .await
+            .expect("a message in time")
+            .expect("an open socket")
+            .expect("a message")
+    }
+
+    async fn receive(&mut self) {
+        match self.next().await {
+            Message::Binary(bytes) => self.received.extend_from_slice(&bytes),
+            other => panic!("expected bytes, got {other:?}"),
+        }
+    }
+
+    async fn read(&mut self, count: usize) -> Vec<u8> {
+        while self.received.len() < count {
+            self.receive().await;
+        }
+        self.received.drain(..count).collect()
+    }
+
+    /// Everything up to the end of the first `text`.
+    async fn read_until(&mut self, text: &str) -> String {
+        loop {
+            let found = self
+                .received
+                .windows(text.len())
+                .position(|window| window == text.as_bytes());
+            if let Some(at) = found {
+                let bytes = self.received.drain(..at + text.len()).collect();
+                return String::from_utf8(bytes).expect("UTF-8");
+            }
+            self.receive().await;
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.socket
+            .send(Message::binary(bytes.to_vec()))
+            .await
+            .expect("send");
+    }
+
+    async fn closed(&mut self) -> CloseFrame {
+        match self.next().await {
+            Message::Close(Some(frame)) => frame,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+fn update_request(incremental: bool) -> Vec<u8> {
+    let mut message = vec![3, u8::from(incremental), 0, 0, 0, 0];
+    message.extend_from_slice(&(WIDTH as u16).to_be_bytes());
+    message.extend_from_slice(&(HEIGHT as u16).to_be_bytes());
+    message
+}
+
+/// Reads a FramebufferUpdate that must be the whole screen as one Raw rectangle; its pixels.
+async fn full_update(vnc: &mut Peer) -> Vec<u8> {
+    assert_eq!(
+        vnc.read(4).await,
+        [0, 0, 0, 1],
+        "an update of one rectangle"
+    );
+    assert_eq!(
+        vnc.read(12).await,
+        [0, 0, 0, 0, 2, 128, 1, 224, 0, 0, 0, 0],
+        "x 0, y 0, 640 × 480, Raw"
+    );
+    vnc.read(WIDTH * HEIGHT * 4).await
+}
+
+fn pixel(pixels: &[u8], x: usize, y: usize) -> &[u8] {
+    let at = (y * WIDTH + x) * 4;
+    &pixels[at..at + 4]
+}
+
+#[tokio::test]
+async fn vnc_speaks_rfb_3_8_and_shows_the_test_pattern_in_the_clients_pixel_format() {
+    let (_sim, _client, mut vnc) = demo_session("vnc", &[]).await;
+    assert_eq!(vnc.read(12).await, b"RFB 003.008\n");
+    // Message boundaries mean nothing: the version comes in two pieces.
+    vnc.send(b"RFB 003").await;
+    vnc.send(b".008\n").await;
+    assert_eq!(vnc.read(2).await, [1, 1], "one security type, None");
+    // The choice of None and ClientInit in one message.
+    vnc.send(&[1, 1]).await;
+    assert_eq!(vnc.read(4).await, [0; 4], "SecurityResult OK");
+    let init = vnc.read(24).await;
+    assert_eq!(init[..4], [2, 128, 1, 224], "640 × 480");
+    assert_eq!(
+        init[4..20],
+        [32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0],
+        "32 bits, depth 24, little-endian true colour, shifts 16/8/0"
+    );
+    let name_length = u32::from_be_bytes([init[20], init[21], init[22], init[23]]);
+    assert_eq!(vnc.read(name_length as usize).await, b"demo");
+
+    // SetEncodings (Raw, CopyRect, DesktopSize) and a full update request, split mid-message.
+    let mut messages = vec![2, 0, 0, 3];
+    for encoding in [0i32, 1, -223] {
+        messages.extend_from_slice(&encoding.to_be_bytes());
+    }
+    messages.extend(update_request(false));
+    let (first, second) = messages.split_at(7);
+    vnc.send(first).await;
+    vnc.send(second).await;
+    let pixels = full_update(&mut vnc).await;
+    let colours: HashSet<&[u8]> = pixels.chunks(4).collect();
+    assert_eq!(colours.len(), 9, "eight bars and a band: {colours:?}");
+    let band: HashSet<&[u8]> = pixels[WIDTH * HEIGHT * 2 / 3 * 4..].chunks(4).collect();
+    assert_eq!(band.len(), 2, "the name drawn on the band: {band:?}");
+    assert_eq!(
+        pixel(&pixels, 120, 10),
+        [0, 255, 255, 0],
+        "yellow, as B G R x"
+    );
+    assert_eq!(pixel(&pixels, 440, 10), [0, 0, 255, 0], "red, as B G R x");
+
+    // An incremental request goes unanswered while nothing changes; input is taken and
+    // ignored; then noVNC's pixel format (red in the low byte), one byte a message.
+    let mut messages = update_request(true);
+    messages.extend([4, 1, 0, 0, 0, 0, 0, 0x61]);
+    messages.extend([5, 1, 0, 10, 0, 20]);
+    messages.extend([6, 0, 0, 0, 0, 0, 0, 5]);
+    messages.extend(b"hello");
+    messages.extend([
+        0, 0, 0, 0, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 0, 8, 16, 0, 0, 0,
+    ]);
+    messages.extend(update_request(false));
+    for byte in messages {
+        vnc.send(&[byte]).await;
+    }
+    let pixels = full_update(&mut vnc).await;
+    assert_eq!(
+        pixel(&pixels, 120, 10),
+        [255, 255, 0, 0],
+        "yellow, as R G B x"
+    );
+    assert_eq!(pixel(&pixels, 440, 10), [255, 0, 0, 0], "red, as R G B x");
+}
+
+#[tokio::test]
+async fn an_rfb_3_3_client_gets_security_none_without_a_choice() {
+    let (_sim, _client, mut vnc) = demo_session("vnc", &[PROTOCOL]).await;
+    assert_eq!(vnc.read(12).await, b"RFB 003.008\n");
+    vnc.send(b"RFB 003.003\n").await;
+    assert_eq!(
+        vnc.read(4).await,
+        [0, 0, 0, 1],
+        "security type None, decided"
+    );
+    vnc.send(&[0]).await;
+    assert_eq!(vnc.read(4).await, [2, 128, 1, 224], "ServerInit: 640 × 480");
+}
+
+#[tokio::test]
+async fn plain_kubevirt_io_is_chosen_when_offered_and_no_protocol_when_none_is() {
+    let (sim, _client, _vms) = running("demo").await;
+    let offered = ["base64url.bearer.authorization.k8s.io.dG9rZW4", PROTOCOL];
+    let (_console, chosen) = connect(&url(&sim, "demo", "console"), &offered)
+        .await
+        .expect("connect offering protocols");
+    assert_eq!(chosen.as_deref(), Some(PROTOCOL));
+    let (_vnc, chosen) = connect(&url(&sim, "demo", "vnc"), &[])
+        .await
+        .expect("connect offering none");
+    assert_eq!(chosen, None);
+}
+
+#[tokio::test]
+async fn the_console_greets_echoes_lines_and_erases() {
+    let (_sim, _client, mut console) = demo_session("console", &[PROTOCOL]).await;
+    let greeting = console.read_until("[demo]$ ").await;
+    assert!(greeting.contains("console of demo"), "{greeting:?}");
+
+    console.send(b"hel").await;
+    console
+        .socket
+        .send(Message::text("text messages are not input"))
+        .await
+        .expect("send");
+    console.send(b"lo\r").await;
+    assert_eq!(
+        console.read_until("[demo]$ ").await,
+        "hello\r\nyou typed: hello\r\n[demo]$ "
+    );
+    console.send(b"ab\x7fc\r").await;
+    assert_eq!(
+        console.read_until("[demo]$ ").await,
+        "ab\x08 \x08c\r\nyou typed: ac\r\n[demo]$ "
+    );
+}
+
+#[tokio::test]
+async fn missing_stopped_and_headless_vms_are_refused_but_paused_ones_connect() {
+    let (sim, client, vms) = sim().await;
+    let missing = refusal(&url(&sim, "ghost", "vnc")).await;
+    assert_eq!(missing["code"], 404);
+    assert_eq!(missing["reason"], "NotFound");
+    assert_eq!(
+        missing["message"],
+        "virtualmachineinstance.kubevirt.io \"ghost\" not found"
+    );
+
+    vms.create(&PostParams::default(), &vm("stopped", json!({})))
+        .await
+        .expect("create");
+    for stream in ["vnc", "console"] {
+        let stopped = refusal(&url(&sim, "stopped", stream)).await;
+        assert_eq!(stopped["code"], 400, "{stream}");
+        assert_eq!(stopped["reason"], "BadRequest");
+        assert_eq!(stopped["message"], "VMI is not running");
+    }
+
+    let mut headless = vm("headless", json!({}));
+    headless.data["spec"]["template"]["spec"]["domain"]["devices"]["autoattachGraphicsDevice"] =
+        json!(false);
+    vms.create(&PostParams::default(), &headless)
+        .await
+        .expect("create");
+    act(&client, "virtualmachines", "headless", "start", json!({}))
+        .await
+        .expect("start");
+    wait_for(&vms, "headless", "Running").await;
+    let headless = refusal(&url(&sim, "headless", "vnc")).await;
+    assert_eq!(headless["code"], 400);
+    assert_eq!(headless["message"], "No graphics devices are present.");
+    connect(&url(&sim, "headless", "console"), &[PROTOCOL])
+        .await
+        .expect("the serial console all the same");
+
+    // A paused VMI is still running, as far as its streams go.
+    act(
+        &client,
+        "virtualmachineinstances",
+        "headless",
+        "pause",
+        json!({}),
+    )
+    .await
+    .expect("pause");
+    wait_for(&vms, "headless", "Paused").await;
+    connect(&url(&sim, "headless", "console"), &[PROTOCOL])
+        .await
+        .expect("the console of a paused VMI");
+}
+
+#[tokio::test]
+async fn a_new_vnc_connection_ends_the_old_unless_the_session_is_to_be_preserved() {
+    let (sim, _client, _vms) = running("demo").await;
+    let vnc_url = url(&sim, "demo", "vnc");
+    let (mut first, _) = connect(&vnc_url, &[PROTOCOL]).await.expect("first");
+    assert_eq!(first.read(12).await, b"RFB 003.008\n");
+    let (mut second, _) = connect(&vnc_url, &[PROTOCOL]).await.expect("second");
+    let frame = first.closed().await;
+    assert_eq!(frame.reason.as_str(), "replaced by a newer connection");
+
+    let preserving = format!("{vnc_url}?preserveSession=true");
+    let busy = refusal(&preserving).await;
+    assert_eq!(busy["code"], 503);
+    assert_eq!(busy["message"], "Active VNC connection. Request denied.");
+
+    // The serial console is a session of its own: opening it leaves VNC alone.
+    let (_console, _) = connect(&url(&sim, "demo", "console"), &[PROTOCOL])
+        .await
+        .expect("console");
+    assert_eq!(second.read(12).await, b"RFB 003.008\n");
+    second.send(b"RFB 003.008\n").await;
+    assert_eq!(second.read(2).await, [1, 1]);
+
+    // Once the client has gone, a preserving connection gets in.
+    second.socket.close(None).await.expect("close");
+    for _ in 0..100 {
+        match connect(&preserving, &[PROTOCOL]).await {
+            Ok(_) => return,
+            Err(tungstenite::Error::Http(response)) if response.status() == 503 => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
+    panic!("the ended session still counts as active");
+}
+
+#[tokio::test]
+async fn stopping_the_vm_closes_its_console() {
+    let (_sim, client, mut console) = demo_session("console", &[PROTOCOL]).await;
+    console.read_until("[demo]$ ").await;
+    act(&client, "virtualmachines", "demo", "stop", json!({}))
+        .await
+        .expect("stop");
+    let frame = console.closed().await;
+    assert_eq!(u16::from(frame.code), 1001, "going away");
+    assert_eq!(frame.reason.as_str(), "the VMI is no longer running");
+}
