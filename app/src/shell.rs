@@ -8,6 +8,7 @@ use crate::{
     components::{Layout, NotFound, Section, SectionPage},
     projects::ui::{ProjectPage, ProjectsPage},
     system::ui::{AdminPage, DashboardPage},
+    vms::ui::{NewVmPage, VmListPage, VmPage},
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -16,12 +17,6 @@ use leptos_router::{
     path,
 };
 
-const VMS: Section = Section {
-    title: "Virtual machines",
-    empty_title: "No virtual machines yet",
-    empty_text:
-        "Virtual machines of your projects will be listed here, with their status updated live.",
-};
 const AUDIT: Section = Section {
     title: "Audit log",
     empty_title: "No audit events yet",
@@ -64,7 +59,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login/mfa") view=MfaChallengePage />
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view=DashboardPage />
-                    <Route path=path!("vms") view=|| view! { <SectionPage section=&VMS /> } />
+                    <Route path=path!("vms") view=VmListPage />
+                    <Route path=path!("vms/new") view=NewVmPage />
+                    <Route path=path!("vms/:namespace/:name") view=VmPage />
                     <Route path=path!("projects") view=ProjectsPage />
                     <Route path=path!("projects/:slug") view=ProjectPage />
                     <Route path=path!("audit") view=|| view! { <SectionPage section=&AUDIT /> } />

@@ -15,6 +15,7 @@ const NAV: [(&str, &str); 5] = [
 /// The page chrome: top bar, main navigation, and the routed page inside an error boundary.
 #[component]
 pub fn Layout() -> impl IntoView {
+    crate::realtime::ui::LiveFeed::provide();
     let (menu_open, set_menu_open) = signal(false);
     let close_menu = move |_| set_menu_open.set(false);
     let main = NodeRef::<leptos::html::Main>::new();

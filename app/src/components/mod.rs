@@ -10,4 +10,4 @@ pub use error_panel::ErrorPanel;
 pub use layout::Layout;
 pub use not_found::NotFound;
 pub use section_page::{Section, SectionPage};
-pub use time::format_utc;
+pub use time::{age, format_utc, now_ms};

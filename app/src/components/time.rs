@@ -20,3 +20,30 @@ pub fn format_utc(unix_ms: i64) -> String {
         of_day % 3_600 / 60
     )
 }
+
+/// The current time, unix milliseconds, on either side.
+pub fn now_ms() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now() as i64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| {
+                i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+            })
+    }
+}
+
+/// How long ago `since_ms` was, in the largest whole unit: "42s", "5m", "3h", "12d".
+pub fn age(since_ms: i64, now_ms: i64) -> String {
+    let secs = (now_ms - since_ms).max(0) / 1000;
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3_600 => format!("{}m", secs / 60),
+        3_600..86_400 => format!("{}h", secs / 3_600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}

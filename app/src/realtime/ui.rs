@@ -1,1 +1,172 @@
-//! The live-event connection of the browser.
+//! The browser's one live connection: `/ws/events`, reconnected with backoff, handing each
+//! event to the listeners of the page on screen.
+
+use super::types::LiveEvent;
+use leptos::prelude::*;
+
+/// Whether live updates are flowing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveState {
+    Connecting,
+    Live,
+    /// Lost; the next attempt is scheduled.
+    Reconnecting,
+}
+
+type Listener = (u64, std::sync::Arc<dyn Fn(&LiveEvent) + Send + Sync>);
+
+/// Provided by the page chrome; pages call [`LiveFeed::listen`].
+#[derive(Clone, Copy)]
+pub struct LiveFeed {
+    pub state: RwSignal<LiveState>,
+    listeners: StoredValue<Vec<Listener>>,
+    next_id: StoredValue<u64>,
+}
+
+impl LiveFeed {
+    /// Creates the feed, provides it to the pages below, and (in the browser) connects.
+    pub fn provide() -> LiveFeed {
+        let feed = LiveFeed {
+            state: RwSignal::new(LiveState::Connecting),
+            listeners: StoredValue::new(Vec::new()),
+            next_id: StoredValue::new(0),
+        };
+        provide_context(feed);
+        #[cfg(feature = "hydrate")]
+        Effect::new(move |_| connection::start(feed));
+        feed
+    }
+
+    /// Calls `listener` with every event until the calling component is unmounted. After a
+    /// reconnect listeners get a `Resync`, since events may have been missed meanwhile.
+    pub fn listen(&self, listener: impl Fn(&LiveEvent) + Send + Sync + 'static) {
+        let id = self.next_id.get_value();
+        self.next_id.set_value(id + 1);
+        self.listeners
+            .update_value(|listeners| listeners.push((id, std::sync::Arc::new(listener))));
+        let listeners = self.listeners;
+        on_cleanup(move || {
+            listeners.try_update_value(|listeners| listeners.retain(|(other, _)| *other != id));
+        });
+    }
+
+    #[cfg(feature = "hydrate")]
+    fn dispatch(&self, event: &LiveEvent) {
+        // Cloned out first: a listener may add or remove listeners.
+        let listeners: Vec<_> = self
+            .listeners
+            .with_value(|listeners| listeners.iter().map(|(_, l)| l.clone()).collect());
+        for listener in listeners {
+            listener(event);
+        }
+    }
+}
+
+/// The feed of the page chrome.
+pub fn use_live_feed() -> Option<LiveFeed> {
+    use_context::<LiveFeed>()
+}
+
+#[cfg(feature = "hydrate")]
+mod connection {
+    use super::{LiveEvent, LiveFeed, LiveState};
+    use leptos::prelude::*;
+    use std::time::Duration;
+    use wasm_bindgen::{closure::Closure, JsCast as _};
+    use web_sys::{MessageEvent, WebSocket};
+
+    const FIRST_DELAY_MS: f64 = 500.0;
+
+    /// Whether the session may use the application (sockets are refused otherwise); `None`
+    /// when the server could not say, e.g. while it restarts.
+    async fn signed_in() -> Option<bool> {
+        match crate::auth::api::get_current_user().await {
+            Ok(user) => Some(!user.must_change_password && !user.mfa_enrolment_required),
+            Err(crate::AppError::Unauthorized) => Some(false),
+            Err(_) => None,
+        }
+    }
+
+    /// Connects once the page's session is known to be complete (the chrome also wraps
+    /// the forced password change and MFA set-up pages, where the socket would be refused).
+    pub(super) fn start(feed: LiveFeed) {
+        leptos::task::spawn_local(async move {
+            if signed_in().await == Some(true) {
+                connect(feed, 0);
+            }
+        });
+    }
+    const MAX_DELAY_MS: f64 = 15_000.0;
+
+    fn url() -> Option<String> {
+        let location = window().location();
+        let scheme = if location.protocol().ok()? == "https:" {
+            "wss"
+        } else {
+            "ws"
+        };
+        Some(format!(
+            "{scheme}://{}{}",
+            location.host().ok()?,
+            crate::realtime::types::EVENTS_PATH
+        ))
+    }
+
+    /// Waits, longer after each failure and with jitter so that many browsers coming back
+    /// after a restart do not arrive at once, then connects again.
+    fn retry(feed: LiveFeed, failures: u32) {
+        feed.state.set(LiveState::Reconnecting);
+        let ceiling = (FIRST_DELAY_MS * 2f64.powi(failures.min(10) as i32)).min(MAX_DELAY_MS);
+        let delay = ceiling / 2.0 + js_sys::Math::random() * ceiling / 2.0;
+        set_timeout(
+            move || connect(feed, failures + 1),
+            Duration::from_millis(delay as u64),
+        );
+    }
+
+    pub(super) fn connect(feed: LiveFeed, failures: u32) {
+        let Some(socket) = url().and_then(|url| WebSocket::new(&url).ok()) else {
+            retry(feed, failures);
+            return;
+        };
+        let opened = std::rc::Rc::new(std::cell::Cell::new(false));
+        let on_open = {
+            let opened = opened.clone();
+            Closure::<dyn FnMut()>::new(move || {
+                opened.set(true);
+                feed.state.set(LiveState::Live);
+                // Whatever happened while the socket was down (or before it first opened,
+                // after the page loaded its data) must be fetched again.
+                feed.dispatch(&LiveEvent::Resync);
+            })
+        };
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
+            let event = message
+                .data()
+                .as_string()
+                .and_then(|text| serde_json::from_str::<LiveEvent>(&text).ok());
+            if let Some(event) = event {
+                feed.dispatch(&event);
+            }
+        });
+        let on_close = Closure::<dyn FnMut()>::new(move || {
+            let opened = opened.get();
+            feed.state.set(LiveState::Reconnecting);
+            // A refused socket may mean the session ended: then there is nothing to retry
+            // for until the user signs in again (the next page load starts over).
+            leptos::task::spawn_local(async move {
+                if opened || signed_in().await != Some(false) {
+                    // A socket that opened and later dropped starts the backoff afresh.
+                    retry(feed, if opened { 0 } else { failures });
+                }
+            });
+        });
+        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        // The handlers live as long as the socket, which the browser keeps until it closes.
+        on_open.forget();
+        on_message.forget();
+        on_close.forget();
+    }
+}

@@ -31,13 +31,7 @@ pub async fn require_allowed_origin(
 
 /// Whether the request's origin is one of ours.
 pub(super) fn is_allowed(state: &AppState, headers: &HeaderMap) -> bool {
-    request_origin(headers).is_some_and(|origin| {
-        state
-            .auth
-            .allowed_origins
-            .iter()
-            .any(|allowed| *allowed == origin)
-    })
+    request_origin(headers).is_some_and(|origin| state.auth.allowed_origins.contains(&origin))
 }
 
 /// The `Origin` header, or else the origin part of `Referer`.

@@ -127,6 +127,12 @@ pub async fn create_user(
             error.into()
         }
     })?;
+    let owner_name = if display_name.is_empty() {
+        email.split('@').next().unwrap_or_default()
+    } else {
+        display_name.as_str()
+    };
+    crate::projects::server::create_personal(&mut tx, &id, &email, owner_name, now).await?;
     let event = operator.event("user_created", Severity::Info, &id);
     record(&mut tx, requester, &event, now).await?;
     tx.commit().await?;

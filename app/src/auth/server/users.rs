@@ -107,6 +107,8 @@ pub async fn ensure_first_admin(
         now,
     )
     .await?;
+    crate::projects::server::create_personal(&mut tx, &id, FIRST_ADMIN_EMAIL, "Administrator", now)
+        .await?;
     let event = AuditEvent {
         event: "user_created",
         outcome: Outcome::Success,

@@ -1,0 +1,198 @@
+//! `/vms/{namespace}/{name}`: one VM, its status kept current, its actions and delete.
+
+use super::{
+    list::{memory_text, ActionRunner, LiveIndicator},
+    status::{ConfirmDialog, StatusBadge},
+};
+use crate::{
+    components::format_utc,
+    realtime::{types::LiveEvent, ui::use_live_feed},
+    vms::{
+        api::{delete_vm, get_vm},
+        types::{DiskDisposal, VmAction, VmDetail},
+    },
+    AppError,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{
+    components::A,
+    hooks::{use_navigate, use_params_map},
+    NavigateOptions,
+};
+
+#[component]
+pub fn VmPage() -> impl IntoView {
+    let params = use_params_map();
+    let names = |params: &leptos_router::params::ParamsMap| {
+        (
+            params.get("namespace").unwrap_or_default(),
+            params.get("name").unwrap_or_default(),
+        )
+    };
+    let target = move || params.with(names);
+    let refresh = RwSignal::new(0u32);
+    let removed = RwSignal::new(false);
+    let detail = Resource::new(
+        move || (target(), refresh.get()),
+        |((namespace, name), _)| get_vm(namespace, name),
+    );
+    if let Some(feed) = use_live_feed() {
+        feed.listen(move |event| {
+            let (namespace, name) = params.with_untracked(names);
+            match event {
+                LiveEvent::VmChanged { vm } if vm.namespace == namespace && vm.name == name => {
+                    refresh.update(|count| *count += 1)
+                }
+                LiveEvent::VmRemoved {
+                    namespace: ns,
+                    name: n,
+                } if *ns == namespace && *n == name => removed.set(true),
+                LiveEvent::Resync => refresh.update(|count| *count += 1),
+                _ => {}
+            }
+        });
+    }
+    let runner = ActionRunner::new();
+    view! {
+        <Title text=move || target().1 />
+        <section class="page">
+            <p class="breadcrumb"><A href="/vms">"Virtual machines"</A></p>
+            <div class="page-heading">
+                <h1>{move || target().1}</h1>
+                <LiveIndicator />
+            </div>
+            <Show when=move || removed.get()>
+                <p class="notice" role="status">"This virtual machine has been deleted."</p>
+            </Show>
+            <p class="form-error" role="alert">{move || runner.error()}</p>
+            {runner.dialog()}
+            <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading the virtual machine…"</p> }>
+                {move || Suspend::new(async move {
+                    let detail = detail.await?;
+                    Ok::<_, AppError>(view! { <Detail detail runner /> })
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn Detail(detail: VmDetail, runner: ActionRunner) -> impl IntoView {
+    let vm = detail.summary.clone();
+    let asking_delete = RwSignal::new(false);
+    let keep_disks = RwSignal::new(false);
+    let delete = Action::new(
+        |(namespace, name, disks): &(String, String, DiskDisposal)| {
+            delete_vm(namespace.clone(), name.clone(), *disks)
+        },
+    );
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if matches!(delete.value().get(), Some(Ok(()))) {
+            navigate("/vms", NavigateOptions::default());
+        }
+    });
+    let delete_error = move || {
+        delete
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+    };
+    let has_disks = !detail.data_volumes.is_empty();
+    let disks_text = detail.data_volumes.join(", ");
+    let (namespace, name) = (vm.namespace.clone(), vm.name.clone());
+    let confirm_delete = Callback::new(move |()| {
+        asking_delete.set(false);
+        let disks = if keep_disks.get_untracked() {
+            DiskDisposal::Keep
+        } else {
+            DiskDisposal::Delete
+        };
+        delete.dispatch((namespace.clone(), name.clone(), disks));
+    });
+    let conditions = detail.conditions.clone();
+    let vm_name = vm.name.clone();
+    view! {
+        <div class="card">
+            <div class="vm-actions" role="group" aria-label="Actions">
+                {VmAction::ALL.into_iter().map(|action| runner.button(&vm, action)).collect_view()}
+                <button type="button" class="small danger" on:click=move |_| asking_delete.set(true) disabled=move || delete.pending().get()>
+                    "Delete"
+                </button>
+            </div>
+            <p class="form-error" role="alert">{delete_error}</p>
+            <dl class="facts">
+                <dt>"Status"</dt>
+                <dd data-testid="vm-status"><StatusBadge status=vm.status /></dd>
+                <dt>"Namespace"</dt>
+                <dd>{vm.namespace.clone()}</dd>
+                <dt>"vCPUs"</dt>
+                <dd>{vm.cpus}</dd>
+                <dt>"Memory"</dt>
+                <dd>{memory_text(vm.memory_mib)}</dd>
+                <dt>"Run strategy"</dt>
+                <dd>{detail.run_strategy.clone()}</dd>
+                <dt>"IP address"</dt>
+                <dd>{vm.ip.clone().unwrap_or_else(|| "—".to_owned())}</dd>
+                <dt>"Node"</dt>
+                <dd>{vm.node.clone().unwrap_or_else(|| "—".to_owned())}</dd>
+                <dt>"Created"</dt>
+                <dd>{format_utc(vm.created_ms)}</dd>
+                <dt>"Disks"</dt>
+                <dd>
+                    <ul class="plain">
+                        {detail.disks.iter().map(|disk| view! { <li>{disk.clone()}</li> }).collect_view()}
+                    </ul>
+                </dd>
+            </dl>
+        </div>
+        <section class="card" aria-labelledby="conditions-heading">
+            <h2 id="conditions-heading">"Conditions"</h2>
+            {if conditions.is_empty() {
+                view! { <p class="empty-state">"KubeVirt reports no conditions."</p> }.into_any()
+            } else {
+                view! {
+                    <table>
+                        <thead><tr><th scope="col">"Type"</th><th scope="col">"Status"</th><th scope="col">"Reason"</th><th scope="col">"Message"</th><th scope="col">"Since"</th></tr></thead>
+                        <tbody>
+                            {conditions.into_iter().map(|condition| view! {
+                                <tr>
+                                    <td>{condition.kind}</td>
+                                    <td>{condition.status}</td>
+                                    <td>{condition.reason}</td>
+                                    <td>{condition.message}</td>
+                                    <td>{condition.last_transition.unwrap_or_default()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+        {move || asking_delete.get().then(|| {
+            let choice = if has_disks {
+                view! {
+                    <fieldset>
+                        <legend>{format!("Its disks ({disks_text}):")}</legend>
+                        <label class="checkbox"><input type="radio" name="disks" checked=true on:change=move |_| keep_disks.set(false) />"Delete them too"</label>
+                        <label class="checkbox"><input type="radio" name="disks" on:change=move |_| keep_disks.set(true) />"Keep them"</label>
+                    </fieldset>
+                }.into_any()
+            } else {
+                view! { <p>"It has no disks to keep: its root disk is a container image."</p> }.into_any()
+            };
+            view! {
+                <ConfirmDialog
+                    question=format!("Delete {}? This cannot be undone.", vm_name)
+                    confirm_label="Delete".to_owned()
+                    on_confirm=confirm_delete
+                    on_cancel=Callback::new(move |()| asking_delete.set(false))
+                >
+                    {choice}
+                </ConfirmDialog>
+            }
+        })}
+    }
+}
