@@ -1,11 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { E2E_USERS, USER_PASSWORD } from './users';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-
-const repoRoot = resolve(__dirname, '..');
+import { createUser, startWukong, stopWukong } from './wukong-process';
 
 /**
  * Starts a private Wukong for the run: its own data directory, any free port on loopback.
@@ -13,45 +12,11 @@ const repoRoot = resolve(__dirname, '..');
  * through WUKONG_E2E_ADMIN_PASSWORD; the teardown stops it and removes its data.
  */
 export default async function globalSetup(): Promise<() => Promise<void>> {
-  const binary = process.env.WUKONG_E2E_BINARY ?? join(repoRoot, 'target/debug/wukong');
   const dataDir = mkdtempSync(join(tmpdir(), 'wukong-e2e-'));
-  for (const email of E2E_USERS) {
-    const created = spawnSync(binary, ['--data-dir', dataDir, 'user', 'create', email, '--password-stdin'], {
-      input: `${USER_PASSWORD}\n`,
-      encoding: 'utf8',
-    });
-    if (created.status !== 0) throw new Error(`wukong user create ${email} failed: ${created.stderr}`);
-  }
-  // No kubeconfig from the machine running the tests: Wukong uses its simulated cluster.
-  const serverEnv: NodeJS.ProcessEnv = { ...process.env, WUKONG_LOG: 'info', HOME: dataDir };
-  delete serverEnv.KUBECONFIG;
-  delete serverEnv.WUKONG_KUBECONFIG;
-  delete serverEnv.KUBERNETES_SERVICE_HOST;
-  const server = spawn(
-    binary,
-    ['--listen', '127.0.0.1:0', '--log-format', 'json', '--data-dir', dataDir, '--site-root', join(repoRoot, 'target/site')],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: serverEnv },
-  );
-
-  const address = await new Promise<string>((resolveAddress, reject) => {
-    const timer = setTimeout(() => reject(new Error('wukong did not start within 60 s')), 60_000);
-    server.once('exit', (code) => reject(new Error(`wukong exited early with code ${code}`)));
-    createInterface({ input: server.stdout! }).on('line', (line) => {
-      if (process.env.WUKONG_E2E_SERVER_LOG) console.log(line);
-      try {
-        const record = JSON.parse(line);
-        if (record.email === 'admin@localhost' && typeof record.password === 'string') {
-          process.env.WUKONG_E2E_ADMIN_PASSWORD = record.password;
-        }
-        if (typeof record.address === 'string') {
-          clearTimeout(timer);
-          resolveAddress(record.address);
-        }
-      } catch {
-        // Not a JSON log line; ignore it.
-      }
-    });
-  });
+  for (const email of E2E_USERS) createUser(dataDir, email, USER_PASSWORD);
+  const wukong = await startWukong(dataDir);
+  const address = wukong.address;
+  if (wukong.adminPassword) process.env.WUKONG_E2E_ADMIN_PASSWORD = wukong.adminPassword;
   process.env.WUKONG_E2E_BASE_URL = `http://${address}`;
 
   // A real OIDC provider whose only client sends users back to this Wukong.
@@ -72,9 +37,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     const idpStopped = new Promise((done) => idp.once('exit', done));
     idp.stdin!.end();
     await idpStopped;
-    const stopped = new Promise((done) => server.once('exit', done));
-    server.kill('SIGTERM');
-    await stopped;
+    await stopWukong(wukong);
     rmSync(dataDir, { recursive: true, force: true });
   };
 }

@@ -15,47 +15,17 @@ use server::{
     config::Settings,
     startup::{hasher, open_database, Application},
 };
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
-use tokio::{
-    io::{AsyncReadExt as _, AsyncWriteExt as _},
-    net::TcpStream,
-    task::JoinSet,
-};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+#[allow(dead_code, reason = "each benchmark uses part of the shared helpers")]
+mod common;
+
+use common::{percentile, post};
 
 const EMAIL: &str = "bench@example.test";
 const PASSWORD: &str = "benchmark passphrase";
 const PHASE: Duration = Duration::from_secs(10);
-
-/// One HTTP/1.1 POST on a fresh connection; returns the status and the response head.
-async fn post(address: SocketAddr, path: &str, body: &str, cookie: Option<&str>) -> (u16, String) {
-    let Ok(mut stream) = TcpStream::connect(address).await else {
-        return (0, String::new());
-    };
-    let cookie = cookie
-        .map(|c| format!("Cookie: {c}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nOrigin: http://{address}\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n{cookie}\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    if stream.write_all(request.as_bytes()).await.is_err() {
-        return (0, String::new());
-    }
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    (status, text)
-}
 
 fn login_body(email: &str, password: &str) -> String {
     format!(
@@ -92,14 +62,6 @@ where
     }
     latencies.sort();
     (latencies, statuses)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((sorted.len() as f64) * p).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn report(label: &str, latencies: &[Duration], statuses: &[u16]) {

@@ -152,6 +152,7 @@ impl Application {
     ) -> io::Result<()> {
         let address = self.address();
         let db = self.state.db.clone();
+        let live = self.state.live.clone();
         tracing::info!(%address, "listening on http://{address}");
         let served = axum::serve(
             self.listener,
@@ -159,6 +160,7 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        live.stop();
         db.close().await;
         tracing::info!("stopped");
         served

@@ -38,6 +38,7 @@ pub struct Live {
     vms: Store<VirtualMachine>,
     vmis: Store<VirtualMachineInstance>,
     hub: broadcast::Sender<Arc<Published>>,
+    watchers: Arc<Vec<tokio::task::AbortHandle>>,
 }
 
 impl Live {
@@ -46,7 +47,12 @@ impl Live {
         let (vms, vm_writer) = reflector::store::<VirtualMachine>();
         let (vmis, vmi_writer) = reflector::store::<VirtualMachineInstance>();
         let (hub, _) = broadcast::channel(QUEUE_LENGTH);
-        let live = Live { vms, vmis, hub };
+        let mut live = Live {
+            vms,
+            vmis,
+            hub,
+            watchers: Arc::default(),
+        };
         let config = || watcher::Config::default().labels(MANAGED_BY_WUKONG);
         let vm_events = watcher::watcher(Api::<VirtualMachine>::all(client.clone()), config())
             .default_backoff()
@@ -55,15 +61,24 @@ impl Live {
             watcher::watcher(Api::<VirtualMachineInstance>::all(client.clone()), config())
                 .default_backoff()
                 .reflect(vmi_writer);
-        tokio::spawn(
+        let vm_task = tokio::spawn(
             live.clone()
                 .follow("VirtualMachine", vm_events, Live::on_vm),
         );
-        tokio::spawn(
-            live.clone()
-                .follow("VirtualMachineInstance", vmi_events, Live::on_vmi),
-        );
+        let vmi_task = tokio::spawn(live.clone().follow(
+            "VirtualMachineInstance",
+            vmi_events,
+            Live::on_vmi,
+        ));
+        live.watchers = Arc::new(vec![vm_task.abort_handle(), vmi_task.abort_handle()]);
         live
+    }
+
+    /// Ends the watches, at shutdown.
+    pub fn stop(&self) {
+        for watcher in self.watchers.iter() {
+            watcher.abort();
+        }
     }
 
     /// A receiver of every event from now on.

@@ -22,7 +22,34 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/version", get(version))
         .route("/api/{*path}", any(handle))
         .route("/apis/{*path}", any(handle))
+        .layer(axum::middleware::from_fn_with_state(
+            sim.clone(),
+            unless_stopped,
+        ))
         .with_state(sim)
+}
+
+/// A stopped cluster answers nothing: requests still arriving on connections that were open
+/// when it stopped get 503 and the connection closes.
+async fn unless_stopped(
+    State(sim): State<Arc<Sim>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if sim.stopped.has_changed().is_err() {
+        let mut response = Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "the simulated cluster has stopped",
+        )
+        .into_response();
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        return response;
+    }
+    next.run(request).await
 }
 
 async fn version() -> Json<Value> {

@@ -1,0 +1,312 @@
+//! Live updates and the VM list at scale, against a real `wukong` process on loopback whose
+//! kubeconfig points at a simulated cluster run by this benchmark (in memory):
+//!
+//! 1. the VM list page (`GET /vms`, rendered on the server) and `vms/list` with 5,000 VMs;
+//! 2. 1,000 WebSocket clients on `/ws/events`; one VM status change; p50/p99 of the time until
+//!    each client received it, and the time until all had; the server's resident memory.
+//!
+//! Run with `cargo bench -p server --bench live` (it needs about 2,100 file descriptors). It
+//! prints figures; it asserts nothing.
+
+#[allow(dead_code, reason = "each benchmark uses part of the shared helpers")]
+mod common;
+
+use app::{
+    cluster::{Cluster, ClusterSource},
+    vms::{
+        new_vm::NewVmForm,
+        server::{body::virtual_machine, cluster},
+        types::VmAction,
+    },
+};
+use common::{percentile, post, send};
+use futures_util::StreamExt as _;
+use server::simcluster::{SimCluster, SimOptions};
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    net::SocketAddr,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest as _, Message};
+
+const EMAIL: &str = "bench@example.test";
+const PASSWORD: &str = "benchmark passphrase";
+const VMS: usize = 5_000;
+const CLIENTS: usize = 1_000;
+const NAMESPACE: &str = "bench";
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|value| value.trim().trim_end_matches(" kB").parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// Starts `wukong` on the simulated cluster; its address and the child process.
+fn start_wukong(sim: &SimCluster, data_dir: &std::path::Path) -> (SocketAddr, std::process::Child) {
+    let kubeconfig = data_dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {}\n\
+             users:\n- name: sim\n  user: {{}}\ncontexts:\n- name: sim\n  context:\n    cluster: sim\n    user: sim\n\
+             current-context: sim\n",
+            sim.url()
+        ),
+    )
+    .expect("kubeconfig");
+    let binary = env!("CARGO_BIN_EXE_wukong");
+    let data = data_dir.to_string_lossy().into_owned();
+    let mut create = Command::new(binary)
+        .args([
+            "--data-dir",
+            &data,
+            "user",
+            "create",
+            EMAIL,
+            "--admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("wukong user create");
+    if let Some(stdin) = create.stdin.as_mut() {
+        writeln!(stdin, "{PASSWORD}").expect("password");
+    }
+    assert!(create.wait().expect("user create").success());
+    let mut child = Command::new(binary)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--log",
+            "warn,wukong=info,server=info",
+        ])
+        .args([
+            "--data-dir",
+            &data,
+            "--kubeconfig",
+            &kubeconfig.to_string_lossy(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("wukong");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let address = loop {
+        let line = lines.next().expect("wukong exited").expect("log line");
+        let record: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(address) = record.get("address").and_then(|a| a.as_str()) {
+            break address.parse().expect("address");
+        }
+    };
+    // Keep draining the log so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (address, child)
+}
+
+async fn seed(sim: &SimCluster) -> Cluster {
+    let client =
+        kube::Client::try_from(kube::Config::new(sim.url().parse().expect("url"))).expect("client");
+    let cluster = Cluster::new(client, ClusterSource::Simulated(sim.url()));
+    let began = Instant::now();
+    for index in 0..VMS {
+        let form = NewVmForm {
+            name: format!("vm-{index:05}"),
+            namespace: NAMESPACE.to_owned(),
+            cpus: "1".to_owned(),
+            memory_mib: "512".to_owned(),
+            image: "cirros".to_owned(),
+            run_strategy: "Halted".to_owned(),
+            ..NewVmForm::default()
+        };
+        let vm = virtual_machine(&form.parse().expect("form"), "bench").expect("body");
+        cluster::create(&cluster, &vm).await.expect("create");
+    }
+    println!("seeded {VMS} VMs in {:.1} s", began.elapsed().as_secs_f64());
+    cluster
+}
+
+async fn sign_in(address: SocketAddr) -> String {
+    let body = format!(
+        "email={}&password={}",
+        EMAIL.replace('@', "%40"),
+        PASSWORD.replace(' ', "+")
+    );
+    let (status, head) = post(address, "/api/auth/login", &body, None).await;
+    assert_eq!(status, 200, "{head}");
+    head.lines()
+        .find_map(|line| line.strip_prefix("set-cookie: "))
+        .and_then(|value| value.split(';').next())
+        .expect("session cookie")
+        .to_owned()
+}
+
+async fn timed_requests(label: &str, rounds: usize, call: impl AsyncFn() -> u16) {
+    let mut latencies = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let began = Instant::now();
+        assert_eq!(call().await, 200, "{label}");
+        latencies.push(began.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "{label}: n={rounds} p50={:.1} ms p99={:.1} ms",
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99))
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = SimCluster::start_with(None, SimOptions::default())
+        .await
+        .expect("simulated cluster");
+    let cluster = seed(&sim).await;
+    let (address, mut child) = start_wukong(&sim, dir.path());
+    let cookie = sign_in(address).await;
+    println!(
+        "Wukong (pid {}) on {address}, {} cores",
+        child.id(),
+        std::thread::available_parallelism().map_or(1, usize::from)
+    );
+
+    let list_body =
+        r#"{"query":{"name":"","status":null,"sort":"Name","descending":false,"page":0}}"#;
+    let list = async || {
+        send(
+            address,
+            "POST /api/vms/list",
+            "application/json",
+            list_body,
+            Some(&cookie),
+        )
+        .await
+    };
+    let began = Instant::now();
+    while !list().await.1.contains(&format!("\"total\":{VMS}")) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "Wukong listed all {VMS} VMs {:.1} s after sign-in",
+        began.elapsed().as_secs_f64()
+    );
+    timed_requests(
+        &format!("GET /vms (server-rendered page, {VMS} VMs)"),
+        50,
+        async || {
+            send(address, "GET /vms", "text/html", "", Some(&cookie))
+                .await
+                .0
+        },
+    )
+    .await;
+    timed_requests(&format!("vms/list (page 1 of {VMS} VMs)"), 50, async || {
+        list().await.0
+    })
+    .await;
+    let filtered =
+        r#"{"query":{"name":"vm-04","status":null,"sort":"Memory","descending":true,"page":3}}"#;
+    timed_requests(
+        "vms/list (filtered, sorted by memory, page 4)",
+        50,
+        async || {
+            send(
+                address,
+                "POST /api/vms/list",
+                "application/json",
+                filtered,
+                Some(&cookie),
+            )
+            .await
+            .0
+        },
+    )
+    .await;
+    println!(
+        "server RSS with {VMS} VMs: {} MiB",
+        rss_kib(child.id()) / 1024
+    );
+
+    let mut sockets = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        let mut request = format!("ws://{address}/ws/events")
+            .into_client_request()
+            .expect("request");
+        request.headers_mut().insert(
+            "origin",
+            format!("http://{address}").parse().expect("origin"),
+        );
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().expect("cookie"));
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("socket");
+        sockets.push(socket);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    println!(
+        "server RSS with {CLIENTS} sockets open: {} MiB",
+        rss_kib(child.id()) / 1024
+    );
+
+    for round in 0..3 {
+        let target = format!("vm-{round:05}");
+        let needle = format!("\"name\":\"{target}\",\"status\":\"Starting\"");
+        let began = Instant::now();
+        let mut waiting = futures_util::stream::FuturesUnordered::new();
+        for socket in sockets.iter_mut() {
+            let needle = needle.clone();
+            waiting.push(async move {
+                while let Some(Ok(message)) = socket.next().await {
+                    if let Message::Text(text) = message {
+                        if text.contains(&needle) {
+                            return Some(began.elapsed());
+                        }
+                    }
+                }
+                None
+            });
+        }
+        let (acted, mut latencies) = tokio::join!(
+            cluster::act(&cluster, NAMESPACE, &target, VmAction::Start),
+            async {
+                let mut latencies = Vec::with_capacity(CLIENTS);
+                while let Some(latency) = waiting.next().await {
+                    latencies.extend(latency);
+                }
+                latencies
+            }
+        );
+        acted.expect("start");
+        latencies.sort();
+        println!(
+            "round {round}: one status change to {} of {CLIENTS} sockets: p50={:.1} ms p99={:.1} ms all={:.1} ms",
+            latencies.len(),
+            ms(percentile(&latencies, 0.5)),
+            ms(percentile(&latencies, 0.99)),
+            ms(latencies.last().copied().unwrap_or_default()),
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    println!(
+        "server RSS after the rounds: {} MiB",
+        rss_kib(child.id()) / 1024
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
