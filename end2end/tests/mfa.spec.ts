@@ -18,6 +18,7 @@ test('a user enrols TOTP, signs in with a code, and a backup code works only onc
   const backupCodes = (await page.locator('#backup-codes li').allTextContents()).map((code) => code.trim());
   await page.getByRole('button', { name: 'I have saved my backup codes' }).click();
   await expect(page.locator('#backup-codes-left')).toHaveText('10 of 10 backup codes left.');
+  await hydrated(page);
 
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/login$/);
@@ -28,6 +29,8 @@ test('a user enrols TOTP, signs in with a code, and a backup code works only onc
   await page.getByLabel('Code', { exact: true }).fill(totp(secret, 1));
   await page.getByRole('button', { name: 'Continue' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Dashboard' })).toBeVisible();
+  // Signing out before the page hydrates would post the form natively instead.
+  await hydrated(page);
 
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/login$/);
