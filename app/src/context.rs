@@ -21,6 +21,8 @@ pub struct AppState {
     pub auth: Auth,
     pub cluster: crate::cluster::Cluster,
     pub live: crate::realtime::server::Live,
+    /// Open live-update sockets, counted per user.
+    pub sockets: crate::realtime::sockets::SocketSlots,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -55,22 +57,17 @@ fn request_parts() -> Option<http::request::Parts> {
     use_context::<http::request::Parts>()
 }
 
-/// Who sent the current request: client address and user agent.
+/// Who sent the current request: client address (as trusted proxies report it) and user
+/// agent.
 pub fn requester() -> Requester {
-    let Some(parts) = request_parts() else {
+    let (Some(parts), Ok(state)) = (request_parts(), state()) else {
         return Requester::default();
     };
-    Requester {
-        ip: parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip().to_string()),
-        user_agent: parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-            .map(|agent| agent.chars().take(512).collect()),
-    }
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0);
+    state.auth.requester(peer, &parts.headers)
 }
 
 /// The session the current request carries, as resolved by the session layer.
@@ -107,5 +104,15 @@ pub fn set_cookie(value: &str) {
     let header = http::HeaderValue::from_str(value);
     if let (Some(response), Ok(header)) = (use_context::<ResponseOptions>(), header) {
         response.append_header(http::header::SET_COOKIE, header);
+    }
+}
+
+/// Sets a fixed header on the response being built.
+pub fn set_header(name: &'static str, value: &'static str) {
+    if let Some(response) = use_context::<ResponseOptions>() {
+        response.insert_header(
+            http::HeaderName::from_static(name),
+            http::HeaderValue::from_static(value),
+        );
     }
 }

@@ -71,6 +71,11 @@ const SQLITE_MIGRATIONS: &[MigrationSource] = &[
         "mfa_failures",
         include_str!("../migrations/sqlite/0002_mfa_failures.sql"),
     ),
+    (
+        3,
+        "hardening",
+        include_str!("../migrations/sqlite/0003_hardening.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationSource] = &[
@@ -83,6 +88,11 @@ const POSTGRES_MIGRATIONS: &[MigrationSource] = &[
         2,
         "mfa_failures",
         include_str!("../migrations/postgres/0002_mfa_failures.sql"),
+    ),
+    (
+        3,
+        "hardening",
+        include_str!("../migrations/postgres/0003_hardening.sql"),
     ),
 ];
 

@@ -25,6 +25,9 @@ pub enum AppError {
     NotFound { what: String },
     #[error("{message}")]
     Invalid { field: String, message: String },
+    /// More input than Wukong accepts for `field`; refused before any work was done.
+    #[error("{message}")]
+    TooLong { field: String, message: String },
     /// The state changed under the request (someone else acted, or the status does not
     /// allow it); the message says which.
     #[error("{message}")]
@@ -37,6 +40,16 @@ pub enum AppError {
     Internal { id: String },
     #[error("The request could not be completed ({0}).")]
     ServerFn(ServerFnErrorErr),
+}
+
+impl AppError {
+    /// `field` (named `what` for people) is longer than `limit` characters.
+    pub fn too_long(field: &str, what: &str, limit: usize) -> Self {
+        AppError::TooLong {
+            field: field.to_owned(),
+            message: format!("{what} is too long: at most {limit} characters."),
+        }
+    }
 }
 
 impl FromServerFnError for AppError {
@@ -69,7 +82,7 @@ impl AppError {
             AppError::ClusterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::ClusterDenied => StatusCode::BAD_GATEWAY,
             AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            AppError::ServerFn(_) => StatusCode::BAD_REQUEST,
+            AppError::TooLong { .. } | AppError::ServerFn(_) => StatusCode::BAD_REQUEST,
         }
     }
 }

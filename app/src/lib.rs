@@ -22,6 +22,8 @@ pub mod context;
 pub mod csp;
 #[cfg(feature = "ssr")]
 pub mod db;
+#[cfg(feature = "ssr")]
+pub mod net;
 
 pub use error::AppError;
 pub use shell::{shell, App};

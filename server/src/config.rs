@@ -1,5 +1,6 @@
 //! Command-line flags, each with a `WUKONG_*` environment fallback.
 
+use app::{auth::server::session::DEFAULT_MAX_PER_USER, net::Cidr};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -65,6 +66,29 @@ pub struct Settings {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// Reverse proxies (address ranges, e.g. 10.0.0.0/8 or 2001:db8::/32) whose forwarding
+    /// header names the client. Only requests from these peers have the header read, from the
+    /// right-most untrusted hop; without any, forwarding headers are ignored. Repeatable;
+    /// comma-separated in the environment variable.
+    #[arg(
+        long = "trusted-proxy",
+        env = "WUKONG_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<Cidr>,
+
+    /// The header the trusted proxies write the client address into.
+    #[arg(long, env = "WUKONG_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeaderArg::XForwardedFor)]
+    pub forwarded_header: ForwardedHeaderArg,
+
+    /// Live sessions one user may hold; signing in again ends the oldest.
+    #[arg(long, env = "WUKONG_MAX_SESSIONS_PER_USER", default_value_t = DEFAULT_MAX_PER_USER)]
+    pub max_sessions_per_user: u32,
+
+    /// Live-update sockets one user may hold open at once (all their tabs together).
+    #[arg(long, env = "WUKONG_MAX_SOCKETS_PER_USER", default_value_t = 20)]
+    pub max_sockets_per_user: u32,
+
     /// Key (32 bytes, base64) that encrypts TOTP seeds and OIDC client secrets in the
     /// database. Default: the key file, created with a random key on first start.
     #[arg(long, env = "WUKONG_SECRET_KEY", hide_env_values = true)]
@@ -120,6 +144,23 @@ pub enum UserCommand {
 #[derive(Debug, Clone, Args)]
 pub struct UserEmail {
     pub email: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ForwardedHeaderArg {
+    /// `X-Forwarded-For: client, proxy1, …`
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1, …`
+    Forwarded,
+}
+
+impl From<ForwardedHeaderArg> for app::net::ForwardedHeader {
+    fn from(arg: ForwardedHeaderArg) -> Self {
+        match arg {
+            ForwardedHeaderArg::XForwardedFor => app::net::ForwardedHeader::XForwardedFor,
+            ForwardedHeaderArg::Forwarded => app::net::ForwardedHeader::Forwarded,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -12,6 +12,8 @@ use app::{
     },
     context::AppState,
     db::Db,
+    net::TrustedProxies,
+    realtime::sockets::{SocketPolicy, SocketSlots},
     AppError,
 };
 use leptos::config::LeptosOptions;
@@ -112,7 +114,8 @@ impl Application {
             sessions: SessionPolicy {
                 idle_ms: millis(settings.session_idle_timeout),
                 absolute_ms: millis(settings.session_absolute_timeout),
-                secure_cookies: !address.ip().is_loopback(),
+                secure_cookies: secure_cookies(&public_url, address),
+                max_per_user: settings.max_sessions_per_user,
             },
             allowed_origins: allowed_origins(
                 settings
@@ -124,12 +127,18 @@ impl Application {
             throttle: Default::default(),
             secrets: load_secret_key(settings)?,
             oidc: OidcSettings::new(&public_url).map_err(StartupError::HttpClient)?,
+            revocations: Default::default(),
+            trusted_proxies: TrustedProxies {
+                ranges: settings.trusted_proxies.clone(),
+                header: settings.forwarded_header.into(),
+            },
         };
         let state = AppState {
             leptos_options: leptos_options(settings, address),
             db,
             auth,
             live: app::realtime::server::Live::start(&cluster.client),
+            sockets: SocketSlots::new(SocketPolicy::new(settings.max_sockets_per_user)),
             cluster,
         };
         Ok(Application {
@@ -179,6 +188,13 @@ pub async fn open_database(settings: &Settings) -> Result<Db, StartupError> {
 pub fn hasher() -> Result<PasswordHasher, StartupError> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     PasswordHasher::new(cores).map_err(StartupError::Hasher)
+}
+
+/// Cookies carry `Secure` and the `__Host-` prefix unless browsers reach Wukong only over
+/// plain http on a loopback address: behind a TLS proxy (an https public URL) they do even
+/// when Wukong itself listens on loopback.
+pub fn secure_cookies(public_url: &str, address: SocketAddr) -> bool {
+    public_url.starts_with("https://") || !address.ip().is_loopback()
 }
 
 fn millis(seconds: u64) -> i64 {

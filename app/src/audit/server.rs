@@ -65,6 +65,15 @@ impl<'a> AuditEvent<'a> {
     }
 }
 
+/// The longest text kept of each audit field that can carry what a client sent (the email
+/// tried, the user agent, a reason or target); longer values are cut, so a flood of huge
+/// inputs cannot grow the log.
+pub const MAX_FIELD_CHARS: usize = 256;
+
+fn cut(text: &str) -> String {
+    text.chars().take(MAX_FIELD_CHARS).collect()
+}
+
 pub async fn record(
     conn: &mut sqlx::AnyConnection,
     requester: &Requester,
@@ -80,7 +89,7 @@ pub async fn record(
         Severity::Warning => "warning",
     };
     let details = match event.reason {
-        Some(reason) => serde_json::json!({ "reason": reason }).to_string(),
+        Some(reason) => serde_json::json!({ "reason": cut(reason) }).to_string(),
         None => "{}".to_owned(),
     };
     sqlx::query(
@@ -90,16 +99,16 @@ pub async fn record(
     )
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(now)
-    .bind(event.actor_user_id.map(str::to_owned))
-    .bind(event.actor_email.map(str::to_owned))
-    .bind(requester.ip.clone())
-    .bind(requester.user_agent.clone())
+    .bind(event.actor_user_id.map(cut))
+    .bind(event.actor_email.map(cut))
+    .bind(requester.ip_text())
+    .bind(requester.user_agent.as_deref().map(cut))
     .bind(event.event)
     .bind(outcome)
     .bind(severity)
     .bind(details)
     .bind(event.target.map(|(kind, _)| kind.to_owned()))
-    .bind(event.target.map(|(_, id)| id.to_owned()))
+    .bind(event.target.map(|(_, id)| cut(id)))
     .execute(conn)
     .await
     .map(|_| ())

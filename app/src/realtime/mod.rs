@@ -5,3 +5,5 @@ pub mod ui;
 
 #[cfg(feature = "ssr")]
 pub mod server;
+#[cfg(feature = "ssr")]
+pub mod sockets;

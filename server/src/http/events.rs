@@ -1,9 +1,12 @@
 //! `/ws/events`: one WebSocket per browser tab, carrying live changes as JSON text messages.
 //!
-//! The upgrade needs an active session and an allowed `Origin` (browsers send cross-site
-//! WebSocket handshakes with cookies and no preflight). Each socket reads from the hub's
-//! bounded queue; a socket that falls behind is told to resync instead of holding memory.
-//! The session is checked again periodically, so a socket ends with the session that opened it.
+//! The upgrade needs an active session, an allowed `Origin` (browsers send cross-site
+//! WebSocket handshakes with cookies and no preflight) and a free slot among the user's
+//! sockets. Each socket reads from the hub's bounded queue; a socket that falls behind is told
+//! to resync instead of holding memory, and one whose client stops reading is dropped after
+//! a send timeout. A socket closes within a second of its session ending (the revocation
+//! poller), and checks its session itself periodically without counting as activity, so
+//! pushes never keep an idle session alive. Anything it cannot check closes it.
 
 use super::{origin, session::cookie_value};
 use app::{
@@ -11,7 +14,7 @@ use app::{
     authz::{allows, Permission},
     context::AppState,
     db::now_ms,
-    realtime::{server::Published, types::LiveEvent},
+    realtime::{server::Published, sockets::SocketSlot, types::LiveEvent},
 };
 use axum::{
     extract::{
@@ -22,11 +25,11 @@ use axum::{
     response::{IntoResponse, Response},
     Extension,
 };
-use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tokio_tungstenite::tungstenite;
 
-/// How often an open socket re-checks its session (and pings the browser).
-const SESSION_CHECK: Duration = Duration::from_secs(30);
+/// Outgoing bytes buffered per socket before a send waits for the client.
+const WRITE_BUFFER: usize = 16 * 1024;
 
 pub async fn events(
     State(state): State<AppState>,
@@ -43,7 +46,7 @@ pub async fn events(
             && !session.user.must_change_password
             && !session.user.mfa_enrolment_required
     };
-    let (Some(Extension(session)), Some(token)) = (
+    let (Some(Extension(session)), Some(_)) = (
         session,
         cookie_value(&headers, state.auth.sessions.cookie_name()),
     ) else {
@@ -52,7 +55,22 @@ pub async fn events(
     if !usable(&session) {
         return (StatusCode::UNAUTHORIZED, "Please sign in to continue.").into_response();
     }
-    upgrade.on_upgrade(move |socket| serve(state, session, token, socket))
+    let Some(slot) = state.sockets.take(&session.user.id) else {
+        tracing::warn!(user = %session.user.id, "too many live sockets; one refused");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many open live-update connections for this account. Close some tabs.",
+        )
+            .into_response();
+    };
+    let limit = state.sockets.policy.max_incoming_bytes;
+    upgrade
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .read_buffer_size(limit)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(4 * WRITE_BUFFER)
+        .on_upgrade(move |socket| serve(state, session, slot, socket))
 }
 
 fn visible(session: &Session, event: &Published) -> bool {
@@ -62,56 +80,98 @@ fn visible(session: &Session, event: &Published) -> bool {
     }
 }
 
-async fn still_signed_in(state: &AppState, session: &Session, token: &str) -> bool {
-    match session::find(&state.db, &state.auth.sessions, token, now_ms()).await {
-        Ok(found) => found.is_some_and(|found| found.id == session.id),
-        Err(error) => {
-            // A database hiccup should not drop every socket; the next check decides.
-            tracing::warn!(%error, "session check of a live socket failed");
-            true
-        }
-    }
-}
-
 fn resync() -> Message {
     let json = serde_json::to_string(&LiveEvent::Resync).unwrap_or_default();
     Message::Text(json.into())
 }
 
-async fn serve(state: AppState, session: Session, token: String, mut socket: WebSocket) {
-    let mut events = state.live.subscribe();
-    let mut check = tokio::time::interval(SESSION_CHECK);
-    check.tick().await;
-    loop {
-        tokio::select! {
-            event = events.recv() => {
-                let message = match event {
-                    Ok(event) if visible(&session, &event) => Message::Text(event.json.clone().into()),
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::debug!(missed, "live socket fell behind; sending resync");
-                        resync()
-                    }
-                    Err(RecvError::Closed) => break,
-                };
-                if socket.send(message).await.is_err() {
-                    break;
-                }
-            }
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
-                Some(Ok(_)) => {}
-            },
-            _ = check.tick() => {
-                if !still_signed_in(&state, &session, &token).await {
-                    let frame = CloseFrame { code: close_code::POLICY, reason: "signed out".into() };
-                    let _ = socket.send(Message::Close(Some(frame))).await;
-                    break;
-                }
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    break;
-                }
-            }
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+/// Why a socket ends.
+enum End {
+    /// The client left, or the connection broke.
+    Gone,
+    /// Closed by Wukong with this frame.
+    Close(Message),
+}
+
+/// Whether the session still stands; a database error counts as no (fail closed).
+async fn still_signed_in(state: &AppState, session: &Session) -> Result<(), End> {
+    match session::is_live(&state.db, &state.auth.sessions, &session.id, now_ms()).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(End::Close(close(close_code::POLICY, "signed out"))),
+        Err(error) => {
+            tracing::warn!(%error, "session check of a live socket failed; closing it");
+            Err(End::Close(close(close_code::ERROR, "session check failed")))
         }
     }
+}
+
+/// A message larger than the policy allows ends the socket with 1009.
+fn too_big(error: axum::Error) -> End {
+    match error.into_inner().downcast::<tungstenite::Error>() {
+        Ok(error) if matches!(*error, tungstenite::Error::Capacity(_)) => {
+            End::Close(close(close_code::SIZE, "message too big"))
+        }
+        _ => End::Gone,
+    }
+}
+
+async fn serve(state: AppState, session: Session, _slot: SocketSlot, mut socket: WebSocket) {
+    let policy = state.sockets.policy.clone();
+    let mut events = state.live.subscribe();
+    let mut ended = state.auth.revocations.subscribe(&state.db);
+    let mut check = tokio::time::interval(policy.check_every);
+    check.tick().await;
+    let end = loop {
+        let outgoing = tokio::select! {
+            event = events.recv() => match event {
+                Ok(event) if visible(&session, &event) => Message::Text(event.json.clone().into()),
+                Ok(_) => continue,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "live socket fell behind; sending resync");
+                    resync()
+                }
+                Err(RecvError::Closed) => break End::Close(close(close_code::AWAY, "shutting down")),
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None => break End::Gone,
+                Some(Err(error)) => break too_big(error),
+                Some(Ok(_)) => continue,
+            },
+            revoked = ended.recv() => match revoked {
+                Ok(ids) if ids.contains(&session.id) => {
+                    break End::Close(close(close_code::POLICY, "signed out"));
+                }
+                Ok(_) => continue,
+                Err(_) => match still_signed_in(&state, &session).await {
+                    Ok(()) => continue,
+                    Err(end) => break end,
+                },
+            },
+            _ = check.tick() => match still_signed_in(&state, &session).await {
+                Ok(()) => Message::Ping(Vec::new().into()),
+                Err(end) => break end,
+            },
+        };
+        if !send(&mut socket, outgoing, policy.send_timeout).await {
+            break End::Gone;
+        }
+    };
+    if let End::Close(frame) = end {
+        send(&mut socket, frame, policy.send_timeout).await;
+    }
+}
+
+/// Sends `message`; false when the connection broke or the client stopped reading.
+async fn send(socket: &mut WebSocket, message: Message, timeout: std::time::Duration) -> bool {
+    matches!(
+        tokio::time::timeout(timeout, socket.send(message)).await,
+        Ok(Ok(()))
+    )
 }

@@ -5,7 +5,7 @@ use super::session::cookie_value;
 use app::{
     auth::server::{
         oidc::{self, CallbackParams, Completion, OidcError},
-        session::{Requester, Session, SessionStage},
+        session::{Session, SessionStage},
     },
     auth::types::safe_next,
     context::AppState,
@@ -51,16 +51,6 @@ fn redirect_with_cookies(target: &str, cookies: &[String]) -> Response {
         }
     }
     response
-}
-
-fn requester(address: Option<SocketAddr>, headers: &HeaderMap) -> Requester {
-    Requester {
-        ip: address.map(|address| address.ip().to_string()),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-            .map(|agent| agent.chars().take(512).collect()),
-    }
 }
 
 /// Logs a failed flow with its cause and sends the browser to `page` with the error code.
@@ -138,7 +128,7 @@ pub async fn callback(
     let outcome = oidc::complete(
         &state.db,
         &state.auth,
-        &requester(
+        &state.auth.requester(
             address.map(|Extension(ConnectInfo(address))| address),
             &headers,
         ),

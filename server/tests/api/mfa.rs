@@ -482,8 +482,8 @@ async fn the_sixth_wrong_code_is_throttled_and_the_hundredth_locks_the_account()
             .verify(&pending, &code(&enrolled.secret, 1))
             .await
             .status(),
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "locked: even the right code is refused"
+        StatusCode::UNAUTHORIZED,
+        "the lock ended the pending session: even the right code gets nowhere"
     );
     assert_eq!(fresh.audit_reasons("authn_login_lock").await.len(), 1);
 }

@@ -5,13 +5,14 @@ use app::{
         oidc::OidcSettings,
         password::PasswordHasher,
         secrets::SecretBox,
-        session::SessionPolicy,
+        session::{SessionPolicy, DEFAULT_MAX_PER_USER},
         users::{insert, NewUser},
         Auth,
     },
     cluster::{Cluster, ClusterSource},
     context::AppState,
     db::{now_ms, Db},
+    realtime::sockets::{SocketPolicy, SocketSlots},
 };
 use axum::{
     body::Body,
@@ -87,11 +88,14 @@ pub fn test_auth(secure_cookies: bool) -> Auth {
             idle_ms: 3_600_000,
             absolute_ms: 86_400_000,
             secure_cookies,
+            max_per_user: DEFAULT_MAX_PER_USER,
         },
         allowed_origins: vec![ORIGIN.to_owned()],
         throttle: Default::default(),
         secrets: SecretBox::new(&[7; 32]).expect("test key"),
         oidc: OidcSettings::new(ORIGIN).expect("HTTP client"),
+        revocations: Default::default(),
+        trusted_proxies: Default::default(),
     }
 }
 
@@ -145,6 +149,7 @@ pub fn app_state_on(db: Db, auth: Auth, cluster: Cluster) -> AppState {
         db,
         auth,
         live: app::realtime::server::Live::start(&cluster.client),
+        sockets: SocketSlots::new(SocketPolicy::new(20)),
         cluster,
     }
 }

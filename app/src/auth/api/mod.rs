@@ -65,6 +65,8 @@ pub async fn logout() -> Result<(), AppError> {
             .map_err(respond)?;
     }
     set_cookie(&state.auth.sessions.expired_cookie());
+    // Whatever the browser kept for this site goes too (SES-05).
+    crate::context::set_header("clear-site-data", "\"cookies\", \"storage\"");
     Ok(())
 }
 

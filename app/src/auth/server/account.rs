@@ -3,21 +3,54 @@
 use crate::{
     audit::server::{record, AuditEvent, Outcome, Severity},
     auth::server::{
+        lockout::{self, Counter},
+        login::{check_bounds, check_password, PasswordOk, Purpose},
         password::check_new_password,
-        session::{Requester, Session},
-        throttle, Auth,
+        session::{self, Requester, Session, SignInMethod, Which},
+        Auth,
     },
     db::{now_ms, Db},
     AppError,
 };
 use sqlx::Row as _;
 
-/// How recent a sign-in must be to stand in for the password of an account without one.
-const FRESH_SIGN_IN_MS: i64 = 10 * 60_000;
+/// How recent a sign-in through a linked identity provider must be to stand in for the
+/// password of an account without one.
+pub const FRESH_SIGN_IN_MS: i64 = 10 * 60_000;
+
+/// Whether `session` signed in, less than ten minutes ago, through an identity provider
+/// that is linked to its user: what accounts without a password show instead of one.
+pub async fn fresh_provider_sign_in(db: &Db, session: &Session) -> Result<bool, AppError> {
+    let SignInMethod::Oidc { provider_id } = &session.method else {
+        return Ok(false);
+    };
+    if now_ms() - session.created_at >= FRESH_SIGN_IN_MS {
+        return Ok(false);
+    }
+    Ok(
+        sqlx::query("SELECT id FROM user_oidc_identities WHERE user_id = $1 AND provider_id = $2")
+            .bind(&session.user.id)
+            .bind(provider_id)
+            .fetch_optional(db.pool())
+            .await?
+            .is_some(),
+    )
+}
+
+/// Whether the account `user_id` has a local password.
+pub async fn has_password(db: &Db, user_id: &str) -> Result<bool, AppError> {
+    Ok(sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(db.pool())
+        .await?
+        .try_get::<Option<String>, _>("password_hash")?
+        .is_some())
+}
 
 /// Asks for the password again before a sensitive change, so a session left open is not
-/// enough to make it. Throttled like sign-in; a wrong password is audited and reported on
-/// `field`.
+/// enough to make it. It is the sign-in's own check: throttled, counted toward the lock,
+/// audited. Accounts without a password show a fresh sign-in through a linked provider
+/// instead. A refusal is reported on `field`.
 pub async fn reauthenticate(
     db: &Db,
     auth: &Auth,
@@ -26,35 +59,36 @@ pub async fn reauthenticate(
     password: String,
     field: &str,
 ) -> Result<(), AppError> {
-    let keys = throttle::attempt_keys(requester.ip.as_deref(), &session.user.email);
-    auth.throttle
-        .check(&keys, now_ms())
-        .map_err(|retry_after_secs| AppError::TooManyAttempts { retry_after_secs })?;
-    let stored: Option<String> = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
-        .bind(&session.user.id)
-        .fetch_one(db.pool())
-        .await?
-        .try_get("password_hash")?;
-    // Accounts made through an identity provider have no password: a fresh sign-in stands in.
-    if stored.is_none() && now_ms() - session.created_at < FRESH_SIGN_IN_MS {
-        return Ok(());
+    check_bounds(&session.user.email, &password)?;
+    if !has_password(db, &session.user.id).await? {
+        if fresh_provider_sign_in(db, session).await? {
+            return Ok(());
+        }
+        return Err(invalid(
+            field,
+            "Sign out and sign in again through your identity provider, then retry within 10 minutes.",
+        ));
     }
-    if auth.hasher.verify(password, stored).await? {
-        return Ok(());
+    let checked = check_password(
+        db,
+        auth,
+        requester,
+        &session.user.email,
+        password,
+        Purpose::Reauthentication,
+    )
+    .await?;
+    let Some(PasswordOk { user, attempt }) = checked else {
+        return Err(invalid(field, "The password is incorrect."));
+    };
+    let mut conn = db.pool().acquire().await?;
+    if user.id != session.user.id
+        || !lockout::forgive(&mut conn, &user.id, Counter::Password).await?
+    {
+        return Err(AppError::Unauthorized);
     }
-    let now = now_ms();
-    auth.throttle.record_failure(&keys, now);
-    let mut tx = db.pool().begin().await?;
-    let event = AuditEvent::by(
-        &session.user,
-        "authn_reauth_fail",
-        Outcome::Failure,
-        Severity::Warning,
-        Some("bad_password"),
-    );
-    record(&mut tx, requester, &event, now).await?;
-    tx.commit().await?;
-    Err(invalid(field, "The password is incorrect."))
+    attempt.succeeded();
+    Ok(())
 }
 
 pub(crate) fn invalid(field: &str, message: &str) -> AppError {
@@ -106,14 +140,13 @@ pub async fn change_password(
         .bind(&session.user.id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "UPDATE user_sessions SET ended_at = $1, end_reason = 'password_changed' \
-         WHERE user_id = $2 AND id <> $3 AND ended_at IS NULL",
+    session::end_all(
+        &mut tx,
+        &session.user.id,
+        Which::AllBut(&session.id),
+        "password_changed",
+        now,
     )
-    .bind(now)
-    .bind(&session.user.id)
-    .bind(&session.id)
-    .execute(&mut *tx)
     .await?;
     let event = AuditEvent::by(
         &session.user,

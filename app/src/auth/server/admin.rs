@@ -7,7 +7,7 @@ use crate::{
             account::invalid,
             mfa,
             password::{check_new_password, PasswordHasher},
-            session::{new_token, Requester},
+            session::{self, new_token, Requester, Which},
             users::{insert, normalize_email, NewUser},
         },
         types::{CurrentUser, UserPage, UserSummary},
@@ -236,15 +236,9 @@ async fn end_sessions(
     reason: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE user_sessions SET ended_at = $1, end_reason = $2 WHERE user_id = $3 AND ended_at IS NULL",
-    )
-    .bind(now)
-    .bind(reason)
-    .bind(user_id)
-    .execute(tx)
-    .await
-    .map(|_| ())
+    session::end_all(tx, user_id, Which::All, reason, now)
+        .await
+        .map(|_| ())
 }
 
 /// Fails with `NotFound` unless `user_id` exists.

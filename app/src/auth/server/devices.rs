@@ -3,7 +3,7 @@
 use crate::{
     audit::server::{record, AuditEvent, Outcome, Severity},
     auth::{
-        server::session::{Requester, Session},
+        server::session::{self, Requester, Session, Which},
         types::SessionSummary,
     },
     db::{now_ms, Db},
@@ -86,17 +86,14 @@ pub async fn end_others(
 ) -> Result<u64, AppError> {
     let now = now_ms();
     let mut tx = db.pool().begin().await?;
-    let ended = sqlx::query(
-        "UPDATE user_sessions SET ended_at = $1, end_reason = 'ended_by_user' \
-         WHERE user_id = $2 AND id <> $3 AND ended_at IS NULL AND ($4 IS NULL OR id = $4)",
-    )
-    .bind(now)
-    .bind(&current.user.id)
-    .bind(&current.id)
-    .bind(session_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let which = match session_id {
+        Some(session_id) => Which::OneOf {
+            session_id,
+            but: &current.id,
+        },
+        None => Which::AllBut(&current.id),
+    };
+    let ended = session::end_all(&mut tx, &current.user.id, which, "ended_by_user", now).await?;
     if session_id.is_some() && ended == 0 {
         return Err(AppError::NotFound {
             what: "That session".to_owned(),

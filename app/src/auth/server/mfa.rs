@@ -10,8 +10,9 @@ use crate::{
     auth::{
         server::{
             account::{invalid, reauthenticate},
-            login::LOCK_AFTER_FAILURES,
-            session::{self, Requester, Session, SessionStage, MFA_REQUIRED_SETTING},
+            lockout::{self, Counter, Reserved},
+            session::{self, Requester, Session, SessionStage, Which, MFA_REQUIRED_SETTING},
+            throttle::{Attempt, AttemptKeys},
             totp, Auth,
         },
         types::{BackupCodes, MfaStatus, TotpEnrolment},
@@ -22,6 +23,8 @@ use crate::{
 use sqlx::Row as _;
 
 pub const BACKUP_CODE_COUNT: usize = 10;
+/// The longest code a user can type: a backup code with its dashes (`XXXX-XXXX-XXXX-XXXX`).
+pub const MAX_CODE_CHARS: usize = 19;
 /// 80 random bits per backup code, shown as four groups of four base32 characters.
 const BACKUP_CODE_BYTES: usize = 10;
 
@@ -48,14 +51,37 @@ fn unix_secs(now_ms: i64) -> u64 {
     u64::try_from(now_ms / 1_000).unwrap_or_default()
 }
 
-fn throttle_key(user_id: &str) -> Vec<String> {
-    vec![format!("mfa:{user_id}")]
+/// Refuses a code longer than any code can be, before anything else sees it.
+pub fn check_code_bounds(code: &str) -> Result<(), AppError> {
+    if code.len() > MAX_CODE_CHARS {
+        return Err(AppError::too_long("code", "The code", MAX_CODE_CHARS));
+    }
+    Ok(())
 }
 
-fn check_throttle(auth: &Auth, user_id: &str) -> Result<(), AppError> {
+/// Lets a code attempt of `user_id` through the throttle, counted until it succeeds.
+fn begin_attempt(auth: &Auth, user_id: &str) -> Result<Attempt, AppError> {
     auth.throttle
-        .check(&throttle_key(user_id), now_ms())
+        .begin(AttemptKeys::second_factor(user_id), now_ms())
         .map_err(|retry_after_secs| AppError::TooManyAttempts { retry_after_secs })
+}
+
+/// Counts a code attempt toward the account's lock before it is checked.
+async fn reserve(
+    db: &Db,
+    requester: &Requester,
+    session: &Session,
+    now: i64,
+) -> Result<Reserved, AppError> {
+    Ok(lockout::reserve(
+        db,
+        requester,
+        &session.user.id,
+        &session.user.email,
+        Counter::SecondFactor,
+        now,
+    )
+    .await?)
 }
 
 pub async fn is_enabled(db: &Db, user_id: &str) -> Result<bool, sqlx::Error> {
@@ -172,8 +198,9 @@ pub async fn confirm_enrolment(
     session: &Session,
     code: &str,
 ) -> Result<(String, BackupCodes), AppError> {
+    check_code_bounds(code)?;
     let user_id = &session.user.id;
-    check_throttle(auth, user_id)?;
+    let attempt = begin_attempt(auth, user_id)?;
     let Some(secret) = load_secret(db, auth, user_id, false).await? else {
         return Err(invalid(
             "code",
@@ -182,7 +209,6 @@ pub async fn confirm_enrolment(
     };
     let now = now_ms();
     let Some(step) = totp::verify(&secret, code, unix_secs(now)) else {
-        auth.throttle.record_failure(&throttle_key(user_id), now);
         return Err(invalid(
             "code",
             "That code is not right. Check that your device's clock is correct and try again.",
@@ -203,16 +229,18 @@ pub async fn confirm_enrolment(
         return Err(invalid("code", "Two-factor sign-in is already on."));
     }
     store_backup_codes(&mut tx, user_id, &hashes, now).await?;
-    end_all_sessions(&mut tx, user_id, "mfa_enrolled", now).await?;
+    session::end_all(&mut tx, user_id, Which::All, "mfa_enrolled", now).await?;
     let token = session::create(
         &mut tx,
         &auth.sessions,
         user_id,
         SessionStage::Active,
+        &session.method,
         requester,
         now,
     )
-    .await?;
+    .await?
+    .ok_or(AppError::Unauthorized)?;
     let event = AuditEvent::by(
         &session.user,
         "mfa_enrolled",
@@ -222,6 +250,7 @@ pub async fn confirm_enrolment(
     );
     record(&mut tx, requester, &event, now).await?;
     tx.commit().await?;
+    attempt.succeeded();
     Ok((token, BackupCodes { codes }))
 }
 
@@ -234,49 +263,39 @@ pub async fn complete_sign_in(
     pending: &Session,
     code: &str,
 ) -> Result<String, AppError> {
+    check_code_bounds(code)?;
     let user = &pending.user;
-    check_throttle(auth, &user.id)?;
-    let locked = sqlx::query("SELECT locked_at FROM users WHERE id = $1")
-        .bind(&user.id)
-        .fetch_one(db.pool())
-        .await?
-        .try_get::<Option<i64>, _>("locked_at")?
-        .is_some();
-    let proof = if locked {
-        None
-    } else {
-        find_proof(db, auth, &user.id, code).await?
-    };
+    let attempt = begin_attempt(auth, &user.id)?;
     let now = now_ms();
+    let proof = match reserve(db, requester, pending, now).await? {
+        Reserved::Open => find_proof(db, auth, &user.id, code).await?,
+        Reserved::Locked => None,
+    };
     let Some(proof) = proof else {
-        return Err(refuse(db, auth, requester, pending, "bad_code", now).await?);
+        return Err(refuse(db, requester, pending, "bad_code", now).await?);
     };
     let mut tx = db.pool().begin().await?;
-    let ended = sqlx::query(
-        "UPDATE user_sessions SET ended_at = $1, end_reason = 'mfa_completed' \
-         WHERE id = $2 AND ended_at IS NULL AND stage = 'mfa_pending'",
-    )
-    .bind(now)
-    .bind(&pending.id)
-    .execute(&mut *tx)
-    .await?;
-    if ended.rows_affected() != 1 || !consume(&mut tx, &user.id, &proof, now).await? {
+    let token = if session::end_pending(&mut tx, &pending.id, now).await?
+        && consume(&mut tx, &user.id, &proof, now).await?
+        && lockout::forgive(&mut tx, &user.id, Counter::SecondFactor).await?
+    {
+        session::create(
+            &mut tx,
+            &auth.sessions,
+            &user.id,
+            SessionStage::Active,
+            &pending.method,
+            requester,
+            now,
+        )
+        .await?
+    } else {
+        None
+    };
+    let Some(token) = token else {
         drop(tx);
-        return Err(refuse(db, auth, requester, pending, "code_reused", now).await?);
-    }
-    sqlx::query("UPDATE users SET mfa_failed_count = 0 WHERE id = $1 AND mfa_failed_count > 0")
-        .bind(&user.id)
-        .execute(&mut *tx)
-        .await?;
-    let token = session::create(
-        &mut tx,
-        &auth.sessions,
-        &user.id,
-        SessionStage::Active,
-        requester,
-        now,
-    )
-    .await?;
+        return Err(refuse(db, requester, pending, "code_reused_or_locked", now).await?);
+    };
     let event = AuditEvent::by(
         user,
         "authn_mfa_success",
@@ -296,52 +315,28 @@ pub async fn complete_sign_in(
         record(&mut tx, requester, &event, now).await?;
     }
     tx.commit().await?;
-    auth.throttle.clear(&throttle_key(&user.id)[0]);
+    attempt.succeeded();
     Ok(token)
 }
 
-/// Records a refused code (throttle, failure count, lock at the limit, audit) and returns
-/// the error to answer with.
+/// Records a refused code (already counted toward the lock) and returns the error to
+/// answer with.
 async fn refuse(
     db: &Db,
-    auth: &Auth,
     requester: &Requester,
     session: &Session,
     reason: &str,
     now: i64,
 ) -> Result<AppError, AppError> {
-    let user = &session.user;
-    auth.throttle.record_failure(&throttle_key(&user.id), now);
-    let mut tx = db.pool().begin().await?;
-    let row = sqlx::query(
-        "UPDATE users SET mfa_failed_count = mfa_failed_count + 1, \
-         locked_at = CASE WHEN mfa_failed_count + 1 >= $1 AND locked_at IS NULL THEN $2 ELSE locked_at END \
-         WHERE id = $3 RETURNING locked_at",
-    )
-    .bind(LOCK_AFTER_FAILURES)
-    .bind(now)
-    .bind(&user.id)
-    .fetch_one(&mut *tx)
-    .await?;
     let event = AuditEvent::by(
-        user,
+        &session.user,
         "authn_mfa_fail",
         Outcome::Failure,
         Severity::Warning,
         Some(reason),
     );
-    record(&mut tx, requester, &event, now).await?;
-    if row.try_get::<Option<i64>, _>("locked_at")? == Some(now) {
-        let event = AuditEvent::by(
-            user,
-            "authn_login_lock",
-            Outcome::Failure,
-            Severity::Warning,
-            Some("too_many_mfa_failures"),
-        );
-        record(&mut tx, requester, &event, now).await?;
-    }
-    tx.commit().await?;
+    let mut conn = db.pool().acquire().await?;
+    record(&mut conn, requester, &event, now).await?;
     Ok(invalid("code", "That code is not valid."))
 }
 
@@ -474,23 +469,6 @@ async fn store_backup_codes(
     Ok(())
 }
 
-async fn end_all_sessions(
-    tx: &mut sqlx::AnyConnection,
-    user_id: &str,
-    reason: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE user_sessions SET ended_at = $1, end_reason = $2 WHERE user_id = $3 AND ended_at IS NULL",
-    )
-    .bind(now)
-    .bind(reason)
-    .bind(user_id)
-    .execute(tx)
-    .await
-    .map(|_| ())
-}
-
 /// A new set of backup codes, after the password is given again; the old set stops working.
 pub async fn regenerate_backup_codes(
     db: &Db,
@@ -532,26 +510,30 @@ pub async fn disable(
     password: String,
     code: &str,
 ) -> Result<(), AppError> {
+    check_code_bounds(code)?;
     reauthenticate(db, auth, requester, session, password, "password").await?;
-    check_throttle(auth, &session.user.id)?;
+    let attempt = begin_attempt(auth, &session.user.id)?;
     let now = now_ms();
-    let Some(proof) = find_proof(db, auth, &session.user.id, code).await? else {
-        return Err(refuse(db, auth, requester, session, "bad_code", now).await?);
+    let proof = match reserve(db, requester, session, now).await? {
+        Reserved::Open => find_proof(db, auth, &session.user.id, code).await?,
+        Reserved::Locked => None,
+    };
+    let Some(proof) = proof else {
+        return Err(refuse(db, requester, session, "bad_code", now).await?);
     };
     let mut tx = db.pool().begin().await?;
     if !consume(&mut tx, &session.user.id, &proof, now).await? {
         drop(tx);
-        return Err(refuse(db, auth, requester, session, "code_reused", now).await?);
+        return Err(refuse(db, requester, session, "code_reused", now).await?);
     }
     remove_factor(&mut tx, &session.user.id).await?;
-    sqlx::query(
-        "UPDATE user_sessions SET ended_at = $1, end_reason = 'mfa_disabled' \
-         WHERE user_id = $2 AND id <> $3 AND ended_at IS NULL",
+    session::end_all(
+        &mut tx,
+        &session.user.id,
+        Which::AllBut(&session.id),
+        "mfa_disabled",
+        now,
     )
-    .bind(now)
-    .bind(&session.user.id)
-    .bind(&session.id)
-    .execute(&mut *tx)
     .await?;
     let event = AuditEvent::by(
         &session.user,
@@ -562,6 +544,7 @@ pub async fn disable(
     );
     record(&mut tx, requester, &event, now).await?;
     tx.commit().await?;
+    attempt.succeeded();
     Ok(())
 }
 

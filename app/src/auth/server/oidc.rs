@@ -488,7 +488,20 @@ async fn sign_in(
     .bind(&identity.subject)
     .execute(&mut *tx)
     .await?;
-    let token = session::create(&mut tx, &auth.sessions, &user_id, stage, requester, now).await?;
+    let method = session::SignInMethod::Oidc {
+        provider_id: provider.id.clone(),
+    };
+    let token = session::create(
+        &mut tx,
+        &auth.sessions,
+        &user_id,
+        stage,
+        &method,
+        requester,
+        now,
+    )
+    .await?
+    .ok_or(OidcError::Refused)?;
     let event = AuditEvent {
         event: match stage {
             SessionStage::Active => "authn_login_success",

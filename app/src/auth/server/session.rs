@@ -1,7 +1,15 @@
 //! Server-side sessions: a random 256-bit token in the cookie, only its SHA-256 in the
 //! database, so a leaked database hands out no live session.
+//!
+//! This module owns the `user_sessions` table: every session is created, found and ended
+//! here, so that the rules (a locked account gets no session, at most so many per user, an
+//! ended session stays ended) hold for every caller.
 
-use crate::{auth::types::CurrentUser, db::Db};
+use crate::{
+    audit::server::{record, AuditEvent, Outcome, Severity},
+    auth::types::CurrentUser,
+    db::Db,
+};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
@@ -21,6 +29,9 @@ pub const MFA_PENDING_TTL_MS: i64 = 5 * 60_000;
 /// The `app_settings` key of "MFA required for everyone".
 pub const MFA_REQUIRED_SETTING: &str = "mfa_required";
 
+/// Live sessions a user may hold by default; signing in once more ends the oldest.
+pub const DEFAULT_MAX_PER_USER: u32 = 10;
+
 /// How sessions are issued and when they end.
 #[derive(Clone, Debug)]
 pub struct SessionPolicy {
@@ -28,8 +39,10 @@ pub struct SessionPolicy {
     pub idle_ms: i64,
     /// Age after which a session ends however active it is.
     pub absolute_ms: i64,
-    /// Whether cookies carry `Secure` (dropped only for plain http on a loopback address).
+    /// Whether cookies carry `Secure` and the `__Host-` prefix.
     pub secure_cookies: bool,
+    /// Live sessions per user; the oldest end when a new one would exceed it.
+    pub max_per_user: u32,
 }
 
 impl SessionPolicy {
@@ -93,6 +106,32 @@ impl SessionStage {
     }
 }
 
+/// How the user of a session proved who they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignInMethod {
+    Password,
+    /// Through the identity provider with this id.
+    Oidc {
+        provider_id: String,
+    },
+}
+
+impl SignInMethod {
+    fn columns(&self) -> (&'static str, Option<&str>) {
+        match self {
+            SignInMethod::Password => ("password", None),
+            SignInMethod::Oidc { provider_id } => ("oidc", Some(provider_id)),
+        }
+    }
+
+    fn from_columns(method: &str, provider_id: Option<String>) -> Self {
+        match (method, provider_id) {
+            ("oidc", Some(provider_id)) => SignInMethod::Oidc { provider_id },
+            _ => SignInMethod::Password,
+        }
+    }
+}
+
 /// The session a request carries, put in its extensions by the session layer.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -100,70 +139,137 @@ pub struct Session {
     pub stage: SessionStage,
     /// When the user signed in (unix milliseconds).
     pub created_at: i64,
+    pub method: SignInMethod,
     pub user: CurrentUser,
 }
 
 /// Who made a request, for sessions and the audit log.
 #[derive(Clone, Debug, Default)]
 pub struct Requester {
-    pub ip: Option<String>,
+    pub ip: Option<std::net::IpAddr>,
     pub user_agent: Option<String>,
 }
 
-/// Stores a new session for `user_id` and returns its token.
+/// The longest user agent kept (sessions and the audit log); longer ones are cut.
+pub const MAX_USER_AGENT_CHARS: usize = 256;
+
+impl Requester {
+    /// A requester from its address and `User-Agent` header, the agent cut to
+    /// [`MAX_USER_AGENT_CHARS`].
+    pub fn new(ip: Option<std::net::IpAddr>, user_agent: Option<&str>) -> Self {
+        Requester {
+            ip,
+            user_agent: user_agent.map(|agent| agent.chars().take(MAX_USER_AGENT_CHARS).collect()),
+        }
+    }
+
+    /// The address as stored in sessions and the audit log.
+    pub fn ip_text(&self) -> Option<String> {
+        self.ip.map(|ip| ip.to_string())
+    }
+}
+
+/// Stores a new session for `user_id` and returns its token, or `None` when the account is
+/// locked or disabled by the time the session would be written: the check is part of the
+/// insert, so a lock that lands during a sign-in still wins. A new active session ends (and
+/// audits) the user's oldest active sessions beyond the policy's limit.
 pub async fn create(
     conn: &mut sqlx::AnyConnection,
     policy: &SessionPolicy,
     user_id: &str,
     stage: SessionStage,
+    method: &SignInMethod,
     requester: &Requester,
     now: i64,
-) -> Result<String, sqlx::Error> {
+) -> Result<Option<String>, sqlx::Error> {
     let (token, hash) = new_token();
     let lifetime = match stage {
         SessionStage::MfaPending => policy.absolute_ms.min(MFA_PENDING_TTL_MS),
         SessionStage::Active => policy.absolute_ms,
     };
-    sqlx::query(
+    let (method_name, provider_id) = method.columns();
+    let id = uuid::Uuid::new_v4().to_string();
+    let inserted = sqlx::query(
         "INSERT INTO user_sessions (id, user_id, token_hash, stage, ip_address, user_agent, \
-         created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+         created_at, last_seen_at, expires_at, auth_method, auth_provider_id) \
+         SELECT $1, id, $2, $3, $4, $5, $6, $6, $7, $8, $9 FROM users \
+         WHERE id = $10 AND locked_at IS NULL AND is_disabled = 0",
     )
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(user_id)
+    .bind(&id)
     .bind(hash)
     .bind(stage.as_str())
-    .bind(requester.ip.clone())
+    .bind(requester.ip_text())
     .bind(requester.user_agent.clone())
     .bind(now)
     .bind(now + lifetime)
-    .execute(conn)
+    .bind(method_name)
+    .bind(provider_id)
+    .bind(user_id)
+    .execute(&mut *conn)
     .await?;
-    Ok(token)
+    if inserted.rows_affected() != 1 {
+        return Ok(None);
+    }
+    if stage == SessionStage::MfaPending {
+        // Pending sessions last minutes and are not counted: someone who only knows the
+        // password must not be able to push the user's real sessions out.
+        return Ok(Some(token));
+    }
+    let evicted = sqlx::query(
+        "UPDATE user_sessions SET ended_at = $1, end_reason = 'session_limit' WHERE id IN \
+         (SELECT id FROM user_sessions WHERE user_id = $2 AND stage = 'active' \
+         AND ended_at IS NULL AND expires_at > $1 \
+         ORDER BY created_at DESC, id DESC LIMIT 1000000 OFFSET $3) RETURNING id",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(i64::from(policy.max_per_user.max(1)))
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in evicted {
+        let session_id: String = row.try_get("id")?;
+        let event = AuditEvent {
+            event: "session_evicted",
+            outcome: Outcome::Success,
+            severity: Severity::Info,
+            actor_user_id: Some(user_id),
+            actor_email: None,
+            reason: Some("session_limit"),
+            target: Some(("session", &session_id)),
+        };
+        record(&mut *conn, requester, &event, now).await?;
+    }
+    Ok(Some(token))
 }
 
-/// The live session `token` opens, if any: not ended, not idle too long, not too old, and
-/// its user not disabled. Refreshes its last activity at most once a minute.
+const SESSION_COLUMNS: &str = "s.id, s.stage, s.created_at, s.last_seen_at, s.auth_method, \
+     s.auth_provider_id, u.id AS user_id, u.email, u.display_name, u.global_role, \
+     u.must_change_password, COALESCE(m.is_enabled, 0) AS mfa_enabled, \
+     (SELECT value FROM app_settings WHERE key = $4) AS mfa_required \
+     FROM user_sessions s JOIN users u ON u.id = s.user_id \
+     LEFT JOIN user_mfa_settings m ON m.user_id = u.id";
+
+/// What makes a session live: not ended, not idle too long, not too old, and its user
+/// neither disabled nor locked.
+const LIVE: &str = "s.ended_at IS NULL AND s.expires_at > $2 AND s.last_seen_at > $3 \
+     AND u.is_disabled = 0 AND u.locked_at IS NULL";
+
+/// The live session `token` opens, if any. Counts as activity: refreshes its last activity
+/// at most once a minute.
 pub async fn find(
     db: &Db,
     policy: &SessionPolicy,
     token: &str,
     now: i64,
 ) -> Result<Option<Session>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT s.id, s.stage, s.created_at, s.last_seen_at, u.id AS user_id, u.email, u.display_name, \
-         u.global_role, u.must_change_password, COALESCE(m.is_enabled, 0) AS mfa_enabled, \
-         (SELECT value FROM app_settings WHERE key = $4) AS mfa_required \
-         FROM user_sessions s JOIN users u ON u.id = s.user_id \
-         LEFT JOIN user_mfa_settings m ON m.user_id = u.id \
-         WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2 \
-         AND s.last_seen_at > $3 AND u.is_disabled = 0",
-    )
-    .bind(token_hash(token))
-    .bind(now)
-    .bind(now - policy.idle_ms)
-    .bind(MFA_REQUIRED_SETTING)
-    .fetch_optional(db.pool())
-    .await?;
+    let sql = format!("SELECT {SESSION_COLUMNS} WHERE s.token_hash = $1 AND {LIVE}");
+    let row = sqlx::query(&sql)
+        .bind(token_hash(token))
+        .bind(now)
+        .bind(now - policy.idle_ms)
+        .bind(MFA_REQUIRED_SETTING)
+        .fetch_optional(db.pool())
+        .await?;
     let Some(row) = row else {
         return Ok(None);
     };
@@ -178,6 +284,27 @@ pub async fn find(
     Ok(Some(session))
 }
 
+/// Whether the session `session_id` is still live, without counting as activity: an open
+/// socket re-checks its session this way, so pushes do not keep an idle session alive.
+pub async fn is_live(
+    db: &Db,
+    policy: &SessionPolicy,
+    session_id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let sql = format!(
+        "SELECT s.id FROM user_sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id = $1 AND {LIVE}"
+    );
+    Ok(sqlx::query(&sql)
+        .bind(session_id)
+        .bind(now)
+        .bind(now - policy.idle_ms)
+        .fetch_optional(db.pool())
+        .await?
+        .is_some())
+}
+
 fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
     let stage = match row.try_get::<String, _>("stage")?.as_str() {
         "active" => SessionStage::Active,
@@ -187,6 +314,10 @@ fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
         id: row.try_get("id")?,
         stage,
         created_at: row.try_get("created_at")?,
+        method: SignInMethod::from_columns(
+            &row.try_get::<String, _>("auth_method")?,
+            row.try_get("auth_provider_id")?,
+        ),
         user: CurrentUser {
             id: row.try_get("user_id")?,
             email: row.try_get("email")?,
@@ -199,18 +330,91 @@ fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
     })
 }
 
-/// Ends a session for good; its token is refused from then on.
+/// Ends a session for good; its token is refused from then on. False when it had already
+/// ended.
 pub async fn end(
     conn: &mut sqlx::AnyConnection,
     session_id: &str,
     reason: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE user_sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL")
-        .bind(now)
-        .bind(reason)
-        .bind(session_id)
-        .execute(conn)
-        .await
-        .map(|_| ())
+) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "UPDATE user_sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(session_id)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected() == 1)
+}
+
+/// Ends the pending session `session_id` whose second factor was just given; false when it
+/// had already ended or is not pending (a concurrent request used it first).
+pub async fn end_pending(
+    conn: &mut sqlx::AnyConnection,
+    session_id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "UPDATE user_sessions SET ended_at = $1, end_reason = 'mfa_completed' \
+         WHERE id = $2 AND ended_at IS NULL AND stage = 'mfa_pending'",
+    )
+    .bind(now)
+    .bind(session_id)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected() == 1)
+}
+
+/// Which of a user's sessions [`end_all`] ends.
+#[derive(Clone, Copy, Debug)]
+pub enum Which<'a> {
+    All,
+    /// Every one but this.
+    AllBut(&'a str),
+    /// Only this one, and only if it is not the other.
+    OneOf {
+        session_id: &'a str,
+        but: &'a str,
+    },
+}
+
+/// Ends sessions of `user_id`; answers how many ended.
+pub async fn end_all(
+    conn: &mut sqlx::AnyConnection,
+    user_id: &str,
+    which: Which<'_>,
+    reason: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let (keep, only) = match which {
+        Which::All => (None, None),
+        Which::AllBut(keep) => (Some(keep), None),
+        Which::OneOf { session_id, but } => (Some(but), Some(session_id)),
+    };
+    sqlx::query(
+        "UPDATE user_sessions SET ended_at = $1, end_reason = $2 \
+         WHERE user_id = $3 AND ended_at IS NULL AND ($4 IS NULL OR id <> $4) \
+         AND ($5 IS NULL OR id = $5)",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(user_id)
+    .bind(keep)
+    .bind(only)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected())
+}
+
+/// Sessions ended at or after `since` (unix milliseconds), as (id, ended at).
+pub async fn ended_since(db: &Db, since: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query("SELECT id, ended_at FROM user_sessions WHERE ended_at >= $1")
+        .bind(since)
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("ended_at")?)))
+        .collect()
 }
