@@ -116,3 +116,16 @@ pub fn set_header(name: &'static str, value: &'static str) {
         );
     }
 }
+
+/// Marks the current request as not done by the user (a refresh the browser made because
+/// of a pushed change), so it does not keep the session from going idle.
+pub fn not_user_activity() {
+    if let Some(activity) = request_parts().and_then(|parts| {
+        parts
+            .extensions
+            .get::<crate::auth::server::session::Activity>()
+            .cloned()
+    }) {
+        activity.not_by_user();
+    }
+}

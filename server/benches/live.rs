@@ -19,7 +19,7 @@ use app::{
         types::VmAction,
     },
 };
-use common::{percentile, post, send};
+use common::{percentile, post, rss_kib, send};
 use futures_util::StreamExt as _;
 use server::simcluster::{SimCluster, SimOptions};
 use std::{
@@ -35,18 +35,6 @@ const PASSWORD: &str = "benchmark passphrase";
 const VMS: usize = 5_000;
 const CLIENTS: usize = 1_000;
 const NAMESPACE: &str = "bench";
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
-                .and_then(|value| value.trim().trim_end_matches(" kB").parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0

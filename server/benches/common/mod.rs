@@ -14,16 +14,21 @@ pub async fn send(
     body: &str,
     cookie: Option<&str>,
 ) -> (u16, String) {
-    let Ok(mut stream) = TcpStream::connect(address).await else {
-        return (0, String::new());
-    };
     let cookie = cookie
         .map(|c| format!("Cookie: {c}\r\n"))
         .unwrap_or_default();
+    let headers = format!("Content-Type: {content_type}\r\n{cookie}");
+    exchange(address, head, &headers, body).await
+}
+
+/// One HTTP/1.1 request with `headers` (each line ending in CRLF) on a fresh connection.
+pub async fn exchange(address: SocketAddr, head: &str, headers: &str, body: &str) -> (u16, String) {
+    let Ok(mut stream) = TcpStream::connect(address).await else {
+        return (0, String::new());
+    };
     let request = format!(
-        "{head} HTTP/1.1\r\nHost: {address}\r\nOrigin: http://{address}\r\n\
-         Content-Type: {content_type}\r\nContent-Length: {}\r\n{cookie}\
-         Connection: close\r\n\r\n{body}",
+        "{head} HTTP/1.1\r\nHost: {address}\r\nOrigin: http://{address}\r\n{headers}\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     if stream.write_all(request.as_bytes()).await.is_err() {
@@ -65,4 +70,17 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     }
     let rank = ((sorted.len() as f64) * p).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// The resident memory of process `pid`, in KiB (0 when it cannot be read).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|value| value.trim().trim_end_matches(" kB").parse().ok())
+        })
+        .unwrap_or(0)
 }

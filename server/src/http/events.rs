@@ -10,7 +10,7 @@
 
 use super::{origin, session::cookie_value};
 use app::{
-    auth::server::session::{self, Session, SessionStage},
+    auth::server::session::{self, Activity, Session, SessionStage},
     authz::{allows, Permission},
     context::AppState,
     db::now_ms,
@@ -35,8 +35,13 @@ pub async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
     session: Option<Extension<Session>>,
+    activity: Option<Extension<Activity>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // Browsers open and reopen the socket on their own: not something the user did.
+    if let Some(Extension(activity)) = activity {
+        activity.not_by_user();
+    }
     if !origin::is_allowed(&state, &headers) {
         tracing::warn!("cross-origin WebSocket refused");
         return (StatusCode::FORBIDDEN, "Cross-origin request refused.").into_response();

@@ -1,11 +1,12 @@
-//! Resolves the session cookie of each request into a `Session` in its extensions, and
-//! sends page requests without a usable session to the sign-in page.
+//! Resolves the session cookie of each request into a `Session` in its extensions, sends
+//! page requests without a usable session to the sign-in page, and records the user's
+//! activity once the request is answered (unless the handler said it was not theirs).
 //!
 //! Pages are guarded here rather than in the layout because server rendering streams the
 //! response head before the layout's data resolves: only a middleware can still answer 303.
 
 use app::{
-    auth::server::session::{self, Session, SessionStage},
+    auth::server::session::{self, Activity, Session, SessionStage},
     context::AppState,
     db::now_ms,
 };
@@ -40,10 +41,18 @@ pub async fn resolve_session(
             return Redirect::to(&target).into_response();
         }
     }
-    if let Some(session) = found {
-        request.extensions_mut().insert(session);
+    let activity = Activity::default();
+    if let Some(session) = &found {
+        request.extensions_mut().insert(session.clone());
+        request.extensions_mut().insert(activity.clone());
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    if let Some(session) = found.filter(|_| activity.by_user()) {
+        if let Err(error) = session::touch(&state.db, &session, now_ms()).await {
+            tracing::warn!(%error, "cannot record a session's activity");
+        }
+    }
+    response
 }
 
 /// Where a page request must go instead, if anywhere: the sign-in page without a session,

@@ -61,6 +61,10 @@ fn help_documents_every_flag_and_its_environment_variable() {
             "WUKONG_SESSION_ABSOLUTE_TIMEOUT",
         ),
         ("--allowed-origin", "WUKONG_ALLOWED_ORIGINS"),
+        ("--trusted-proxy", "WUKONG_TRUSTED_PROXIES"),
+        ("--forwarded-header", "WUKONG_FORWARDED_HEADER"),
+        ("--max-sessions-per-user", "WUKONG_MAX_SESSIONS_PER_USER"),
+        ("--max-sockets-per-user", "WUKONG_MAX_SOCKETS_PER_USER"),
     ] {
         assert!(
             help.contains(flag) && help.contains(variable),
@@ -177,15 +181,21 @@ fn start_with(data_dir: &std::path::Path, args: &[&str]) -> Running {
 }
 
 fn http_get(address: SocketAddr, path: &str) -> String {
+    http(address, &format!("GET {path}"), &[], "")
+}
+
+/// One HTTP/1.1 exchange on a fresh connection: `request_line` is `METHOD PATH`.
+fn http(address: SocketAddr, request_line: &str, headers: &[&str], body: &str) -> String {
     let mut stream = TcpStream::connect(address).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
+    let mut head = format!("{request_line} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for header in headers {
+        head.push_str(header);
+        head.push_str("\r\n");
+    }
+    write!(stream, "{head}Content-Length: {}\r\n\r\n{body}", body.len()).expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     response
@@ -388,4 +398,50 @@ async fn a_kubeconfig_points_wukong_at_that_cluster() {
     assert!(unready.starts_with("HTTP/1.1 503"), "{unready}");
     assert!(unready.contains(r#""cluster":"unavailable""#), "{unready}");
     drop(running);
+}
+
+/// SES-03, AUTH-12: behind a TLS proxy (an https public URL) the session cookie is `Secure`
+/// with the `__Host-` prefix, even though Wukong itself listens on plain http on loopback.
+#[test]
+fn behind_a_tls_proxy_cookies_are_secure_even_on_loopback() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    user_command(
+        &data_dir,
+        &["create", "proxy@example.test", "--password-stdin"],
+        "a long enough passphrase\n",
+    )
+    .expect("create");
+    let running = start_with(&data_dir, &["--public-url", "https://wukong.example"]);
+    let response = http(
+        running.address,
+        "POST /api/auth/login",
+        &[
+            "Origin: https://wukong.example",
+            "Content-Type: application/x-www-form-urlencoded",
+        ],
+        "email=proxy%40example.test&password=a+long+enough+passphrase",
+    );
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let cookie = response
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: "))
+        .unwrap_or_else(|| panic!("no cookie: {response}"));
+    assert!(cookie.starts_with("__Host-wukong_session="), "{cookie}");
+    assert!(cookie.contains("; Secure;"), "{cookie}");
+}
+
+/// An address range that does not parse is refused as a usage error that names it.
+#[test]
+fn a_malformed_trusted_proxy_is_refused_as_a_usage_error() {
+    let output = wukong()
+        .args(["--listen", "127.0.0.1:0", "--trusted-proxy", "10.0.0.1/8"])
+        .output()
+        .expect("run wukong");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("\"10.0.0.1/8\" is not an address range"),
+        "{stderr}"
+    );
 }

@@ -83,7 +83,7 @@ pub async fn reauthenticate(
     };
     let mut conn = db.pool().acquire().await?;
     if user.id != session.user.id
-        || !lockout::forgive(&mut conn, &user.id, Counter::Password).await?
+        || !lockout::forgive(&mut conn, &user.id, Counter::Password, attempt.alone()).await?
     {
         return Err(AppError::Unauthorized);
     }

@@ -5,7 +5,8 @@
 //! of parallel attempts, only those that find the count below the limit go on, and the one
 //! that reaches it locks the account (ending its sessions) whatever its answer, so a burst
 //! can never be checked past the limit. A success resets its counter in the transaction
-//! that acts on it, and only while the account is not locked.
+//! that acts on it, only while the account is not locked, and only when no other attempt
+//! raced it.
 
 use super::session::{self, Requester, Which};
 use crate::audit::server::{record, AuditEvent, Outcome, Severity};
@@ -38,13 +39,17 @@ impl Counter {
         }
     }
 
-    fn reset_sql(self) -> &'static str {
+    fn settle_sql(self) -> &'static str {
         match self {
             Counter::Password => {
-                "UPDATE users SET failed_login_count = 0 WHERE id = $1 AND locked_at IS NULL"
+                "UPDATE users SET failed_login_count = \
+                 CASE WHEN $2 = 1 THEN 0 ELSE failed_login_count END \
+                 WHERE id = $1 AND locked_at IS NULL"
             }
             Counter::SecondFactor => {
-                "UPDATE users SET mfa_failed_count = 0 WHERE id = $1 AND locked_at IS NULL"
+                "UPDATE users SET mfa_failed_count = \
+                 CASE WHEN $2 = 1 THEN 0 ELSE mfa_failed_count END \
+                 WHERE id = $1 AND locked_at IS NULL"
             }
         }
     }
@@ -105,15 +110,21 @@ pub async fn reserve(
     Ok(Reserved::Locked)
 }
 
-/// Resets the counter after a success, inside the transaction that acts on it; false when
-/// the account has locked meanwhile, and the success must be refused.
+/// Settles a success inside the transaction that acts on it: false when the account has
+/// locked meanwhile, and the success must be refused. The count starts over only when the
+/// success was the account's only attempt in flight (`alone`): attempts racing it were
+/// counted as they started and still count, so a burst that reaches the limit locks the
+/// account even if a right password is among it. The statement writes either way, which
+/// also takes SQLite's write lock first thing in the transaction.
 pub async fn forgive(
     conn: &mut sqlx::AnyConnection,
     user_id: &str,
     counter: Counter,
+    alone: bool,
 ) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query(counter.reset_sql())
+    Ok(sqlx::query(counter.settle_sql())
         .bind(user_id)
+        .bind(i64::from(alone))
         .execute(conn)
         .await?
         .rows_affected()

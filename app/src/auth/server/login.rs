@@ -144,7 +144,7 @@ pub async fn login(
     };
     let now = now_ms();
     let mut tx = db.pool().begin().await?;
-    let token = if lockout::forgive(&mut tx, &user.id, Counter::Password).await? {
+    let token = if lockout::forgive(&mut tx, &user.id, Counter::Password, attempt.alone()).await? {
         session::create(
             &mut tx,
             &auth.sessions,

@@ -277,7 +277,7 @@ pub async fn complete_sign_in(
     let mut tx = db.pool().begin().await?;
     let token = if session::end_pending(&mut tx, &pending.id, now).await?
         && consume(&mut tx, &user.id, &proof, now).await?
-        && lockout::forgive(&mut tx, &user.id, Counter::SecondFactor).await?
+        && lockout::forgive(&mut tx, &user.id, Counter::SecondFactor, attempt.alone()).await?
     {
         session::create(
             &mut tx,

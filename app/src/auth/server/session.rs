@@ -139,6 +139,8 @@ pub struct Session {
     pub stage: SessionStage,
     /// When the user signed in (unix milliseconds).
     pub created_at: i64,
+    /// The user's last activity (unix milliseconds, recorded at most once a minute).
+    pub last_seen_at: i64,
     pub method: SignInMethod,
     pub user: CurrentUser,
 }
@@ -254,8 +256,7 @@ const SESSION_COLUMNS: &str = "s.id, s.stage, s.created_at, s.last_seen_at, s.au
 const LIVE: &str = "s.ended_at IS NULL AND s.expires_at > $2 AND s.last_seen_at > $3 \
      AND u.is_disabled = 0 AND u.locked_at IS NULL";
 
-/// The live session `token` opens, if any. Counts as activity: refreshes its last activity
-/// at most once a minute.
+/// The live session `token` opens, if any. Looking it up is not activity: see [`touch`].
 pub async fn find(
     db: &Db,
     policy: &SessionPolicy,
@@ -263,25 +264,55 @@ pub async fn find(
     now: i64,
 ) -> Result<Option<Session>, sqlx::Error> {
     let sql = format!("SELECT {SESSION_COLUMNS} WHERE s.token_hash = $1 AND {LIVE}");
-    let row = sqlx::query(&sql)
+    sqlx::query(&sql)
         .bind(token_hash(token))
         .bind(now)
         .bind(now - policy.idle_ms)
         .bind(MFA_REQUIRED_SETTING)
         .fetch_optional(db.pool())
-        .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let session = session_from_row(&row)?;
-    if row.try_get::<i64, _>("last_seen_at")? < now - TOUCH_INTERVAL_MS {
-        sqlx::query("UPDATE user_sessions SET last_seen_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(&session.id)
-            .execute(db.pool())
-            .await?;
+        .await?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
+}
+
+/// Records that the user of `session` did something: its last activity moves to `now`, at
+/// most once a minute so that sessions do not cost a write per request.
+pub async fn touch(db: &Db, session: &Session, now: i64) -> Result<(), sqlx::Error> {
+    if session.last_seen_at >= now - TOUCH_INTERVAL_MS {
+        return Ok(());
     }
-    Ok(Some(session))
+    sqlx::query("UPDATE user_sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+        .bind(now)
+        .bind(&session.id)
+        .execute(db.pool())
+        .await
+        .map(|_| ())
+}
+
+/// Whether a request counts as something the user did. The session layer touches the
+/// session after answering unless the handler said otherwise ([`Activity::not_by_user`]):
+/// what the browser does on its own (a live socket, a refresh because of a pushed change)
+/// must not keep an idle session alive.
+#[derive(Clone, Debug)]
+pub struct Activity(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+            true,
+        )))
+    }
+}
+
+impl Activity {
+    pub fn not_by_user(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn by_user(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Whether the session `session_id` is still live, without counting as activity: an open
@@ -314,6 +345,7 @@ fn session_from_row(row: &AnyRow) -> Result<Session, sqlx::Error> {
         id: row.try_get("id")?,
         stage,
         created_at: row.try_get("created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
         method: SignInMethod::from_columns(
             &row.try_get::<String, _>("auth_method")?,
             row.try_get("auth_provider_id")?,

@@ -29,8 +29,9 @@ const MAX_DELAY_MS: i64 = 15 * 60 * 1_000;
 const FORGET_AFTER_MS: i64 = 15 * 60 * 1_000;
 /// Keys each map holds at most, by default (about 100 bytes each).
 pub const DEFAULT_CAPACITY: usize = 50_000;
-/// Attempts of one account being checked at the same time.
-pub const MAX_IN_FLIGHT_PER_ACCOUNT: u32 = 4;
+/// Attempts of one account being checked at the same time: as many as are free, so that a
+/// burst reaches exactly what the delays would let through one by one.
+pub const MAX_IN_FLIGHT_PER_ACCOUNT: u32 = FREE_FAILURES;
 /// Attempts from one address being checked at the same time.
 pub const MAX_IN_FLIGHT_PER_ADDRESS: u32 = 8;
 
@@ -314,6 +315,19 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// Whether no other attempt on the same account is in flight in this process.
+    pub fn alone(&self) -> bool {
+        let Some(key) = self.keys.account else {
+            return true;
+        };
+        self.throttle.maps.lock().is_ok_and(|maps| {
+            maps.accounts
+                .entries
+                .get(&key)
+                .is_none_or(|entry| entry.in_flight <= 1)
+        })
+    }
+
     /// The attempt succeeded: the account starts over, the address is forgiven this one.
     pub fn succeeded(mut self) {
         self.settled = true;
