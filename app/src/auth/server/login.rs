@@ -79,7 +79,7 @@ pub async fn check_password(
     let now = now_ms();
     let attempt = auth
         .throttle
-        .begin(AttemptKeys::password(requester.ip, email), now)
+        .begin(AttemptKeys::password(requester.ip, email))
         .map_err(|retry_after_secs| AppError::TooManyAttempts { retry_after_secs })?;
     let user = users::find_by_email(db, email).await?;
     let reserved = match &user {

@@ -62,7 +62,7 @@ pub fn check_code_bounds(code: &str) -> Result<(), AppError> {
 /// Lets a code attempt of `user_id` through the throttle, counted until it succeeds.
 fn begin_attempt(auth: &Auth, user_id: &str) -> Result<Attempt, AppError> {
     auth.throttle
-        .begin(AttemptKeys::second_factor(user_id), now_ms())
+        .begin(AttemptKeys::second_factor(user_id))
         .map_err(|retry_after_secs| AppError::TooManyAttempts { retry_after_secs })
 }
 

@@ -188,13 +188,14 @@ impl Counters {
         }
     }
 
-    fn settle(&mut self, key: &Key, forgive: Forgive) {
+    fn settle(&mut self, key: &Key, forgive: Forgive, now_ms: i64) {
         let Some(entry) = self.entries.get_mut(key) else {
             return;
         };
         entry.in_flight = entry.in_flight.saturating_sub(1);
         match forgive {
-            Forgive::Nothing => {}
+            // The next delay runs from when this failure was known, not from its start.
+            Forgive::Nothing => entry.last_ms = entry.last_ms.max(now_ms),
             Forgive::This => entry.failures = entry.failures.saturating_sub(1),
             Forgive::All if entry.in_flight == 0 => {
                 self.entries.remove(key);
@@ -220,9 +221,13 @@ struct Maps {
     addresses: Counters,
 }
 
+/// Where the throttle reads the time (unix milliseconds).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
 /// The sign-in throttle of one process.
 pub struct LoginThrottle {
     maps: Mutex<Maps>,
+    clock: Clock,
 }
 
 impl Default for LoginThrottle {
@@ -234,17 +239,23 @@ impl Default for LoginThrottle {
 impl LoginThrottle {
     /// A throttle that holds at most `capacity` account keys and as many address keys.
     pub fn with_capacity(capacity: usize) -> Self {
+        LoginThrottle::with_clock(capacity, Arc::new(crate::db::now_ms))
+    }
+
+    pub fn with_clock(capacity: usize, clock: Clock) -> Self {
         LoginThrottle {
             maps: Mutex::new(Maps {
                 accounts: Counters::new(capacity, MAX_IN_FLIGHT_PER_ACCOUNT),
                 addresses: Counters::new(capacity, MAX_IN_FLIGHT_PER_ADDRESS),
             }),
+            clock,
         }
     }
 
     /// Lets an attempt start, counting it as a failure until it is settled; `Err(seconds)`
     /// to wait when any of its keys is held back or has too many attempts in flight.
-    pub fn begin(self: &Arc<Self>, keys: AttemptKeys, now_ms: i64) -> Result<Attempt, u64> {
+    pub fn begin(self: &Arc<Self>, keys: AttemptKeys) -> Result<Attempt, u64> {
+        let now_ms = (self.clock)();
         let Ok(mut maps) = self.maps.lock() else {
             return Err(1);
         };
@@ -287,6 +298,7 @@ impl LoginThrottle {
     }
 
     fn settle(&self, keys: AttemptKeys, succeeded: bool) {
+        let now_ms = (self.clock)();
         let Ok(mut maps) = self.maps.lock() else {
             return;
         };
@@ -296,10 +308,10 @@ impl LoginThrottle {
             (Forgive::Nothing, Forgive::Nothing)
         };
         if let Some(key) = keys.account {
-            maps.accounts.settle(&key, account);
+            maps.accounts.settle(&key, account, now_ms);
         }
         if let Some(key) = keys.address {
-            maps.addresses.settle(&key, address);
+            maps.addresses.settle(&key, address, now_ms);
         }
     }
 }
@@ -347,43 +359,69 @@ impl Drop for Attempt {
 mod tests {
     use super::*;
 
-    fn throttle(capacity: usize) -> Arc<LoginThrottle> {
-        Arc::new(LoginThrottle::with_capacity(capacity))
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    /// A throttle whose clock the test sets.
+    fn throttle(capacity: usize) -> (Arc<LoginThrottle>, Arc<AtomicI64>) {
+        let now = Arc::new(AtomicI64::new(0));
+        let clock = Arc::clone(&now);
+        let throttle =
+            LoginThrottle::with_clock(capacity, Arc::new(move || clock.load(Ordering::Relaxed)));
+        (Arc::new(throttle), now)
     }
 
     #[test]
     fn parallel_attempts_meet_the_delay_after_the_fifth_not_after_they_finish() {
-        let throttle = throttle(100);
+        let (throttle, now) = throttle(100);
         let keys = AttemptKeys::password(None, "ada@example.test");
         let running: Vec<_> = (0..FREE_FAILURES)
-            .map(|_| throttle.begin(keys, 0).expect("free attempt"))
+            .map(|_| throttle.begin(keys).expect("free attempt"))
             .collect();
-        assert!(throttle.begin(keys, 0).is_err(), "sixth while five run");
+        assert!(throttle.begin(keys).is_err(), "sixth while five run");
         drop(running);
-        assert_eq!(throttle.begin(keys, 0).err(), Some(1));
-        assert!(throttle.begin(keys, 1_000).is_ok(), "after the delay");
+        assert_eq!(throttle.begin(keys).err(), Some(1));
+        now.store(1_000, Ordering::Relaxed);
+        assert!(throttle.begin(keys).is_ok(), "after the delay");
+    }
+
+    #[test]
+    fn the_delay_runs_from_when_the_last_failure_was_known() {
+        let (throttle, now) = throttle(100);
+        let keys = AttemptKeys::password(None, "slow@x.test");
+        let running: Vec<_> = (0..FREE_FAILURES)
+            .map(|_| throttle.begin(keys).expect("free attempt"))
+            .collect();
+        now.store(500, Ordering::Relaxed);
+        drop(running);
+        now.store(1_200, Ordering::Relaxed);
+        assert!(
+            throttle.begin(keys).is_err(),
+            "a second after the start, not the end"
+        );
+        now.store(1_500, Ordering::Relaxed);
+        assert!(throttle.begin(keys).is_ok());
     }
 
     #[test]
     fn a_success_forgives_the_account_and_only_its_own_attempt_of_the_address() {
-        let throttle = throttle(100);
+        let (throttle, _) = throttle(100);
         let ip = Some("192.0.2.1".parse().expect("ip"));
         for n in 0..3 {
-            drop(throttle.begin(AttemptKeys::password(ip, &format!("u{n}@x.test")), 0));
+            drop(throttle.begin(AttemptKeys::password(ip, &format!("u{n}@x.test"))));
         }
         let mine = AttemptKeys::password(ip, "me@x.test");
-        throttle.begin(mine, 0).expect("fourth").succeeded();
-        drop(throttle.begin(AttemptKeys::password(ip, "u4@x.test"), 0));
-        drop(throttle.begin(AttemptKeys::password(ip, "u5@x.test"), 0));
+        throttle.begin(mine).expect("fourth").succeeded();
+        drop(throttle.begin(AttemptKeys::password(ip, "u4@x.test")));
+        drop(throttle.begin(AttemptKeys::password(ip, "u5@x.test")));
         assert!(
             throttle
-                .begin(AttemptKeys::password(ip, "u6@x.test"), 0)
+                .begin(AttemptKeys::password(ip, "u6@x.test"))
                 .is_err(),
             "five failures from the address, the success not among them"
         );
         assert!(
             throttle
-                .begin(AttemptKeys::password(None, "me@x.test"), 0)
+                .begin(AttemptKeys::password(None, "me@x.test"))
                 .is_ok(),
             "the account starts over"
         );
@@ -391,30 +429,31 @@ mod tests {
 
     #[test]
     fn attempts_in_flight_are_capped_per_account() {
-        let throttle = throttle(100);
+        let (throttle, _) = throttle(100);
         let keys = AttemptKeys::second_factor("user-1");
         let mut running = Vec::new();
         for _ in 0..MAX_IN_FLIGHT_PER_ACCOUNT {
-            let attempt = throttle.begin(keys, 0).expect("under the cap");
+            let attempt = throttle.begin(keys).expect("under the cap");
             running.push(attempt);
         }
-        assert!(throttle.begin(keys, 0).is_err());
+        assert!(throttle.begin(keys).is_err());
         for attempt in running {
             attempt.succeeded();
         }
-        assert!(throttle.begin(keys, 0).is_ok());
+        assert!(throttle.begin(keys).is_ok());
     }
 
     #[test]
     fn a_flood_of_distinct_keys_keeps_the_maps_bounded_and_the_oldest_goes_first() {
-        let throttle = throttle(1_000);
+        let (throttle, now) = throttle(1_000);
         let victim = AttemptKeys::password(None, "victim@x.test");
         for _ in 0..FREE_FAILURES {
-            drop(throttle.begin(victim, 0));
+            drop(throttle.begin(victim));
         }
+        now.store(1, Ordering::Relaxed);
         for n in 0..20_000u32 {
             let ip = IpAddr::from(n.to_be_bytes());
-            drop(throttle.begin(AttemptKeys::address(Some(ip)), 1));
+            drop(throttle.begin(AttemptKeys::address(Some(ip))));
         }
         assert_eq!(
             throttle.held(),
@@ -422,15 +461,16 @@ mod tests {
             "addresses cannot evict accounts"
         );
         assert!(
-            throttle.begin(victim, 2).is_err(),
+            throttle.begin(victim).is_err(),
             "the account is still held back"
         );
+        now.store(3, Ordering::Relaxed);
         for n in 0..20_000u32 {
-            drop(throttle.begin(AttemptKeys::password(None, &format!("{n}@x.test")), 3));
+            drop(throttle.begin(AttemptKeys::password(None, &format!("{n}@x.test"))));
         }
         assert_eq!(throttle.held(), (1_000, 1_000));
         assert!(
-            throttle.begin(victim, 4).is_ok(),
+            throttle.begin(victim).is_ok(),
             "the least recently failed key was forgotten first"
         );
         let maps = throttle.maps.lock().expect("lock");
@@ -446,14 +486,14 @@ mod tests {
             parse("2001:db8:1:2::")
         );
         assert_eq!(client_prefix(parse("::ffff:192.0.2.9")), parse("192.0.2.9"));
-        let throttle = throttle(100);
+        let (throttle, _) = throttle(100);
         for host in 1..=FREE_FAILURES {
             let ip = parse(&format!("2001:db8:1:2::{host}"));
-            drop(throttle.begin(AttemptKeys::address(Some(ip)), 0));
+            drop(throttle.begin(AttemptKeys::address(Some(ip))));
         }
         let neighbour = AttemptKeys::address(Some(parse("2001:db8:1:2:ffff::9")));
-        assert!(throttle.begin(neighbour, 0).is_err(), "same /64");
+        assert!(throttle.begin(neighbour).is_err(), "same /64");
         let other = AttemptKeys::address(Some(parse("2001:db8:1:3::1")));
-        assert!(throttle.begin(other, 0).is_ok(), "another /64");
+        assert!(throttle.begin(other).is_ok(), "another /64");
     }
 }
