@@ -617,9 +617,10 @@ async fn recording_cluster() -> (String, Heard) {
     (url, heard)
 }
 
-/// VAL-03, AZ-02: names that are not DNS-1123 labels, in any request naming a VM, are
-/// answered 404 (422 on the create form) before anything reaches the cluster, and so is a
-/// well-formed VM in a namespace that belongs to no project.
+/// VAL-03, AZ-02, AZ-03: names that are not DNS-1123 labels, in any request naming a VM,
+/// are answered 404 before anything reaches the cluster, and so is a well-formed VM in a
+/// namespace that belongs to no project; the create form refuses them field by field (422),
+/// its namespace being only one of a project's.
 #[tokio::test]
 async fn malformed_names_and_foreign_namespaces_never_reach_the_cluster() {
     let (url, heard) = recording_cluster().await;

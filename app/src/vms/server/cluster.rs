@@ -190,7 +190,7 @@ pub async fn delete(cluster: &Cluster, vm: &WukongVm, disks: DiskDisposal) -> Re
         .await
     {
         Ok(_) => Ok(()),
-        // A delete has no other conflict than its precondition.
+        // Only the UID precondition makes this delete a conflict.
         Err(AppError::Conflict { .. }) => Err(AppError::Conflict {
             message: format!(
                 "{what} was replaced by a new VM of the same name while it was being deleted. \

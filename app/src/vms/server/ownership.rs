@@ -8,11 +8,15 @@
 //! permission: `authz` decides who may act, this decides what may be acted on, for admins
 //! too.
 
-use super::{body::PROJECT_LABEL, kubevirt::VirtualMachine};
+use super::{
+    body::PROJECT_LABEL,
+    kubevirt::{VirtualMachine, MANAGED_BY},
+};
 use crate::{
+    cluster::Cluster,
     context::AppState,
     db::Db,
-    vms::{names::Namespace, names::VmRef, server::kubevirt::MANAGED_BY},
+    vms::names::{Namespace, VmRef},
     AppError,
 };
 use kube::api::Api;
@@ -90,7 +94,7 @@ pub enum Read {
 
 /// The VM `target` of the cluster, if it is Wukong's VM of the project `project_id`.
 pub async fn from_cluster(
-    cluster: &crate::cluster::Cluster,
+    cluster: &Cluster,
     target: &VmRef,
     project_id: &str,
 ) -> Result<WukongVm, AppError> {
