@@ -1,5 +1,8 @@
 //! Who may do what: every permission decision goes through [`allows`], so that project roles
 //! can replace the rule here without touching a caller.
+//!
+//! What may be acted on is a separate question, asked for every caller, admins included:
+//! `vms::server::ownership` lets requests reach only Wukong's own VMs.
 
 use crate::{auth::types::CurrentUser, AppError};
 

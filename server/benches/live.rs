@@ -14,8 +14,9 @@ mod common;
 use app::{
     cluster::{Cluster, ClusterSource},
     vms::{
+        names::{Namespace, VmName, VmRef},
         new_vm::NewVmForm,
-        server::{body::virtual_machine, cluster},
+        server::{cluster, ownership},
         types::VmAction,
     },
 };
@@ -120,8 +121,10 @@ async fn seed(sim: &SimCluster) -> Cluster {
             run_strategy: "Halted".to_owned(),
             ..NewVmForm::default()
         };
-        let vm = virtual_machine(&form.parse().expect("form"), "bench").expect("body");
-        cluster::create(&cluster, &vm).await.expect("create");
+        let vm = form.parse().expect("form");
+        cluster::create(&cluster, &vm, "bench")
+            .await
+            .expect("create");
     }
     println!("seeded {VMS} VMs in {:.1} s", began.elapsed().as_secs_f64());
     cluster
@@ -253,8 +256,14 @@ async fn main() {
     );
 
     for round in 0..3 {
-        let target = format!("vm-{round:05}");
-        let needle = format!("\"name\":\"{target}\",\"status\":\"Starting\"");
+        let target = VmRef {
+            namespace: Namespace::parse(NAMESPACE).expect("namespace"),
+            name: VmName::parse(&format!("vm-{round:05}")).expect("name"),
+        };
+        let vm = ownership::from_cluster(&cluster, &target, "bench")
+            .await
+            .expect("Wukong's VM");
+        let needle = format!("\"name\":\"{}\",\"status\":\"Starting\"", target.name);
         let began = Instant::now();
         let mut waiting = futures_util::stream::FuturesUnordered::new();
         for socket in sockets.iter_mut() {
@@ -270,16 +279,14 @@ async fn main() {
                 None
             });
         }
-        let (acted, mut latencies) = tokio::join!(
-            cluster::act(&cluster, NAMESPACE, &target, VmAction::Start),
-            async {
+        let (acted, mut latencies) =
+            tokio::join!(cluster::act(&cluster, &vm, VmAction::Start), async {
                 let mut latencies = Vec::with_capacity(CLIENTS);
                 while let Some(latency) = waiting.next().await {
                     latencies.extend(latency);
                 }
                 latencies
-            }
-        );
+            });
         acted.expect("start");
         latencies.sort();
         println!(

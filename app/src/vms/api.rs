@@ -1,4 +1,6 @@
-//! The VM server functions: thin wrappers over `server::requests`.
+//! The VM server functions: thin wrappers over `server::requests`. Names arrive as text and
+//! are parsed here, after the session check: a malformed one answers 404 (see
+//! `VmRef::from_request`); the create form reports its fields with 422.
 
 use super::{
     new_vm::NewVmForm,
@@ -30,7 +32,8 @@ pub async fn get_vm(namespace: String, name: String) -> Result<VmDetail, AppErro
     use crate::context::{require_session, respond, state};
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
-    super::server::requests::get(&state, &session, &namespace, &name)
+    let target = super::names::VmRef::from_request(&namespace, &name).map_err(respond)?;
+    super::server::requests::get(&state, &session, &target)
         .await
         .map_err(respond)
 }
@@ -44,7 +47,8 @@ pub async fn run_vm_action(
     use crate::context::{requester, require_session, respond, state};
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
-    super::server::requests::act(&state, &session, &requester(), &namespace, &name, action)
+    let target = super::names::VmRef::from_request(&namespace, &name).map_err(respond)?;
+    super::server::requests::act(&state, &session, &requester(), &target, action)
         .await
         .map_err(respond)
 }
@@ -58,7 +62,8 @@ pub async fn delete_vm(
     use crate::context::{requester, require_session, respond, state};
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
-    super::server::requests::delete(&state, &session, &requester(), &namespace, &name, disks)
+    let target = super::names::VmRef::from_request(&namespace, &name).map_err(respond)?;
+    super::server::requests::delete(&state, &session, &requester(), &target, disks)
         .await
         .map_err(respond)
 }

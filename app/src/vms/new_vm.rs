@@ -1,5 +1,6 @@
 //! The create-VM form: what it sends and the rules both the browser and the server check.
 
+use super::names::{NameProblem, Namespace, VmName};
 use serde::{Deserialize, Serialize};
 
 /// The boot images offered without typing a URL: KubeVirt container disks.
@@ -108,8 +109,8 @@ pub struct NewVmForm {
 /// A checked create request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewVm {
-    pub name: String,
-    pub namespace: String,
+    pub name: VmName,
+    pub namespace: Namespace,
     pub cpus: u32,
     pub memory_mib: u64,
     pub image: ImageSource,
@@ -139,24 +140,6 @@ const SSH_KEY_TYPES: [&str; 6] = [
     "ecdsa-sha2-nistp521",
     "sk-ssh-ed25519@openssh.com",
 ];
-
-/// Why `name` is not a DNS-1123 label (VM names become host names and label values).
-pub fn name_problem(name: &str) -> Option<String> {
-    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
-    if name.is_empty() {
-        Some("Enter a name.".to_owned())
-    } else if name.len() > 63 {
-        Some("Use at most 63 characters.".to_owned())
-    } else if !name.chars().all(allowed) {
-        Some("Use only lowercase letters, digits and '-'.".to_owned())
-    } else if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
-    {
-        Some("Start and end with a letter or digit.".to_owned())
-    } else {
-        None
-    }
-}
 
 fn ssh_key_problem(key: &str) -> Option<&'static str> {
     let mut parts = key.split_whitespace();
@@ -202,13 +185,17 @@ impl NewVmForm {
                 message: message.to_owned(),
             })
         };
-        let name = self.name.trim().to_owned();
-        if let Some(problem) = name_problem(&name) {
-            fail("name", &problem);
-        }
-        if self.namespace.trim().is_empty() {
-            fail("namespace", "Choose where the VM lives.");
-        }
+        let name = VmName::parse(self.name.trim())
+            .map_err(|problem| fail("name", &problem.to_string()))
+            .ok();
+        // The choices offered are project namespaces, which are always labels; anything else
+        // was not offered.
+        let namespace = Namespace::parse(self.namespace.trim())
+            .map_err(|problem| match problem {
+                NameProblem::Empty => fail("namespace", "Choose where the VM lives."),
+                _ => fail("namespace", "Choose one of the listed projects."),
+            })
+            .ok();
         let image = match ImagePreset::ALL.into_iter().find(|p| p.key() == self.image) {
             Some(preset) => Some(ImageSource::Preset(preset)),
             None if self.image == "url" => {
@@ -282,22 +269,34 @@ impl NewVmForm {
         } else {
             Some(0)
         };
-        match (image, run_strategy, cpus, memory_mib, disk_gib) {
-            (Some(image), Some(run_strategy), Some(cpus), Some(memory_mib), Some(disk_gib))
-                if errors.is_empty() =>
-            {
-                Ok(NewVm {
-                    name,
-                    namespace: self.namespace.trim().to_owned(),
-                    cpus,
-                    memory_mib,
-                    image,
-                    disk_gib,
-                    ssh_key,
-                    user_data,
-                    run_strategy,
-                })
-            }
+        match (
+            name,
+            namespace,
+            image,
+            run_strategy,
+            cpus,
+            memory_mib,
+            disk_gib,
+        ) {
+            (
+                Some(name),
+                Some(namespace),
+                Some(image),
+                Some(run_strategy),
+                Some(cpus),
+                Some(memory_mib),
+                Some(disk_gib),
+            ) if errors.is_empty() => Ok(NewVm {
+                name,
+                namespace,
+                cpus,
+                memory_mib,
+                image,
+                disk_gib,
+                ssh_key,
+                user_data,
+                run_strategy,
+            }),
             _ => Err(errors),
         }
     }

@@ -2,24 +2,31 @@
 //! cluster: who may call them, what they do, and what every open socket hears.
 
 use crate::support::{
-    app_state_on, body_text, cluster_at, cookie_pair, create_user, set_cookie, test_auth, test_db,
-    TestDb, ORIGIN,
+    app_state_on, body_text, cluster_at, cookie_pair, create_user, form, set_cookie, test_auth,
+    test_db, TestDb, ORIGIN,
 };
 use app::{
+    cluster::Cluster,
     context::AppState,
     realtime::types::{LiveEvent, EVENTS_PATH},
     vms::{
         new_vm::NewVmForm,
-        types::{DiskDisposal, VmDetail, VmPage, VmQuery, VmStatus},
+        server::{body::virtual_machine, kubevirt::VirtualMachine},
+        types::{VmDetail, VmPage, VmQuery, VmStatus},
     },
 };
 use axum::{
     body::Body,
     http::{header, Request, StatusCode},
 };
+use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{json, Value};
 use server::simcluster::{SimCluster, SimOptions};
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     client_async,
@@ -41,6 +48,7 @@ struct Wukong {
     admin: String,
     user: String,
     namespace: String,
+    project_id: String,
 }
 
 async fn sign_in(state: &AppState, email: &str) -> String {
@@ -62,6 +70,11 @@ async fn sign_in(state: &AppState, email: &str) -> String {
 }
 
 async fn start(sim: &SimCluster) -> Wukong {
+    start_on(&sim.url()).await
+}
+
+/// A Wukong over the API server at `cluster_url`.
+async fn start_on(cluster_url: &str) -> Wukong {
     let test = test_db().await;
     let auth = test_auth(false);
     let admin_id = create_user(&test.db, &auth, ADMIN, PASSWORD).await;
@@ -76,11 +89,12 @@ async fn start(sim: &SimCluster) -> Wukong {
         .await
         .expect("project");
     drop(conn);
-    let namespace: String = sqlx::query_scalar("SELECT namespace FROM projects")
-        .fetch_one(test.db.pool())
-        .await
-        .expect("namespace");
-    let state = app_state_on(test.db.clone(), auth, cluster_at(&sim.url()));
+    let (project_id, namespace): (String, String) =
+        sqlx::query_as("SELECT id, namespace FROM projects")
+            .fetch_one(test.db.pool())
+            .await
+            .expect("namespace");
+    let state = app_state_on(test.db.clone(), auth, cluster_at(cluster_url));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -99,6 +113,7 @@ async fn start(sim: &SimCluster) -> Wukong {
         admin,
         user,
         namespace,
+        project_id,
     }
 }
 
@@ -110,13 +125,20 @@ fn fast() -> SimOptions {
 }
 
 impl Wukong {
-    /// Calls a JSON server fn; the answer's status and body.
-    async fn call(&self, endpoint: &str, cookie: &str, body: Value) -> (StatusCode, String) {
+    /// Posts `body` of `content_type` to the server fn `endpoint`; the answer's status and
+    /// body.
+    async fn post(
+        &self,
+        endpoint: &str,
+        cookie: &str,
+        content_type: &str,
+        body: String,
+    ) -> (StatusCode, String) {
         let request = Request::post(format!("/api/{endpoint}"))
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_TYPE, content_type)
             .header(header::ORIGIN, ORIGIN)
             .header(header::COOKIE, cookie)
-            .body(Body::from(body.to_string()))
+            .body(Body::from(body))
             .expect("request");
         let response = server::http::router(self.state.clone())
             .oneshot(request)
@@ -124,6 +146,33 @@ impl Wukong {
             .expect("answer");
         let status = response.status();
         (status, body_text(response).await)
+    }
+
+    /// Calls a JSON server fn.
+    async fn call(&self, endpoint: &str, cookie: &str, body: Value) -> (StatusCode, String) {
+        self.post(endpoint, cookie, "application/json", body.to_string())
+            .await
+    }
+
+    /// Calls `vms/get`, which takes a form-encoded body.
+    async fn get(&self, cookie: &str, namespace: &str, name: &str) -> (StatusCode, String) {
+        let body = format!("namespace={}&name={}", form(namespace), form(name));
+        self.post("vms/get", cookie, "application/x-www-form-urlencoded", body)
+            .await
+    }
+
+    /// As an admin: reads `namespace/name`, starts it and deletes it; the three answers.
+    async fn read_start_delete(&self, namespace: &str, name: &str) -> [(StatusCode, String); 3] {
+        let target = json!({"namespace": namespace, "name": name});
+        let mut action = target.clone();
+        action["action"] = json!("Start");
+        let mut removal = target;
+        removal["disks"] = json!("Delete");
+        [
+            self.get(&self.admin, namespace, name).await,
+            self.call("vms/action", &self.admin, action).await,
+            self.call("vms/delete", &self.admin, removal).await,
+        ]
     }
 
     async fn list(&self, query: VmQuery) -> VmPage {
@@ -269,25 +318,11 @@ async fn only_admins_reach_vms_and_others_learn_nothing_about_them() {
     removal["disks"] = json!("Delete");
     let (status, _) = wukong.call("vms/delete", &wukong.user, removal).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let get = |cookie: String| {
-        let request = Request::post("/api/vms/get")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::ORIGIN, ORIGIN)
-            .header(header::COOKIE, cookie)
-            .body(Body::from(format!(
-                "namespace={}&name=web-1",
-                wukong.namespace
-            )))
-            .expect("request");
-        server::http::router(wukong.state.clone()).oneshot(request)
-    };
-    assert_eq!(
-        get(wukong.user.clone()).await.expect("answer").status(),
-        StatusCode::NOT_FOUND
-    );
-    let response = get(wukong.admin.clone()).await.expect("answer");
-    assert_eq!(response.status(), StatusCode::OK);
-    let detail: VmDetail = serde_json::from_str(&body_text(response).await).expect("detail");
+    let (status, _) = wukong.get(&wukong.user, &wukong.namespace, "web-1").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = wukong.get(&wukong.admin, &wukong.namespace, "web-1").await;
+    assert_eq!(status, StatusCode::OK);
+    let detail: VmDetail = serde_json::from_str(&body).expect("detail");
     assert_eq!(detail.run_strategy, "Halted");
     assert_eq!(
         detail.disks,
@@ -513,12 +548,12 @@ async fn after_a_cluster_restart_sockets_resync_and_lists_show_what_changed_mean
         .await
         .expect("other sim");
     let other = cluster_at(&elsewhere.url());
-    app::vms::server::cluster::delete(&other, &wukong.namespace, "before", DiskDisposal::Delete)
+    let vms: Api<VirtualMachine> = Api::namespaced(other.client.clone(), &wukong.namespace);
+    vms.delete("before", &DeleteParams::default())
         .await
         .expect("delete meanwhile");
     let form = wukong.form("during").parse().expect("form");
-    let object = app::vms::server::body::virtual_machine(&form, "p").expect("body");
-    app::vms::server::cluster::create(&other, &object)
+    app::vms::server::cluster::create(&other, &form, &wukong.project_id)
         .await
         .expect("create meanwhile");
     drop(elsewhere);
@@ -539,4 +574,178 @@ async fn after_a_cluster_restart_sockets_resync_and_lists_show_what_changed_mean
         status_of(event, "kept") == Some(VmStatus::Running)
     })
     .await;
+}
+
+/// Requests the mock API server of [`recording_cluster`] received, as `METHOD path?query`.
+type Heard = Arc<Mutex<Vec<String>>>;
+
+/// An API server that answers the live watches (cluster-wide lists of VMs and instances:
+/// empty, and watches that stay open) and records every other request, answering it 404.
+async fn recording_cluster() -> (String, Heard) {
+    use axum::{http::Method, http::Uri, routing::any, Json, Router};
+    let heard = Heard::default();
+    let log = heard.clone();
+    let handler = move |method: Method, uri: Uri| {
+        let log = log.clone();
+        async move {
+            let watched = matches!(
+                uri.path(),
+                "/apis/kubevirt.io/v1/virtualmachines"
+                    | "/apis/kubevirt.io/v1/virtualmachineinstances"
+            );
+            if watched && method == Method::GET {
+                if uri.query().is_some_and(|query| query.contains("watch=")) {
+                    std::future::pending::<()>().await;
+                }
+                let empty = json!({"apiVersion": "kubevirt.io/v1", "kind": "List",
+                    "metadata": {"resourceVersion": "1"}, "items": []});
+                return (StatusCode::OK, Json(empty));
+            }
+            log.lock().expect("log").push(format!("{method} {uri}"));
+            let missing = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "reason": "NotFound", "code": 404, "message": "not found"});
+            (StatusCode::NOT_FOUND, Json(missing))
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, Router::new().fallback(any(handler))).await;
+    });
+    (url, heard)
+}
+
+/// VAL-03, AZ-02, AZ-03: names that are not DNS-1123 labels, in any request naming a VM,
+/// are answered 404 before anything reaches the cluster, and so is a well-formed VM in a
+/// namespace that belongs to no project; the create form refuses them field by field (422),
+/// its namespace being only one of a project's.
+#[tokio::test]
+async fn malformed_names_and_foreign_namespaces_never_reach_the_cluster() {
+    let (url, heard) = recording_cluster().await;
+    let wukong = start_on(&url).await;
+    let long = "a".repeat(64);
+    let hostile = ["../x", "a/b", "UPPER", long.as_str(), "%2e%2e", ""];
+    let mut targets: Vec<(String, String)> = Vec::new();
+    for bad in hostile {
+        targets.push((wukong.namespace.clone(), bad.to_owned()));
+        targets.push((bad.to_owned(), "web-1".to_owned()));
+    }
+    targets.push(("kube-system".to_owned(), "coredns".to_owned()));
+    for (namespace, name) in &targets {
+        for (status, body) in wukong.read_start_delete(namespace, name).await {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{namespace}/{name}: {body}");
+            if namespace != "kube-system" {
+                assert_eq!(
+                    body, r#"{"NotFound":{"what":"That virtual machine"}}"#,
+                    "a bad name is not echoed"
+                );
+            }
+        }
+    }
+    for bad in hostile {
+        for field in ["name", "namespace"] {
+            let mut form = wukong.form("web-1");
+            match field {
+                "name" => form.name = bad.to_owned(),
+                _ => form.namespace = bad.to_owned(),
+            }
+            let (status, body) = wukong
+                .call("vms/create", &wukong.admin, json!({"form": form}))
+                .await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field} {bad:?}");
+            assert!(body.contains(&format!("\"field\":\"{field}\"")), "{body}");
+        }
+    }
+    assert_eq!(*heard.lock().expect("log"), Vec::<String>::new());
+}
+
+/// Waits until the cluster reports `namespace/name` Stopped; then its identity, run
+/// strategy and version.
+async fn settled(cluster: &Cluster, namespace: &str, name: &str) -> (String, String, String) {
+    let vms: Api<VirtualMachine> = Api::namespaced(cluster.client.clone(), namespace);
+    for _ in 0..300 {
+        let vm = vms.get(name).await.expect("VM still there");
+        if vm.printable_status() == Some("Stopped") {
+            let field = |value: &Option<String>| value.clone().unwrap_or_default();
+            return (
+                field(&vm.metadata.uid),
+                vm.run_strategy(),
+                field(&vm.metadata.resource_version),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{namespace}/{name} never settled");
+}
+
+/// AZ-02: a VM Wukong did not make for the project of its namespace is not Wukong's to read,
+/// start or delete, even for a global admin: each answers 404 exactly like a VM that does
+/// not exist, and the VM is untouched.
+#[tokio::test]
+async fn vms_that_are_not_wukongs_answer_404_and_are_left_untouched() {
+    let sim = SimCluster::start_with(None, fast()).await.expect("sim");
+    let wukong = start(&sim).await;
+    wukong.create("web-1").await;
+    let cluster = cluster_at(&sim.url());
+    let new_vm = |name: &str, namespace: &str| {
+        let mut form = wukong.form(name);
+        form.namespace = namespace.to_owned();
+        form.parse().expect("form")
+    };
+    let create = app::vms::server::cluster::create;
+    // Made with kubectl, as it were: no Wukong labels, in the project's namespace.
+    let mut stray =
+        virtual_machine(&new_vm("stray", &wukong.namespace), &wukong.project_id).expect("body");
+    stray.metadata.labels = None;
+    let vms: Api<VirtualMachine> = Api::namespaced(cluster.client.clone(), &wukong.namespace);
+    vms.create(&PostParams::default(), &stray)
+        .await
+        .expect("create");
+    // Labelled for another project.
+    create(
+        &cluster,
+        &new_vm("foreign", &wukong.namespace),
+        "another-project",
+    )
+    .await
+    .expect("create");
+    // Wukong's labels and this project's id, in a namespace no project owns.
+    create(&cluster, &new_vm("orphan", "elsewhere"), &wukong.project_id)
+        .await
+        .expect("create");
+    let others = [
+        (wukong.namespace.as_str(), "stray"),
+        (wukong.namespace.as_str(), "foreign"),
+        ("elsewhere", "orphan"),
+    ];
+    let mut before = Vec::new();
+    for (namespace, name) in others {
+        before.push(settled(&cluster, namespace, name).await);
+    }
+    // The labelled ones are in the live store: a 404 for them is the gate's, not the store's.
+    wukong.wait_for("foreign", VmStatus::Stopped).await;
+    wukong.wait_for("orphan", VmStatus::Stopped).await;
+    let (status, _) = wukong.get(&wukong.admin, &wukong.namespace, "web-1").await;
+    assert_eq!(status, StatusCode::OK);
+    for (namespace, name) in others {
+        let absent = format!("{{\"NotFound\":{{\"what\":\"VM \\\"{name}\\\"\"}}}}");
+        for (status, body) in wukong.read_start_delete(namespace, name).await {
+            assert_eq!(
+                (status, body.as_str()),
+                (StatusCode::NOT_FOUND, absent.as_str())
+            );
+        }
+    }
+    for ((namespace, name), before) in others.into_iter().zip(before) {
+        assert_eq!(settled(&cluster, namespace, name).await, before, "{name}");
+    }
+    let refused = wukong
+        .audit_events()
+        .await
+        .into_iter()
+        .filter(|(_, outcome, _)| outcome == "failure")
+        .count();
+    assert_eq!(refused, 6, "each refused action and delete is audited");
 }

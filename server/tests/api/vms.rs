@@ -6,11 +6,13 @@ use crate::support::cluster_at;
 use app::{
     cluster::Cluster,
     vms::{
+        names::{DataVolumeName, Namespace, VmName, VmRef},
         new_vm::{ImagePreset, ImageSource, NewVm, NewVmForm, RunStrategy},
         server::{
             body::{root_data_volume_name, virtual_machine},
             cluster::{act, create, delete},
             kubevirt::{VirtualMachine, VirtualMachineInstance},
+            ownership::{claim, from_cluster, WukongVm},
         },
         types::{DiskDisposal, VmAction},
     },
@@ -23,15 +25,18 @@ use kube::{
 };
 use serde_json::{json, Value};
 use server::simcluster::{resources, schema, SimCluster, SimOptions};
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 const SSH_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ada@laptop";
 
 fn new_vm(name: &str, image: ImageSource, run_strategy: RunStrategy) -> NewVm {
     NewVm {
-        name: name.to_owned(),
-        namespace: "team-a".to_owned(),
+        name: VmName::parse(name).expect("name"),
+        namespace: Namespace::parse("team-a").expect("namespace"),
         cpus: 2,
         memory_mib: 2048,
         image,
@@ -266,6 +271,20 @@ fn conflict_message(result: Result<(), AppError>) -> String {
     }
 }
 
+fn target(name: &str) -> VmRef {
+    VmRef {
+        namespace: Namespace::parse("team-a").expect("namespace"),
+        name: VmName::parse(name).expect("name"),
+    }
+}
+
+/// The VM `team-a/name` as the gate sees it in the cluster, for the project "p".
+async fn ours(cluster: &Cluster, name: &str) -> WukongVm {
+    from_cluster(cluster, &target(name), "p")
+        .await
+        .expect("Wukong's VM")
+}
+
 #[tokio::test]
 async fn create_then_every_lifecycle_action_goes_through_kubevirts_subresources() {
     let sim = SimCluster::start_with(None, fast()).await.expect("sim");
@@ -275,61 +294,50 @@ async fn create_then_every_lifecycle_action_goes_through_kubevirts_subresources(
         ImageSource::Preset(ImagePreset::Cirros),
         RunStrategy::Halted,
     );
-    let object = virtual_machine(&vm, "p").expect("body");
     // The namespace does not exist yet: creating the VM creates it.
-    let created = create(&cluster, &object).await.expect("created");
+    let created = create(&cluster, &vm, "p").await.expect("created");
     assert!(created.metadata.uid.is_some());
-    match create(&cluster, &object).await {
+    match create(&cluster, &vm, "p").await {
         Err(AppError::Conflict { message }) => {
             assert!(message.contains("already exists"), "{message}")
         }
         other => panic!("a second create must conflict, got {other:?}"),
     }
     wait_for_status(&cluster, "web-1", "Stopped").await;
-    assert!(
-        conflict_message(act(&cluster, "team-a", "web-1", VmAction::Pause).await)
-            .contains("not running")
-    );
-    act(&cluster, "team-a", "web-1", VmAction::Start)
-        .await
-        .expect("start");
+    let web = ours(&cluster, "web-1").await;
+    assert!(conflict_message(act(&cluster, &web, VmAction::Pause).await).contains("not running"));
+    act(&cluster, &web, VmAction::Start).await.expect("start");
     wait_for_status(&cluster, "web-1", "Running").await;
-    let start_again = act(&cluster, "team-a", "web-1", VmAction::Start).await;
+    let start_again = act(&cluster, &web, VmAction::Start).await;
     assert_eq!(
         conflict_message(start_again),
         "VM \"web-1\": VM is already running"
     );
-    act(&cluster, "team-a", "web-1", VmAction::Pause)
-        .await
-        .expect("pause");
+    act(&cluster, &web, VmAction::Pause).await.expect("pause");
     wait_for_status(&cluster, "web-1", "Paused").await;
-    act(&cluster, "team-a", "web-1", VmAction::Unpause)
+    act(&cluster, &web, VmAction::Unpause)
         .await
         .expect("unpause");
     wait_for_status(&cluster, "web-1", "Running").await;
-    act(&cluster, "team-a", "web-1", VmAction::Restart)
+    act(&cluster, &web, VmAction::Restart)
         .await
         .expect("restart");
     wait_for_status(&cluster, "web-1", "Running").await;
-    act(&cluster, "team-a", "web-1", VmAction::Stop)
-        .await
-        .expect("stop");
+    act(&cluster, &web, VmAction::Stop).await.expect("stop");
     wait_for_status(&cluster, "web-1", "Stopped").await;
-    act(&cluster, "team-a", "web-1", VmAction::Start)
-        .await
-        .expect("start");
+    act(&cluster, &web, VmAction::Start).await.expect("start");
     wait_for_status(&cluster, "web-1", "Running").await;
-    act(&cluster, "team-a", "web-1", VmAction::ForceStop)
+    act(&cluster, &web, VmAction::ForceStop)
         .await
         .expect("force stop");
     wait_for_status(&cluster, "web-1", "Stopped").await;
     assert_eq!(
-        act(&cluster, "team-a", "nope", VmAction::Start).await,
-        Err(AppError::NotFound {
+        from_cluster(&cluster, &target("nope"), "p").await.err(),
+        Some(AppError::NotFound {
             what: "VM \"nope\"".to_owned()
         })
     );
-    delete(&cluster, "team-a", "web-1", DiskDisposal::Delete)
+    delete(&cluster, &web, DiskDisposal::Delete)
         .await
         .expect("delete");
     assert!(vms_api(&cluster)
@@ -337,12 +345,27 @@ async fn create_then_every_lifecycle_action_goes_through_kubevirts_subresources(
         .await
         .expect("get")
         .is_none());
+    // A VM the gate saw that is gone by the time of the delete.
     assert_eq!(
-        delete(&cluster, "team-a", "web-1", DiskDisposal::Keep).await,
+        delete(&cluster, &web, DiskDisposal::Keep).await,
         Err(AppError::NotFound {
             what: "VM \"web-1\"".to_owned()
         })
     );
+}
+
+/// `team-a/name` as the cluster would send it: Wukong's labels for project "p", one
+/// DataVolume, and `uid`.
+fn labelled_vm(name: &str, uid: &str) -> Value {
+    json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+        "metadata": {"name": name, "namespace": "team-a", "uid": uid,
+            "labels": {"app.kubernetes.io/managed-by": "wukong", "wukong.io/project": "p"}},
+        "spec": {"dataVolumeTemplates": [{"metadata": {"name": format!("{name}-root")}}]}})
+}
+
+fn claimed(name: &str) -> WukongVm {
+    let vm: VirtualMachine = serde_json::from_value(labelled_vm(name, "vm-uid")).expect("VM");
+    claim(&target(name), "p", Arc::new(vm)).expect("Wukong's VM")
 }
 
 /// An API server that answers every request with `status` and a `Status` body, after `delay`.
@@ -357,22 +380,28 @@ async fn mock_cluster(
             "message": format!("mock {reason}"), "reason": reason, "code": status});
         (StatusCode::from_u16(status).expect("status"), Json(body))
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let app = Router::new().fallback(any(handler));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (url, task) = serve(Router::new().fallback(any(handler))).await;
     (
         cluster_at(&url).with_timeout(Duration::from_millis(300)),
         task,
     )
 }
 
+/// Serves `app` on a fresh loopback port; its URL and task.
+async fn serve(app: Router) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
 #[tokio::test]
 async fn cluster_failures_become_messages_a_user_can_act_on() {
+    let web = claimed("web-1");
     let cases = [
         (403, "Forbidden", Duration::ZERO, AppError::ClusterDenied),
         (401, "Unauthorized", Duration::ZERO, AppError::ClusterDenied),
@@ -392,23 +421,35 @@ async fn cluster_failures_become_messages_a_user_can_act_on() {
     for (status, reason, delay, expected) in cases {
         let (cluster, task) = mock_cluster(status, reason, delay).await;
         assert_eq!(
-            act(&cluster, "team-a", "web-1", VmAction::Start).await,
+            act(&cluster, &web, VmAction::Start).await,
             Err(expected),
             "{status}"
         );
         task.abort();
     }
     let (cluster, task) = mock_cluster(409, "Conflict", Duration::ZERO).await;
-    let message = conflict_message(act(&cluster, "team-a", "web-1", VmAction::Stop).await);
+    let message = conflict_message(act(&cluster, &web, VmAction::Stop).await);
     assert_eq!(message, "VM \"web-1\": mock Conflict");
     task.abort();
     let closed = crate::support::unreachable_cluster();
     assert_eq!(
-        act(&closed, "team-a", "web-1", VmAction::Start).await,
+        act(&closed, &web, VmAction::Start).await,
         Err(AppError::ClusterUnavailable)
     );
 }
 
+type Calls = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+/// Records `(method, path, JSON body)` of a request into `calls`.
+fn note(calls: &Calls, method: &axum::http::Method, uri: &axum::http::Uri, body: &[u8]) {
+    let body = serde_json::from_slice(body).unwrap_or(Value::Null);
+    calls
+        .lock()
+        .expect("calls")
+        .push((method.to_string(), uri.path().to_owned(), body));
+}
+
+/// REL-09: the DELETE carries the UID of the VM the gate checked as its precondition.
 #[tokio::test]
 async fn deleting_a_vm_can_keep_its_datavolumes() {
     // The simulated cluster has no CDI: a mock-free check that a VM without DataVolumes
@@ -417,10 +458,9 @@ async fn deleting_a_vm_can_keep_its_datavolumes() {
     let cluster = cluster_at(&sim.url());
     let url = ImageSource::Url("https://images.example.test/disk.qcow2".to_owned());
     let vm = new_vm("imported", url, RunStrategy::Halted);
-    create(&cluster, &virtual_machine(&vm, "p").expect("body"))
-        .await
-        .expect("created");
-    delete(&cluster, "team-a", "imported", DiskDisposal::Keep)
+    create(&cluster, &vm, "p").await.expect("created");
+    let imported = ours(&cluster, "imported").await;
+    delete(&cluster, &imported, DiskDisposal::Keep)
         .await
         .expect("deleted, keeping disks");
     assert!(vms_api(&cluster)
@@ -429,25 +469,18 @@ async fn deleting_a_vm_can_keep_its_datavolumes() {
         .expect("get")
         .is_none());
 
-    let recorded =
-        std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String, Value)>::new()));
+    let recorded = Calls::default();
     let log = recorded.clone();
-    let vm_json = json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
-        "metadata": {"name": "imported", "namespace": "team-a", "uid": "vm-uid"},
-        "spec": {"dataVolumeTemplates": [{"metadata": {"name": "imported-root"}}]}});
+    let vm_json = labelled_vm("imported", "vm-uid");
     let dv_json = json!({"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",
         "metadata": {"name": "imported-root", "namespace": "team-a", "resourceVersion": "7",
             "ownerReferences": [{"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "name": "imported", "uid": "vm-uid"},
                                 {"apiVersion": "v1", "kind": "ConfigMap", "name": "other", "uid": "other-uid"}]}});
     let app = Router::new().fallback(any(
         move |method: axum::http::Method, uri: axum::http::Uri, body: axum::body::Bytes| {
-            let log = log.clone();
+            note(&log, &method, &uri, &body);
             let (vm_json, dv_json) = (vm_json.clone(), dv_json.clone());
             async move {
-                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                log.lock()
-                    .expect("log")
-                    .push((method.to_string(), uri.path().to_owned(), body));
                 if uri.path().contains("datavolumes") {
                     Json(dv_json)
                 } else {
@@ -456,14 +489,10 @@ async fn deleting_a_vm_can_keep_its_datavolumes() {
             }
         },
     ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    delete(&cluster_at(&url), "team-a", "imported", DiskDisposal::Keep)
+    let (url, task) = serve(app).await;
+    let mock = cluster_at(&url);
+    let imported = ours(&mock, "imported").await;
+    delete(&mock, &imported, DiskDisposal::Keep)
         .await
         .expect("deleted");
     task.abort();
@@ -500,6 +529,137 @@ async fn deleting_a_vm_can_keep_its_datavolumes() {
         .expect("owners");
     assert_eq!(owners.len(), 1, "only the VM lets go: {owners:?}");
     assert_eq!(owners[0]["uid"], "other-uid");
+    let removal = &calls[3].2;
+    assert_eq!(removal["preconditions"], json!({"uid": "vm-uid"}));
+    assert_eq!(removal["propagationPolicy"], "Background");
+}
+
+/// REL-09: a VM deleted and re-created under the same name between the gate's GET and the
+/// DELETE is not deleted. The mock API server re-creates the VM (a new UID) right after
+/// answering the GET, and checks a delete's UID precondition as the Kubernetes API server
+/// does (`Preconditions.Check` in `k8s.io/apiserver/pkg/storage/interfaces.go`, a 409
+/// Conflict through `InterpretDeleteError`), with the same message.
+#[tokio::test]
+async fn a_delete_racing_a_re_create_leaves_the_new_vm_alone() {
+    let current = Arc::new(Mutex::new(Some(labelled_vm("web-1", "old-uid"))));
+    let stored = current.clone();
+    let app = Router::new().fallback(any(
+        move |method: axum::http::Method, body: axum::body::Bytes| {
+            let stored = stored.clone();
+            async move {
+                let mut vm = stored.lock().expect("VM");
+                let Some(held) = vm.clone() else {
+                    let gone = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                        "reason": "NotFound", "code": 404, "message": "not found"});
+                    return (StatusCode::NOT_FOUND, Json(gone));
+                };
+                let held_uid = held["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
+                if method == axum::http::Method::GET {
+                    *vm = Some(labelled_vm("web-1", "new-uid"));
+                    return (StatusCode::OK, Json(held));
+                }
+                let options: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                match options["preconditions"]["uid"].as_str() {
+                    Some(uid) if uid != held_uid => {
+                        let message = format!(
+                            "Operation cannot be fulfilled on virtualmachines.kubevirt.io \"web-1\": \
+                             Precondition failed: UID in precondition: {uid}, UID in object meta: {held_uid}"
+                        );
+                        let conflict = json!({"kind": "Status", "apiVersion": "v1",
+                            "status": "Failure", "reason": "Conflict", "code": 409,
+                            "message": message});
+                        (StatusCode::CONFLICT, Json(conflict))
+                    }
+                    _ => {
+                        *vm = None;
+                        (StatusCode::OK, Json(held))
+                    }
+                }
+            }
+        },
+    ));
+    let (url, task) = serve(app).await;
+    let mock = cluster_at(&url);
+    let checked = ours(&mock, "web-1").await;
+    assert_eq!(checked.uid(), Some("old-uid"));
+    let message = conflict_message(delete(&mock, &checked, DiskDisposal::Delete).await);
+    task.abort();
+    assert_eq!(
+        message,
+        "VM \"web-1\" was replaced by a new VM of the same name while it was being deleted. \
+         Nothing was deleted; reload the page to see the new VM."
+    );
+    let left = current
+        .lock()
+        .expect("VM")
+        .clone()
+        .expect("the new VM is still there");
+    assert_eq!(left["metadata"]["uid"], "new-uid");
+}
+
+/// VAL-03: only DNS-1123 labels are namespace and VM names, whether parsed from a request,
+/// from the create form or deserialised; each hostile form is refused.
+#[test]
+fn names_that_could_leave_their_path_segment_are_refused() {
+    let long = "a".repeat(64);
+    let hostile = [
+        "",
+        "../x",
+        "a/b",
+        "UPPER",
+        "%2e%2e",
+        "..",
+        ".",
+        "-a",
+        "a-",
+        "a.b",
+        "a b",
+        "a\nb",
+        "a:b",
+        "a?b",
+        "a#b",
+        "é",
+        long.as_str(),
+    ];
+    for bad in hostile {
+        assert!(VmName::parse(bad).is_err(), "{bad:?}");
+        assert!(Namespace::parse(bad).is_err(), "{bad:?}");
+        assert!(
+            serde_json::from_value::<VmName>(json!(bad)).is_err(),
+            "{bad:?}"
+        );
+        for (namespace, name) in [("team-a", bad), (bad, "web-1")] {
+            assert_eq!(
+                VmRef::from_request(namespace, name),
+                Err(AppError::NotFound {
+                    what: "That virtual machine".to_owned()
+                }),
+                "{bad:?} must look like any VM the caller may not see"
+            );
+        }
+        let form = NewVmForm {
+            name: bad.to_owned(),
+            namespace: bad.to_owned(),
+            ..NewVmForm::default()
+        };
+        let errors = form.parse().expect_err("refused");
+        for field in ["name", "namespace"] {
+            assert!(
+                errors.iter().any(|error| error.field == field),
+                "{bad:?}: {errors:?}"
+            );
+        }
+    }
+    for good in ["a", "web-1", "0", "a".repeat(63).as_str()] {
+        assert_eq!(VmName::parse(good).map(String::from).as_deref(), Ok(good));
+        let namespace: Namespace = serde_json::from_value(json!(good)).expect("a label");
+        assert_eq!(namespace.as_str(), good);
+    }
+    // A DataVolume name is a subdomain: "{63-character VM name}-root" is one.
+    assert!(DataVolumeName::parse(&format!("{long}-root")).is_ok());
+    for bad in ["a..b", ".a", "a.", "a/b", "../a", ""] {
+        assert!(DataVolumeName::parse(bad).is_err(), "{bad:?}");
+    }
 }
 
 #[tokio::test]
@@ -511,9 +671,7 @@ async fn the_status_subresource_writes_status_only() {
         ImageSource::Preset(ImagePreset::Cirros),
         RunStrategy::Halted,
     );
-    create(&cluster, &virtual_machine(&vm, "p").expect("body"))
-        .await
-        .expect("created");
+    create(&cluster, &vm, "p").await.expect("created");
     wait_for_status(&cluster, "web-1", "Stopped").await;
     let resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("kubevirt.io", "v1", "VirtualMachine"),

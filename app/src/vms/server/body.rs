@@ -28,7 +28,7 @@ pub fn virtual_machine(vm: &NewVm, project_id: &str) -> Result<VirtualMachine, s
         }
         ImageSource::Url(_) => json!({
             "name": "rootdisk",
-            "dataVolume": {"name": root_data_volume_name(&vm.name)},
+            "dataVolume": {"name": root_data_volume_name(vm.name.as_str())},
         }),
     };
     let mut volumes = vec![root];
@@ -57,7 +57,7 @@ pub fn virtual_machine(vm: &NewVm, project_id: &str) -> Result<VirtualMachine, s
     });
     if let ImageSource::Url(url) = &vm.image {
         spec["dataVolumeTemplates"] = json!([{
-            "metadata": {"name": root_data_volume_name(&vm.name), "labels": labels},
+            "metadata": {"name": root_data_volume_name(vm.name.as_str()), "labels": labels},
             "spec": {
                 "source": {"http": {"url": url}},
                 "storage": {

@@ -1,39 +1,46 @@
 //! VM calls to the cluster: create, lifecycle actions through KubeVirt's
 //! `subresources.kubevirt.io` API, and delete.
+//!
+//! Every path is built from checked names (`vms::names`), and actions and deletes take a
+//! [`WukongVm`], which only the ownership gate makes (security.md VAL-03, AZ-02).
 
-use super::kubevirt::{VirtualMachine, MANAGED_BY};
+use super::{
+    body,
+    kubevirt::{VirtualMachine, MANAGED_BY},
+    ownership::WukongVm,
+};
 use crate::{
     cluster::Cluster,
-    vms::types::{DiskDisposal, VmAction},
+    vms::{
+        names::{DataVolumeName, Namespace},
+        new_vm::NewVm,
+        types::{DiskDisposal, VmAction},
+    },
     AppError,
 };
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::Namespace as NamespaceObject;
 use kube::{
     api::{
         Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
-        PostParams,
+        PostParams, Preconditions,
     },
     core::Request,
 };
 use serde_json::json;
 
-fn what(name: &str) -> String {
-    format!("VM \"{name}\"")
-}
-
 /// Creates the namespace when it does not exist yet (a project's namespace is made on first
 /// use), labelled as Wukong's.
-async fn ensure_namespace(cluster: &Cluster, namespace: &str) -> Result<(), AppError> {
-    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
+async fn ensure_namespace(cluster: &Cluster, namespace: &Namespace) -> Result<(), AppError> {
+    let namespaces: Api<NamespaceObject> = Api::all(cluster.client.clone());
     let what = format!("Namespace \"{namespace}\"");
     if cluster
-        .call(&what, namespaces.get_opt(namespace))
+        .call(&what, namespaces.get_opt(namespace.as_str()))
         .await?
         .is_some()
     {
         return Ok(());
     }
-    let object: Namespace = serde_json::from_value(json!({
+    let object: NamespaceObject = serde_json::from_value(json!({
         "metadata": {"name": namespace, "labels": {MANAGED_BY: "wukong"}},
     }))
     .map_err(AppError::internal)?;
@@ -46,14 +53,19 @@ async fn ensure_namespace(cluster: &Cluster, namespace: &str) -> Result<(), AppE
     }
 }
 
-/// Creates `vm`; a VM of that name that already exists is a conflict, never overwritten.
-pub async fn create(cluster: &Cluster, vm: &VirtualMachine) -> Result<VirtualMachine, AppError> {
-    let namespace = vm.metadata.namespace.as_deref().unwrap_or_default();
-    let name = vm.metadata.name.as_deref().unwrap_or_default();
-    ensure_namespace(cluster, namespace).await?;
-    let vms: Api<VirtualMachine> = Api::namespaced(cluster.client.clone(), namespace);
+/// Creates the VM `vm` of the project `project_id`; a VM of that name that already exists
+/// is a conflict, never overwritten.
+pub async fn create(
+    cluster: &Cluster,
+    vm: &NewVm,
+    project_id: &str,
+) -> Result<VirtualMachine, AppError> {
+    let object = body::virtual_machine(vm, project_id).map_err(AppError::internal)?;
+    ensure_namespace(cluster, &vm.namespace).await?;
+    let vms: Api<VirtualMachine> = Api::namespaced(cluster.client.clone(), vm.namespace.as_str());
+    let what = format!("VM \"{}\"", vm.name);
     cluster
-        .call(&what(name), vms.create(&PostParams::default(), vm))
+        .call(&what, vms.create(&PostParams::default(), &object))
         .await
 }
 
@@ -72,39 +84,51 @@ pub fn action_call(action: VmAction) -> (&'static str, &'static str, serde_json:
 
 /// Runs `action` on the VM. KubeVirt answers 202 or 200 with an empty body, so the answer
 /// is read as text; refusals come back as `Status` objects.
-pub async fn act(
-    cluster: &Cluster,
-    namespace: &str,
-    name: &str,
-    action: VmAction,
-) -> Result<(), AppError> {
+///
+/// virt-api finds the VM (or its instance) by name again and takes no precondition
+/// (`StartOptions`, `StopOptions`, `RestartOptions` have none; kubevirt/kubevirt
+/// `pkg/virt-api/rest/lifecycle.go`, `fetchVirtualMachine` in
+/// `pkg/virt-api/rest/subresource.go`), so the gate's GET just before this call is as
+/// close as the check can get: a VM deleted and re-created unlabelled under the same name
+/// within that one round trip would still receive the action.
+pub async fn act(cluster: &Cluster, vm: &WukongVm, action: VmAction) -> Result<(), AppError> {
+    let target = vm.target();
     let (plural, subresource, body) = action_call(action);
-    let base = format!("/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/{plural}");
+    let base = format!(
+        "/apis/subresources.kubevirt.io/v1/namespaces/{}/{plural}",
+        target.namespace
+    );
     let body = serde_json::to_vec(&body).map_err(AppError::internal)?;
     let request = Request::new(base)
-        .replace_subresource(subresource, name, &PostParams::default(), body)
+        .replace_subresource(
+            subresource,
+            target.name.as_str(),
+            &PostParams::default(),
+            body,
+        )
         .map_err(AppError::internal)?;
     cluster
-        .call(&what(name), cluster.client.request_text(request))
+        .call(&target.what(), cluster.client.request_text(request))
         .await
         .map(|_| ())
 }
 
-fn data_volumes(cluster: &Cluster, namespace: &str) -> Api<DynamicObject> {
+fn data_volumes(cluster: &Cluster, namespace: &Namespace) -> Api<DynamicObject> {
     let kind = GroupVersionKind::gvk("cdi.kubevirt.io", "v1beta1", "DataVolume");
     let resource = ApiResource::from_gvk_with_plural(&kind, "datavolumes");
-    Api::namespaced_with(cluster.client.clone(), namespace, &resource)
+    Api::namespaced_with(cluster.client.clone(), namespace.as_str(), &resource)
 }
 
 /// Releases a DataVolume from the VM, so that deleting the VM leaves it in place.
 async fn keep_data_volume(
     cluster: &Cluster,
-    namespace: &str,
-    name: &str,
+    namespace: &Namespace,
+    name: &DataVolumeName,
     vm_uid: &str,
 ) -> Result<(), AppError> {
     let volumes = data_volumes(cluster, namespace);
     let what = format!("Disk \"{name}\"");
+    let name = name.as_str();
     let Some(volume) = cluster.call(&what, volumes.get_opt(name)).await? else {
         return Ok(());
     };
@@ -127,22 +151,52 @@ async fn keep_data_volume(
 
 /// Deletes the VM. Its DataVolumes are owned by it and go with it, unless `disks` says to
 /// keep them, in which case they are released first.
-pub async fn delete(
-    cluster: &Cluster,
-    namespace: &str,
-    name: &str,
-    disks: DiskDisposal,
-) -> Result<(), AppError> {
-    let vms: Api<VirtualMachine> = Api::namespaced(cluster.client.clone(), namespace);
-    let vm = cluster.call(&what(name), vms.get(name)).await?;
+///
+/// The delete carries the UID of the VM the gate checked as a precondition: a VM deleted
+/// and re-created under the same name in between (by anyone, labelled or not) has another
+/// UID, and the API server refuses with 409 Conflict instead of deleting it (Kubernetes
+/// `staging/src/k8s.io/apiserver/pkg/storage/interfaces.go` `Preconditions.Check`, turned
+/// into a Conflict by `InterpretDeleteError` in `.../storage/errors/storage.go`)
+/// (security.md REL-09).
+pub async fn delete(cluster: &Cluster, vm: &WukongVm, disks: DiskDisposal) -> Result<(), AppError> {
+    let target = vm.target();
+    let what = target.what();
+    let uid = vm.uid().ok_or_else(|| {
+        AppError::internal(format!("{target} came from the cluster without a UID"))
+    })?;
     if disks == DiskDisposal::Keep {
-        let uid = vm.metadata.uid.clone().unwrap_or_default();
-        for volume in vm.data_volume_names() {
-            keep_data_volume(cluster, namespace, &volume, &uid).await?;
+        for volume in vm.object().data_volume_names() {
+            // The API server refuses malformed object names, so a DataVolume by such a name
+            // cannot exist: there is nothing to keep.
+            match DataVolumeName::parse(&volume) {
+                Ok(volume) => keep_data_volume(cluster, &target.namespace, &volume, uid).await?,
+                Err(problem) => {
+                    tracing::warn!(vm = %target, %volume, %problem, "skipping a malformed DataVolume name")
+                }
+            }
         }
     }
-    cluster
-        .call(&what(name), vms.delete(name, &DeleteParams::background()))
+    let vms: Api<VirtualMachine> =
+        Api::namespaced(cluster.client.clone(), target.namespace.as_str());
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
+    match cluster
+        .call(&what, vms.delete(target.name.as_str(), &params))
         .await
-        .map(|_| ())
+    {
+        Ok(_) => Ok(()),
+        // Only the UID precondition makes this delete a conflict.
+        Err(AppError::Conflict { .. }) => Err(AppError::Conflict {
+            message: format!(
+                "{what} was replaced by a new VM of the same name while it was being deleted. \
+                 Nothing was deleted; reload the page to see the new VM."
+            ),
+        }),
+        Err(error) => Err(error),
+    }
 }

@@ -4,6 +4,7 @@
 pub mod body;
 pub mod cluster;
 pub mod kubevirt;
+pub mod ownership;
 pub mod requests;
 
 use crate::{

@@ -1,34 +1,25 @@
-//! Each VM request end to end: the permission check, the cluster call, the audit record.
+//! Each VM request end to end: the permission check, the ownership gate, the cluster call,
+//! the audit record. Requests naming one VM take a parsed [`VmRef`]; the permission check
+//! comes first so that a caller who may not look causes no cluster call at all.
 
-use super::{body, cluster, detail, page};
+use super::{
+    cluster, detail,
+    ownership::{self, live_ready, Read},
+    page,
+};
 use crate::{
     audit::server::{record, AuditEvent, Outcome, Severity},
     auth::server::session::{Requester, Session},
     authz::{require, Permission},
     context::AppState,
     vms::{
+        names::VmRef,
         new_vm::NewVmForm,
         types::{DiskDisposal, VmAction, VmDetail, VmPage, VmQuery},
     },
     AppError,
 };
 use sqlx::Row as _;
-use std::time::Duration;
-
-/// How long a request waits for the first full list after startup.
-const READY_WAIT: Duration = Duration::from_secs(10);
-
-fn what(name: &str) -> String {
-    format!("VM \"{name}\"")
-}
-
-async fn ready(state: &AppState) -> Result<(), AppError> {
-    if state.live.ready(READY_WAIT).await {
-        Ok(())
-    } else {
-        Err(AppError::ClusterUnavailable)
-    }
-}
 
 pub async fn list(
     state: &AppState,
@@ -36,28 +27,27 @@ pub async fn list(
     query: &VmQuery,
 ) -> Result<VmPage, AppError> {
     require(&session.user, Permission::ViewVms, None, None)?;
-    ready(state).await?;
+    live_ready(state).await?;
     Ok(page(state.live.summaries(), query))
+}
+
+fn require_for(session: &Session, permission: Permission, target: &VmRef) -> Result<(), AppError> {
+    require(
+        &session.user,
+        permission,
+        Some(target.namespace.as_str()),
+        Some(&target.what()),
+    )
 }
 
 pub async fn get(
     state: &AppState,
     session: &Session,
-    namespace: &str,
-    name: &str,
+    target: &VmRef,
 ) -> Result<VmDetail, AppError> {
-    require(
-        &session.user,
-        Permission::ViewVms,
-        Some(namespace),
-        Some(&what(name)),
-    )?;
-    ready(state).await?;
-    let vm = state
-        .live
-        .vm(namespace, name)
-        .ok_or_else(|| AppError::NotFound { what: what(name) })?;
-    Ok(detail(&state.live, &vm))
+    require_for(session, Permission::ViewVms, target)?;
+    let vm = ownership::find(state, target, Read::Store).await?;
+    Ok(detail(&state.live, vm.object()))
 }
 
 /// Records what was done to the VM `namespace/name`, and whether it worked.
@@ -81,28 +71,25 @@ async fn audit(
     Ok(())
 }
 
+/// A refusal by the ownership gate is audited as a failed attempt, like any other.
 pub async fn act(
     state: &AppState,
     session: &Session,
     requester: &Requester,
-    namespace: &str,
-    name: &str,
+    target: &VmRef,
     action: VmAction,
 ) -> Result<(), AppError> {
-    require(
-        &session.user,
-        Permission::OperateVms,
-        Some(namespace),
-        Some(&what(name)),
-    )?;
-    let result = cluster::act(&state.cluster, namespace, name, action).await;
-    let target = format!("{namespace}/{name}");
+    require_for(session, Permission::OperateVms, target)?;
+    let result = match ownership::find(state, target, Read::Cluster).await {
+        Ok(vm) => cluster::act(&state.cluster, &vm, action).await,
+        Err(error) => Err(error),
+    };
     audit(
         state,
         session,
         requester,
         "vm_action",
-        &target,
+        &target.to_string(),
         Some(action.label()),
         &result,
     )
@@ -114,28 +101,24 @@ pub async fn delete(
     state: &AppState,
     session: &Session,
     requester: &Requester,
-    namespace: &str,
-    name: &str,
+    target: &VmRef,
     disks: DiskDisposal,
 ) -> Result<(), AppError> {
-    require(
-        &session.user,
-        Permission::ManageVms,
-        Some(namespace),
-        Some(&what(name)),
-    )?;
-    let result = cluster::delete(&state.cluster, namespace, name, disks).await;
+    require_for(session, Permission::ManageVms, target)?;
+    let result = match ownership::find(state, target, Read::Cluster).await {
+        Ok(vm) => cluster::delete(&state.cluster, &vm, disks).await,
+        Err(error) => Err(error),
+    };
     let detail = match disks {
         DiskDisposal::Delete => "disks_deleted",
         DiskDisposal::Keep => "disks_kept",
     };
-    let target = format!("{namespace}/{name}");
     audit(
         state,
         session,
         requester,
         "vm_deleted",
-        &target,
+        &target.to_string(),
         Some(detail),
         &result,
     )
@@ -198,10 +181,11 @@ pub async fn create(
     let project = namespaces(state, session)
         .await?
         .into_iter()
-        .find(|choice| choice.namespace == vm.namespace)
+        .find(|choice| choice.namespace == vm.namespace.as_str())
         .ok_or_else(|| field_error("namespace", "Choose one of the listed projects."))?;
-    let object = body::virtual_machine(&vm, &project.project_id).map_err(AppError::internal)?;
-    let result = cluster::create(&state.cluster, &object).await.map(|_| ());
+    let result = cluster::create(&state.cluster, &vm, &project.project_id)
+        .await
+        .map(|_| ());
     let target = format!("{}/{}", vm.namespace, vm.name);
     audit(
         state,
@@ -217,5 +201,8 @@ pub async fn create(
         AppError::Conflict { message } => field_error("name", message),
         other => other,
     })?;
-    Ok(crate::vms::types::vm_href(&vm.namespace, &vm.name))
+    Ok(crate::vms::types::vm_href(
+        vm.namespace.as_str(),
+        vm.name.as_str(),
+    ))
 }
