@@ -17,9 +17,14 @@ pub struct NamespaceChoice {
     pub project_name: String,
 }
 
+/// One page of the VMs the user may see. `pushed` marks a fetch the page makes on its own
+/// after a pushed change, which does not count as the user's activity.
 #[server(endpoint = "vms/list", input = server_fn::codec::Json)]
-pub async fn list_vms(query: VmQuery) -> Result<VmPage, AppError> {
-    use crate::context::{require_session, respond, state};
+pub async fn list_vms(query: VmQuery, #[server(default)] pushed: bool) -> Result<VmPage, AppError> {
+    use crate::context::{not_user_activity, require_session, respond, state};
+    if pushed {
+        not_user_activity();
+    }
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
     super::server::requests::list(&state, &session, &query)
@@ -27,9 +32,17 @@ pub async fn list_vms(query: VmQuery) -> Result<VmPage, AppError> {
         .map_err(respond)
 }
 
+/// One VM's page; `pushed` as for [`list_vms`].
 #[server(endpoint = "vms/get")]
-pub async fn get_vm(namespace: String, name: String) -> Result<VmDetail, AppError> {
-    use crate::context::{require_session, respond, state};
+pub async fn get_vm(
+    namespace: String,
+    name: String,
+    #[server(default)] pushed: bool,
+) -> Result<VmDetail, AppError> {
+    use crate::context::{not_user_activity, require_session, respond, state};
+    if pushed {
+        not_user_activity();
+    }
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
     let target = super::names::VmRef::from_request(&namespace, &name).map_err(respond)?;

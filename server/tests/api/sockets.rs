@@ -14,6 +14,7 @@ use app::{
         sockets::{SocketPolicy, SocketSlots},
         types::EVENTS_PATH,
     },
+    vms::types::VmQuery,
 };
 use axum::{
     body::Body,
@@ -84,8 +85,19 @@ fn policy() -> SocketPolicy {
 }
 
 async fn post(state: &AppState, endpoint: &str, body: String, cookie: Option<&str>) -> StatusCode {
+    let form = "application/x-www-form-urlencoded";
+    post_as(state, endpoint, form, body, cookie).await
+}
+
+async fn post_as(
+    state: &AppState,
+    endpoint: &str,
+    content_type: &str,
+    body: String,
+    cookie: Option<&str>,
+) -> StatusCode {
     let mut request = Request::post(format!("/api/{endpoint}"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::CONTENT_TYPE, content_type)
         .header(header::ORIGIN, ORIGIN);
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, cookie);
@@ -363,9 +375,9 @@ async fn ending_a_session_closes_its_sockets_within_a_second() {
     );
 }
 
-/// SES-04, WS-05: neither an open socket's checks nor opening another socket count as
-/// activity, so a session left alone with sockets open still ends when idle, and its sockets
-/// close; a request of the user's does count.
+/// SES-04, WS-05: neither an open socket's checks, nor opening another socket, nor a page's
+/// refresh after a pushed change count as activity, so a session left alone with sockets open
+/// still ends when idle, and its sockets close; a request of the user's does count.
 #[tokio::test]
 async fn an_open_socket_does_not_keep_an_idle_session_alive() {
     let wukong = harness(
@@ -394,10 +406,13 @@ async fn an_open_socket_does_not_keep_an_idle_session_alive() {
         close_code(&mut socket, Duration::from_millis(700)).await,
         None
     );
+    let query = serde_json::json!({"query": VmQuery::default(), "pushed": true}).to_string();
+    let cookie = Some(wukong.cookie.as_str());
+    post_as(&wukong.state, "vms/list", "application/json", query, cookie).await;
     assert_eq!(
         last_seen().await.expect("session"),
         almost_idle,
-        "a socket touched the session"
+        "a socket, or a refresh after a pushed change, touched the session"
     );
     let me = post(
         &wukong.state,

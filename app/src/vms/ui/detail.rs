@@ -33,22 +33,34 @@ pub fn VmPage() -> impl IntoView {
     let target = move || params.with(names);
     let refresh = RwSignal::new(0u32);
     let removed = RwSignal::new(false);
+    // Every refresh here follows a pushed change: not the user's activity (see the list).
+    let pushed = StoredValue::new(false);
     let detail = Resource::new(
         move || (target(), refresh.get()),
-        |((namespace, name), _)| get_vm(namespace, name),
+        move |((namespace, name), _)| {
+            get_vm(
+                namespace,
+                name,
+                pushed.try_update_value(std::mem::take).unwrap_or(false),
+            )
+        },
     );
+    let push_refresh = move || {
+        pushed.set_value(true);
+        refresh.update(|count| *count += 1);
+    };
     if let Some(feed) = use_live_feed() {
         feed.listen(move |event| {
             let (namespace, name) = params.with_untracked(names);
             match event {
                 LiveEvent::VmChanged { vm } if vm.namespace == namespace && vm.name == name => {
-                    refresh.update(|count| *count += 1)
+                    push_refresh()
                 }
                 LiveEvent::VmRemoved {
                     namespace: ns,
                     name: n,
                 } if *ns == namespace && *n == name => removed.set(true),
-                LiveEvent::Resync => refresh.update(|count| *count += 1),
+                LiveEvent::Resync => push_refresh(),
                 _ => {}
             }
         });

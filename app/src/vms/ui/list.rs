@@ -194,9 +194,17 @@ fn row(vm: VmSummary, runner: ActionRunner, now: i64) -> impl IntoView {
 pub fn VmListPage() -> impl IntoView {
     let query = RwSignal::new(VmQuery::default());
     let refresh = RwSignal::new(0u32);
+    // Fetches caused by a pushed change are the page's doing, not the user's: the server does
+    // not count them as activity, so a page left open does not keep the session alive.
+    let pushed = StoredValue::new(false);
     let page = Resource::new(
         move || (query.get(), refresh.get()),
-        |(query, _)| list_vms(query),
+        move |(query, _)| {
+            list_vms(
+                query,
+                pushed.try_update_value(std::mem::take).unwrap_or(false),
+            )
+        },
     );
     let rows = RwSignal::new(Vec::<VmSummary>::new());
     let runner = ActionRunner::new();
@@ -209,6 +217,7 @@ pub fn VmListPage() -> impl IntoView {
             set_timeout(
                 move || {
                     refetch_due.set_value(false);
+                    pushed.set_value(true);
                     refresh.update(|count| *count += 1);
                 },
                 Duration::from_millis(250),
