@@ -2,7 +2,7 @@
 //! cluster: who may call them, what they do, and what every open socket hears.
 
 use crate::support::{
-    app_state_on, body_text, cluster_at, cookie_pair, create_user, set_cookie, test_auth, test_db,
+    app_state_on, body_text, cookie_pair, create_user, set_cookie, simulated, test_auth, test_db,
     TestDb, ORIGIN,
 };
 use app::{
@@ -80,7 +80,7 @@ async fn start(sim: &SimCluster) -> Wukong {
         .fetch_one(test.db.pool())
         .await
         .expect("namespace");
-    let state = app_state_on(test.db.clone(), auth, cluster_at(&sim.url()));
+    let state = app_state_on(test.db.clone(), auth, simulated(sim));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -512,7 +512,7 @@ async fn after_a_cluster_restart_sockets_resync_and_lists_show_what_changed_mean
     let elsewhere = SimCluster::start_with(Some(&state_file), fast())
         .await
         .expect("other sim");
-    let other = cluster_at(&elsewhere.url());
+    let other = simulated(&elsewhere);
     app::vms::server::cluster::delete(&other, &wukong.namespace, "before", DiskDisposal::Delete)
         .await
         .expect("delete meanwhile");

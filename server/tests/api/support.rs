@@ -21,6 +21,7 @@ use axum::{
 };
 use http_body_util::BodyExt;
 use leptos::config::LeptosOptions;
+use server::simcluster::SimCluster;
 use sqlx::Row as _;
 use std::{
     io,
@@ -96,6 +97,7 @@ pub fn test_auth(secure_cookies: bool) -> Auth {
         oidc: OidcSettings::new(ORIGIN).expect("HTTP client"),
         revocations: Default::default(),
         trusted_proxies: Default::default(),
+        first_admin_password: Default::default(),
     }
 }
 
@@ -121,6 +123,23 @@ pub fn unreachable_cluster() -> Cluster {
     cluster_at("http://127.0.0.1:9")
 }
 
+/// A connection to the simulated cluster `sim`, with its token.
+pub fn simulated(sim: &SimCluster) -> Cluster {
+    let client = kube::Client::try_from(sim.client_config()).expect("kube client");
+    Cluster::new(client, ClusterSource::Simulated(sim.url()))
+}
+
+/// An HTTP client that trusts the simulated cluster's certificate; requests still need its
+/// token.
+pub fn sim_http(sim: &SimCluster) -> reqwest::Client {
+    let certificate = reqwest::Certificate::from_der(sim.certificate_der()).expect("certificate");
+    reqwest::Client::builder()
+        .add_root_certificate(certificate)
+        .build()
+        .expect("HTTP client")
+}
+
+/// A connection without credentials to a stand-in API server at `url` (a test's mock).
 pub fn cluster_at(url: &str) -> Cluster {
     let config = kube::Config::new(url.parse().expect("cluster URL"));
     let client = kube::Client::try_from(config).expect("kube client");
