@@ -300,7 +300,8 @@ fn prepare_data_dir(path: &Path) -> Result<(), StartupError> {
     };
     data_dir::create(path).map_err(fail)?;
     let probe = path.join(".wukong-write-test");
-    data_dir::write_new(&probe, b"ok").map_err(fail)?;
+    // Replaced, not created new: a probe left by a crash must not stop the start.
+    data_dir::replace(&probe, b"ok").map_err(fail)?;
     std::fs::remove_file(&probe).map_err(fail)
 }
 

@@ -686,3 +686,38 @@ async fn kubectl_reaches_the_simulated_cluster_only_with_the_written_kubeconfig(
         assert_eq!(status, expected, "with {bearer:?}");
     }
 }
+
+/// With PostgreSQL the first-run admin password still goes to the private file in the data
+/// directory, beside the key and the simulated cluster's files, and no SQLite file appears
+/// (AUTH-10, LOG-04).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: the test command runs it with WUKONG_TEST_POSTGRES set"]
+async fn with_postgresql_the_first_admin_password_is_in_the_data_directory_too() {
+    let server = crate::support::postgres_server().expect("WUKONG_TEST_POSTGRES is not set");
+    let url = crate::support::new_postgres_database(&server).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let running = {
+        let data = data.clone();
+        tokio::task::spawn_blocking(move || start_with(&data, &["--database-url", &url]))
+            .await
+            .expect("started")
+    };
+    let password_file = data.join("initial-admin-password");
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&password_file), 0o600);
+    assert_eq!(mode(&data.join("secret.key")), 0o600);
+    assert!(
+        !data.join("wukong.db").exists(),
+        "a SQLite file beside PostgreSQL"
+    );
+    let password = std::fs::read_to_string(&password_file).expect("password");
+    assert!(
+        !running
+            .early_log
+            .iter()
+            .any(|line| line.contains(password.trim_end())),
+        "{:#?}",
+        running.early_log
+    );
+}

@@ -61,7 +61,8 @@ pub async fn sqlite_db() -> TestDb {
     }
 }
 
-async fn postgres_db(server: &str) -> TestDb {
+/// The URL of a new, empty database on the PostgreSQL `server`.
+pub async fn new_postgres_database(server: &str) -> String {
     let name = format!("wukong_test_{}", uuid::Uuid::new_v4().simple());
     let admin = Db::connect(&format!("{server}/postgres"))
         .await
@@ -71,7 +72,11 @@ async fn postgres_db(server: &str) -> TestDb {
         .await
         .expect("create test database");
     admin.close().await;
-    let db = Db::connect(&format!("{server}/{name}"))
+    format!("{server}/{name}")
+}
+
+async fn postgres_db(server: &str) -> TestDb {
+    let db = Db::connect(&new_postgres_database(server).await)
         .await
         .expect("open test database");
     db.migrate().await.expect("migrate PostgreSQL");
