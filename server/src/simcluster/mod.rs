@@ -1,4 +1,4 @@
-//! The simulated cluster: an HTTP server on 127.0.0.1 that speaks the Kubernetes REST
+//! The simulated cluster: an HTTPS server on 127.0.0.1 that speaks the Kubernetes REST
 //! conventions for the resources Wukong uses (namespaces, resource quotas and KubeVirt's
 //! kinds), so Wukong runs, and is tested, through kube-rs without a real cluster.
 //!

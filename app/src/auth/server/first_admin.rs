@@ -22,10 +22,6 @@ impl PasswordFile {
         PasswordFile(Some(path))
     }
 
-    pub fn path(&self) -> Option<&Path> {
-        self.0.as_deref()
-    }
-
     /// Removes the file, if there is one: called once the password in it stopped working.
     /// A failure is logged, not returned: the change that made the file stale has happened.
     pub fn remove(&self) {
@@ -48,7 +44,7 @@ impl PasswordFile {
     /// between the change and the removal). The file stays while the admin must still change
     /// the generated password.
     pub async fn remove_if_stale(&self, db: &Db) -> Result<(), AppError> {
-        if self.path().is_some_and(Path::exists) && !must_change_password(db).await? {
+        if self.0.as_deref().is_some_and(Path::exists) && !must_change_password(db).await? {
             self.remove();
         }
         Ok(())
