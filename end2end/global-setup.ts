@@ -8,8 +8,9 @@ import { createUser, startWukong, stopWukong } from './wukong-process';
 
 /**
  * Starts a private Wukong for the run: its own data directory, any free port on loopback.
- * The tests find it through WUKONG_E2E_BASE_URL, and the first-run admin password it logs
- * through WUKONG_E2E_ADMIN_PASSWORD; the teardown stops it and removes its data.
+ * The tests find it through WUKONG_E2E_BASE_URL, and the first-run admin password it writes
+ * to its data directory through WUKONG_E2E_ADMIN_PASSWORD; the teardown stops it and removes
+ * its data.
  */
 export default async function globalSetup(): Promise<() => Promise<void>> {
   const dataDir = mkdtempSync(join(tmpdir(), 'wukong-e2e-'));

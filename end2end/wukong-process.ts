@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -21,7 +22,10 @@ export interface RunningWukong {
   process: ChildProcess;
   /** host:port it listens on. */
   address: string;
-  /** The first-run admin password, when this start created the admin. */
+  /**
+   * The first-run admin password, read from `<dataDir>/initial-admin-password` (Wukong never
+   * logs it); there while the admin has not changed it.
+   */
   adminPassword?: string;
 }
 
@@ -39,7 +43,6 @@ export async function startWukong(dataDir: string, listen = '127.0.0.1:0'): Prom
     ['--listen', listen, '--log-format', 'json', '--data-dir', dataDir, '--site-root', join(repoRoot, 'target/site')],
     { stdio: ['ignore', 'pipe', 'inherit'], env },
   );
-  let adminPassword: string | undefined;
   const address = await new Promise<string>((resolveAddress, reject) => {
     const timer = setTimeout(() => reject(new Error('wukong did not start within 60 s')), 60_000);
     server.once('exit', (code) => reject(new Error(`wukong exited early with code ${code}`)));
@@ -47,9 +50,6 @@ export async function startWukong(dataDir: string, listen = '127.0.0.1:0'): Prom
       if (process.env.WUKONG_E2E_SERVER_LOG) console.log(line);
       try {
         const record = JSON.parse(line);
-        if (record.email === 'admin@localhost' && typeof record.password === 'string') {
-          adminPassword = record.password;
-        }
         if (typeof record.address === 'string') {
           clearTimeout(timer);
           resolveAddress(record.address);
@@ -59,6 +59,8 @@ export async function startWukong(dataDir: string, listen = '127.0.0.1:0'): Prom
       }
     });
   });
+  const passwordFile = join(dataDir, 'initial-admin-password');
+  const adminPassword = existsSync(passwordFile) ? readFileSync(passwordFile, 'utf8').trimEnd() : undefined;
   return { process: server, address, adminPassword };
 }
 

@@ -41,7 +41,7 @@ export const ADMIN_PASSWORD = 'wukong end-to-end passphrase';
 
 function firstRunPassword(): string {
   const password = process.env.WUKONG_E2E_ADMIN_PASSWORD;
-  if (!password) throw new Error('the server did not log a first-run admin password');
+  if (!password) throw new Error('the server wrote no first-run admin password file');
   return password;
 }
 

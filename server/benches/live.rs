@@ -44,16 +44,7 @@ fn ms(duration: Duration) -> f64 {
 /// Starts `wukong` on the simulated cluster; its address and the child process.
 fn start_wukong(sim: &SimCluster, data_dir: &std::path::Path) -> (SocketAddr, std::process::Child) {
     let kubeconfig = data_dir.join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {}\n\
-             users:\n- name: sim\n  user: {{}}\ncontexts:\n- name: sim\n  context:\n    cluster: sim\n    user: sim\n\
-             current-context: sim\n",
-            sim.url()
-        ),
-    )
-    .expect("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
     let binary = env!("CARGO_BIN_EXE_wukong");
     let data = data_dir.to_string_lossy().into_owned();
     let mut create = Command::new(binary)
@@ -107,8 +98,7 @@ fn start_wukong(sim: &SimCluster, data_dir: &std::path::Path) -> (SocketAddr, st
 }
 
 async fn seed(sim: &SimCluster) -> Cluster {
-    let client =
-        kube::Client::try_from(kube::Config::new(sim.url().parse().expect("url"))).expect("client");
+    let client = kube::Client::try_from(sim.client_config()).expect("client");
     let cluster = Cluster::new(client, ClusterSource::Simulated(sim.url()));
     let began = Instant::now();
     for index in 0..VMS {

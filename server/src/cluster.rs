@@ -29,7 +29,8 @@ fn failed(reason: impl std::fmt::Display) -> StartupError {
 }
 
 /// Connects to the configured cluster, or starts the simulated one (returned too, so it
-/// lives as long as the server).
+/// lives as long as the server) with a new token, which the kubeconfig
+/// `<data-dir>/simcluster.kubeconfig` hands to the machine's owner for kubectl.
 pub async fn connect(settings: &Settings) -> Result<(Cluster, Option<SimCluster>), StartupError> {
     let (config, source, simulated) = if let Some(path) = kubeconfig_path(settings) {
         let kubeconfig = Kubeconfig::read_from(&path)
@@ -47,9 +48,23 @@ pub async fn connect(settings: &Settings) -> Result<(Cluster, Option<SimCluster>
         let sim = SimCluster::start(Some(&state))
             .await
             .map_err(|error| failed(format!("simulated cluster: {error}")))?;
-        let url = sim.url();
-        let config = Config::new(url.parse().map_err(failed)?);
-        (config, ClusterSource::Simulated(url), Some(sim))
+        let kubeconfig = settings.data_dir.join("simcluster.kubeconfig");
+        sim.write_kubeconfig(&kubeconfig).map_err(|error| {
+            failed(format!(
+                "simulated cluster: cannot write {}: {error}",
+                kubeconfig.display()
+            ))
+        })?;
+        tracing::info!(
+            path = %kubeconfig.display(),
+            "the simulated cluster answers `kubectl --kubeconfig {}`",
+            kubeconfig.display()
+        );
+        (
+            sim.client_config(),
+            ClusterSource::Simulated(sim.url()),
+            Some(sim),
+        )
     };
     let client = Client::try_from(config).map_err(failed)?;
     Ok((Cluster::new(client, source), simulated))

@@ -181,10 +181,12 @@ impl Settings {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("wukong.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.sqlite_file().display()),
         }
+    }
+
+    /// The default database: the SQLite file in the data directory.
+    pub fn sqlite_file(&self) -> PathBuf {
+        self.data_dir.join("wukong.db")
     }
 }

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod data_dir;
 pub mod http;
 pub mod simcluster;
 pub mod startup;

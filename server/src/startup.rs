@@ -1,8 +1,9 @@
 //! Turning settings into a running server.
 
-use crate::{config::Settings, http};
+use crate::{config::Settings, data_dir, http};
 use app::{
     auth::server::{
+        first_admin::{self, PasswordFile},
         oidc::OidcSettings,
         password::PasswordHasher,
         secrets::SecretBox,
@@ -34,6 +35,8 @@ const SITE_NAME: &str = env!("LEPTOS_OUTPUT_NAME");
 pub enum StartupError {
     #[error("cannot use data directory {}: {source}", path.display())]
     DataDir { path: PathBuf, source: io::Error },
+    #[error("cannot make the database file {} private: {source}", path.display())]
+    DatabaseFile { path: PathBuf, source: io::Error },
     #[error("kubeconfig {} cannot be read: {source}", path.display())]
     Kubeconfig { path: PathBuf, source: io::Error },
     #[error(transparent)]
@@ -45,8 +48,10 @@ pub enum StartupError {
     },
     #[error("cannot set up password hashing: {0}")]
     Hasher(argon2::password_hash::Error),
-    #[error("cannot create the first admin account: {0}")]
+    #[error("cannot set up the first admin account: {0}")]
     FirstAdmin(AppError),
+    #[error("cannot write the first admin's password to {}: {source}; run `wukong user reset-password {FIRST_ADMIN_EMAIL}` for a new one", path.display())]
+    FirstAdminPassword { path: PathBuf, source: io::Error },
     #[error("cannot connect to the cluster: {0}")]
     Cluster(String),
     #[error("cannot set up the HTTP client for identity providers: {0}")]
@@ -95,16 +100,7 @@ impl Application {
                 source,
             })?;
         let hasher = hasher()?;
-        if let Some(password) = ensure_first_admin(&db, &hasher)
-            .await
-            .map_err(StartupError::FirstAdmin)?
-        {
-            tracing::warn!(
-                email = FIRST_ADMIN_EMAIL,
-                password = %password,
-                "first run: created the admin account; sign in and change this password now, it is not shown again"
-            );
-        }
+        let first_admin_password = hand_over_first_admin_password(settings, &db, &hasher).await?;
         let public_url = settings
             .public_url
             .clone()
@@ -132,6 +128,7 @@ impl Application {
                 ranges: settings.trusted_proxies.clone(),
                 header: settings.forwarded_header.into(),
             },
+            first_admin_password,
         };
         let state = AppState {
             leptos_options: leptos_options(settings, address),
@@ -179,9 +176,59 @@ impl Application {
 /// Prepares the data directory, then opens and migrates the configured database.
 pub async fn open_database(settings: &Settings) -> Result<Db, StartupError> {
     prepare_data_dir(&settings.data_dir)?;
+    if settings.database_url.is_none() {
+        let path = settings.sqlite_file();
+        data_dir::prepare_sqlite_file(&path)
+            .map_err(|source| StartupError::DatabaseFile { path, source })?;
+    }
     let db = Db::connect(&settings.database_url()).await?;
     db.migrate().await?;
     Ok(db)
+}
+
+/// Creates the first admin on a database without one and writes its generated password to
+/// a file only Wukong's account can read; the log says where, never what (LOG-04). On later
+/// starts, removes that file if the password was changed meanwhile.
+async fn hand_over_first_admin_password(
+    settings: &Settings,
+    db: &Db,
+    hasher: &PasswordHasher,
+) -> Result<PasswordFile, StartupError> {
+    let path = settings.data_dir.join(first_admin::FILE_NAME);
+    let file = PasswordFile::at(path.clone());
+    match ensure_first_admin(db, hasher)
+        .await
+        .map_err(StartupError::FirstAdmin)?
+    {
+        Some(password) => {
+            data_dir::replace(&path, format!("{password}\n").as_bytes()).map_err(|source| {
+                StartupError::FirstAdminPassword {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            tracing::warn!(
+                email = FIRST_ADMIN_EMAIL,
+                path = %path.display(),
+                "first run: created the admin account; its password is in {}: sign in and change it now (the file is removed then)",
+                path.display()
+            );
+        }
+        None => {
+            file.remove_if_stale(db)
+                .await
+                .map_err(StartupError::FirstAdmin)?;
+            if path.exists() {
+                tracing::warn!(
+                    email = FIRST_ADMIN_EMAIL,
+                    path = %path.display(),
+                    "the first-run admin password in {} is still unchanged: sign in and change it",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(file)
 }
 
 /// The password hasher, allowed as many concurrent hashes as there are cores.
@@ -235,7 +282,7 @@ fn load_secret_key(settings: &Settings) -> Result<SecretBox, StartupError> {
         Ok(text) => text,
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             let key = SecretBox::generate_key();
-            write_private(&path, &key).map_err(|error| fail(error.to_string()))?;
+            data_dir::write_new(&path, key.as_bytes()).map_err(|error| fail(error.to_string()))?;
             tracing::info!(path = %path.display(), "created a new secret key file");
             key
         }
@@ -244,25 +291,17 @@ fn load_secret_key(settings: &Settings) -> Result<SecretBox, StartupError> {
     SecretBox::from_base64(&text).map_err(|error| fail(error.to_string()))
 }
 
-fn write_private(path: &Path, contents: &str) -> io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(contents.as_bytes())
-}
-
-/// Creates the data directory if needed and proves it is writable, so a bad directory is
-/// reported at start-up rather than at the first write.
+/// Creates the data directory if needed (owner-only) and proves it is writable, so a bad
+/// directory is reported at start-up rather than at the first write.
 fn prepare_data_dir(path: &Path) -> Result<(), StartupError> {
     let fail = |source| StartupError::DataDir {
         path: path.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(path).map_err(fail)?;
+    data_dir::create(path).map_err(fail)?;
     let probe = path.join(".wukong-write-test");
-    std::fs::write(&probe, b"ok").map_err(fail)?;
+    // Replaced, not created new: a probe left by a crash must not stop the start.
+    data_dir::replace(&probe, b"ok").map_err(fail)?;
     std::fs::remove_file(&probe).map_err(fail)
 }
 

@@ -26,7 +26,41 @@ pub fn router(sim: Arc<Sim>) -> Router {
             sim.clone(),
             unless_stopped,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            sim.clone(),
+            with_token,
+        ))
         .with_state(sim)
+}
+
+/// Every request, WebSocket upgrades included, must carry the cluster's bearer token, as a
+/// real API server refuses anonymous requests; otherwise 401 and a `Status`, before anything
+/// else is looked at.
+async fn with_token(
+    State(sim): State<Arc<Sim>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    if presented.is_some_and(|token| same_bytes(token.as_bytes(), sim.token.as_bytes())) {
+        return next.run(request).await;
+    }
+    Failure::new(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized").into_response()
+}
+
+/// Compares in a time that depends on the length only, so the answer's timing does not tell
+/// how much of a guessed token was right.
+fn same_bytes(left: &[u8], right: &[u8]) -> bool {
+    left.len() == right.len()
+        && left
+            .iter()
+            .zip(right)
+            .fold(0, |difference, (a, b)| difference | (a ^ b))
+            == 0
 }
 
 /// A stopped cluster answers nothing: requests still arriving on connections that were open

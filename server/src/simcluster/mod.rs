@@ -1,7 +1,12 @@
-//! The simulated cluster: an HTTP server on 127.0.0.1 that speaks the Kubernetes REST
+//! The simulated cluster: an HTTPS server on 127.0.0.1 that speaks the Kubernetes REST
 //! conventions for the resources Wukong uses (namespaces, resource quotas and KubeVirt's
 //! kinds), so Wukong runs, and is tested, through kube-rs without a real cluster.
+//!
+//! It answers only HTTPS requests that carry this process's bearer token (see `access`);
+//! Wukong gets token and certificate through [`SimCluster::client_config`], a person through
+//! the kubeconfig written by [`SimCluster::write_kubeconfig`].
 
+mod access;
 mod api;
 mod console;
 pub mod lifecycle;
@@ -99,6 +104,8 @@ pub struct Sim {
     /// Changes (to closed) when the cluster stops, ending open watches.
     stopped: tokio::sync::watch::Receiver<()>,
     sessions: console::Sessions,
+    /// What every request must carry as `Authorization: Bearer …`.
+    token: &'static str,
 }
 
 /// Tunables, for tests that need expiry or bookmarks soon.
@@ -128,6 +135,9 @@ impl Default for SimOptions {
 /// A running simulated cluster.
 pub struct SimCluster {
     pub address: SocketAddr,
+    credentials: &'static access::Credentials,
+    /// How kube-rs reaches it, token and certificate included.
+    config: kube::Config,
     /// Dropped to stop: the server closes its connections and open watches end, as a
     /// restarted API server's would.
     _stop: tokio::sync::watch::Sender<()>,
@@ -141,6 +151,7 @@ impl SimCluster {
 
     pub async fn start_with(state_file: Option<&Path>, options: SimOptions) -> io::Result<Self> {
         let resources = resources().map_err(io::Error::other)?;
+        let credentials = access::credentials()?;
         let (stop, stopped) = tokio::sync::watch::channel(());
         let sim = Arc::new(Sim {
             resources,
@@ -149,9 +160,18 @@ impl SimCluster {
             transition_delay: options.transition_delay,
             stopped: stopped.clone(),
             sessions: console::Sessions::default(),
+            token: &credentials.token,
         });
         let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
         let address = listener.local_addr()?;
+        let mut config = kube::Config::new(
+            format!("https://{address}")
+                .parse()
+                .map_err(io::Error::other)?,
+        );
+        config.auth_info.token = Some(credentials.token.as_str().into());
+        config.root_cert = Some(vec![credentials.certificate.to_vec()]);
+        let listener = access::TlsListener::start(listener, credentials, stopped.clone())?;
         let mut stopping = stopped;
         let shutdown = async move {
             let _ = stopping.changed().await;
@@ -164,11 +184,54 @@ impl SimCluster {
         });
         Ok(SimCluster {
             address,
+            credentials,
+            config,
             _stop: stop,
         })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        format!("https://{}", self.address)
+    }
+
+    /// The bearer token every request must carry.
+    pub fn token(&self) -> &str {
+        &self.credentials.token
+    }
+
+    /// The certificate it serves (self-signed), for clients to trust.
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.credentials.certificate
+    }
+
+    /// A kube-rs configuration that reaches this cluster with its token.
+    pub fn client_config(&self) -> kube::Config {
+        self.config.clone()
+    }
+
+    /// A kubeconfig (JSON, which kubectl and kube-rs read as YAML) with this cluster and its
+    /// certificate, a user holding its token, and a context of both as the current one.
+    pub fn kubeconfig(&self) -> String {
+        use base64::{engine::general_purpose::STANDARD, Engine as _};
+        const NAME: &str = "wukong-simulated";
+        let cluster = serde_json::json!({
+            "server": self.url(),
+            "certificate-authority-data": STANDARD.encode(&self.credentials.certificate_pem),
+        });
+        let document = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": NAME, "cluster": cluster}],
+            "users": [{"name": NAME, "user": {"token": self.token()}}],
+            "contexts": [{"name": NAME, "context": {"cluster": NAME, "user": NAME}}],
+            "current-context": NAME,
+        });
+        format!("{document:#}\n")
+    }
+
+    /// Writes [`Self::kubeconfig`] to `path`, readable by the owner only, replacing an
+    /// earlier one (whose token no longer works).
+    pub fn write_kubeconfig(&self, path: &Path) -> io::Result<()> {
+        crate::data_dir::replace(path, self.kubeconfig().as_bytes())
     }
 }

@@ -47,8 +47,12 @@ pub struct Store {
 }
 
 impl Store {
-    /// Loads the store saved in `file`, or starts empty; `None` keeps it in memory only.
+    /// Loads the store saved in `file` (made owner-only), or starts empty; `None` keeps it in
+    /// memory only.
     pub fn open(file: Option<&Path>, history_limit: usize) -> io::Result<Self> {
+        if let Some(file) = file {
+            crate::data_dir::restrict(file)?;
+        }
         let saved: Saved = match file.map(std::fs::read) {
             Some(Ok(bytes)) => serde_json::from_slice(&bytes).map_err(io::Error::other)?,
             Some(Err(error)) if error.kind() != io::ErrorKind::NotFound => return Err(error),
@@ -146,7 +150,7 @@ impl Store {
         )
     }
 
-    /// Writes the whole store to a temporary file and renames it over the old one, so a
+    /// Writes the whole store to a new owner-only file and renames it over the old one, so a
     /// crash leaves either the old or the new state.
     fn save(&self) -> io::Result<()> {
         let Some(file) = &self.file else {
@@ -160,11 +164,6 @@ impl Store {
                 .map(|(key, value)| (key.clone(), value.clone()))
                 .collect(),
         };
-        let temporary = file.with_extension("tmp");
-        std::fs::write(
-            &temporary,
-            serde_json::to_vec(&saved).map_err(io::Error::other)?,
-        )?;
-        std::fs::rename(temporary, file)
+        crate::data_dir::replace(file, &serde_json::to_vec(&saved).map_err(io::Error::other)?)
     }
 }

@@ -560,3 +560,67 @@ async fn users_list_and_end_their_own_sessions_only() {
     assert_eq!(client.me(&first).await, StatusCode::OK);
     assert_eq!(client.audit_reasons("session_ended").await.len(), 2);
 }
+
+/// The first-run admin password file, on either database: kept while the admin must still
+/// change the password, removed by the change itself, and by the start-up check when the
+/// change happened where this process could not act (AUTH-10). Another user's change leaves
+/// it alone.
+#[tokio::test]
+async fn the_first_admin_password_file_goes_when_that_admin_changes_the_password() {
+    use app::auth::server::{first_admin::PasswordFile, Auth};
+    let test = test_db().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("initial-admin-password");
+    let file = PasswordFile::at(path.clone());
+    let password = ensure_first_admin(&test.db, &test_auth(false).hasher)
+        .await
+        .expect("first run")
+        .expect("password");
+    std::fs::write(&path, &password).expect("write the file");
+    file.remove_if_stale(&test.db).await.expect("check");
+    assert!(path.exists(), "the admin must still change it");
+
+    let auth = Auth {
+        first_admin_password: file.clone(),
+        ..test_auth(false)
+    };
+    create_user(&test.db, &auth, EMAIL, PASSWORD).await;
+    let client = Client { test, auth };
+    let change = |current: &str, new: &str| {
+        format!(
+            "current_password={}&new_password={}&confirm_password={}",
+            form(current),
+            form(new),
+            form(new)
+        )
+    };
+    let cookie = cookie_pair(&set_cookie(&client.login(EMAIL, PASSWORD, None).await));
+    let other = client
+        .post(
+            "auth/password",
+            &change(PASSWORD, "another user's passphrase"),
+            Some(ORIGIN),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(other.status(), StatusCode::OK);
+    assert!(path.exists(), "another user's change");
+
+    let cookie = cookie_pair(&set_cookie(
+        &client.login("admin@localhost", &password, None).await,
+    ));
+    let changed = client
+        .post(
+            "auth/password",
+            &change(&password, "the admin's own passphrase"),
+            Some(ORIGIN),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert!(!path.exists(), "removed by the change");
+
+    std::fs::write(&path, &password).expect("a file left behind");
+    file.remove_if_stale(&client.test.db).await.expect("check");
+    assert!(!path.exists(), "removed at start-up once changed");
+}

@@ -66,7 +66,7 @@ async fn healthz_answers_ok() {
 
 #[tokio::test]
 async fn readyz_follows_the_database_and_the_cluster() {
-    use crate::support::{app_state_with, cluster_at, test_auth};
+    use crate::support::{app_state_with, simulated, test_auth};
     let test = test_db().await;
     let sim = server::simcluster::SimCluster::start(None)
         .await
@@ -80,7 +80,7 @@ async fn readyz_follows_the_database_and_the_cluster() {
                 .expect("request"),
         )
     };
-    let response = ready(cluster_at(&sim.url())).await.expect("answer");
+    let response = ready(simulated(&sim)).await.expect("answer");
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         body_text(response).await,

@@ -2,8 +2,8 @@
 //! cluster: who may call them, what they do, and what every open socket hears.
 
 use crate::support::{
-    app_state_on, body_text, cluster_at, cookie_pair, create_user, form, set_cookie, test_auth,
-    test_db, TestDb, ORIGIN,
+    app_state_on, body_text, cluster_at, cookie_pair, create_user, form, set_cookie, simulated,
+    test_auth, test_db, TestDb, ORIGIN,
 };
 use app::{
     cluster::Cluster,
@@ -70,11 +70,11 @@ async fn sign_in(state: &AppState, email: &str) -> String {
 }
 
 async fn start(sim: &SimCluster) -> Wukong {
-    start_on(&sim.url()).await
+    start_on(simulated(sim)).await
 }
 
-/// A Wukong over the API server at `cluster_url`.
-async fn start_on(cluster_url: &str) -> Wukong {
+/// A Wukong over the API server `cluster` reaches.
+async fn start_on(cluster: app::cluster::Cluster) -> Wukong {
     let test = test_db().await;
     let auth = test_auth(false);
     let admin_id = create_user(&test.db, &auth, ADMIN, PASSWORD).await;
@@ -94,7 +94,7 @@ async fn start_on(cluster_url: &str) -> Wukong {
             .fetch_one(test.db.pool())
             .await
             .expect("namespace");
-    let state = app_state_on(test.db.clone(), auth, cluster_at(cluster_url));
+    let state = app_state_on(test.db.clone(), auth, cluster);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -547,7 +547,7 @@ async fn after_a_cluster_restart_sockets_resync_and_lists_show_what_changed_mean
     let elsewhere = SimCluster::start_with(Some(&state_file), fast())
         .await
         .expect("other sim");
-    let other = cluster_at(&elsewhere.url());
+    let other = simulated(&elsewhere);
     let vms: Api<VirtualMachine> = Api::namespaced(other.client.clone(), &wukong.namespace);
     vms.delete("before", &DeleteParams::default())
         .await
@@ -624,7 +624,7 @@ async fn recording_cluster() -> (String, Heard) {
 #[tokio::test]
 async fn malformed_names_and_foreign_namespaces_never_reach_the_cluster() {
     let (url, heard) = recording_cluster().await;
-    let wukong = start_on(&url).await;
+    let wukong = start_on(cluster_at(&url)).await;
     let long = "a".repeat(64);
     let hostile = ["../x", "a/b", "UPPER", long.as_str(), "%2e%2e", ""];
     let mut targets: Vec<(String, String)> = Vec::new();
@@ -688,7 +688,7 @@ async fn vms_that_are_not_wukongs_answer_404_and_are_left_untouched() {
     let sim = SimCluster::start_with(None, fast()).await.expect("sim");
     let wukong = start(&sim).await;
     wukong.create("web-1").await;
-    let cluster = cluster_at(&sim.url());
+    let cluster = simulated(&sim);
     let new_vm = |name: &str, namespace: &str| {
         let mut form = wukong.form(name);
         form.namespace = namespace.to_owned();

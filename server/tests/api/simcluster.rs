@@ -5,14 +5,13 @@ use kube::{
         Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
         PatchParams, PostParams,
     },
-    Client, Config,
+    Client,
 };
 use serde_json::{json, Value};
 use server::simcluster::{schema, SimCluster};
 
 fn client(sim: &SimCluster) -> Client {
-    let url = sim.url().parse().expect("URL");
-    Client::try_from(Config::new(url)).expect("kube client")
+    Client::try_from(sim.client_config()).expect("kube client")
 }
 
 fn vm_resource() -> ApiResource {
@@ -86,6 +85,76 @@ fn assert_refused<T: std::fmt::Debug>(result: kube::Result<T>, code: u16, text: 
     assert!(
         status.reason == text || status.message == text,
         "{status:?}"
+    );
+}
+
+/// Loopback is open to every account on the machine, so the simulated cluster answers only
+/// requests with the bearer token of the process that runs it (256 random bits; a new
+/// process, a new token: see the `cli` tests): without it, with another one or in another
+/// scheme, REST calls, watches, version and unknown paths all get 401 and a `Status`, as from
+/// a real API server. The token is a credential, handled as one (LOG-04, OIDC-13).
+#[tokio::test]
+async fn every_request_needs_the_clusters_bearer_token() {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    let sim = SimCluster::start(None).await.expect("start");
+    let token = sim.token().to_owned();
+    let decoded = URL_SAFE_NO_PAD.decode(&token).expect("base64url token");
+    assert_eq!(decoded.len(), 32, "256 bits");
+    create_namespace(&client(&sim), "team-a").await;
+
+    let http = crate::support::sim_http(&sim);
+    let paths = [
+        ("/version", 200),
+        ("/api/v1/namespaces", 200),
+        ("/api/v1/namespaces?watch=1", 200),
+        (
+            "/apis/kubevirt.io/v1/namespaces/team-a/virtualmachines",
+            200,
+        ),
+        ("/nowhere", 404),
+    ];
+    let refused = [
+        None,
+        Some("Bearer ".to_owned()),
+        Some("Bearer wrong".to_owned()),
+        Some(format!("Bearer {}", &token[1..])),
+        Some(format!("Bearer {token}x")),
+        Some(format!("Basic {token}")),
+        Some(token.clone()),
+    ];
+    for (path, allowed) in paths {
+        let url = format!("{}{path}", sim.url());
+        for authorization in &refused {
+            let mut request = http.get(&url);
+            if let Some(value) = authorization {
+                request = request.header("Authorization", value);
+            }
+            let response = request.send().await.expect("an answer");
+            assert_eq!(response.status(), 401, "{path} with {authorization:?}");
+            let status: Value =
+                serde_json::from_str(&response.text().await.expect("body")).expect("JSON");
+            assert_eq!(
+                (&status["kind"], &status["code"], &status["reason"]),
+                (&json!("Status"), &json!(401), &json!("Unauthorized")),
+                "{path}"
+            );
+        }
+        let response = http
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), allowed, "{path} with the token");
+    }
+
+    let mut anonymous = sim.client_config();
+    anonymous.auth_info = Default::default();
+    let anonymous = Client::try_from(anonymous).expect("client");
+    assert_refused(
+        namespaces(&anonymous).get("team-a").await,
+        401,
+        "Unauthorized",
     );
 }
 

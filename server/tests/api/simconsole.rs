@@ -9,12 +9,12 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::{json, Value};
 use server::simcluster::SimCluster;
-use std::{collections::HashSet, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
-    connect_async,
+    connect_async_tls_with_config,
     tungstenite::{self, client::IntoClientRequest as _, protocol::CloseFrame, Message},
-    MaybeTlsStream, WebSocketStream,
+    Connector, MaybeTlsStream, WebSocketStream,
 };
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -45,23 +45,63 @@ async fn demo_session(stream: &str, protocols: &[&str]) -> (SimCluster, kube::Cl
     (sim, client, peer)
 }
 
-fn url(sim: &SimCluster, name: &str, stream: &str) -> String {
-    format!(
-        "ws://{}/apis/subresources.kubevirt.io/v1/namespaces/team-a/virtualmachineinstances/{name}/{stream}",
-        sim.address
-    )
+/// A stream's WebSocket URL, the bearer token sent to open it and the certificate trusted.
+#[derive(Clone)]
+struct Endpoint {
+    url: String,
+    token: Option<String>,
+    certificate: Vec<u8>,
+}
+
+impl Endpoint {
+    fn with_query(&self, query: &str) -> Self {
+        Endpoint {
+            url: format!("{}?{query}", self.url),
+            ..self.clone()
+        }
+    }
+}
+
+fn url(sim: &SimCluster, name: &str, stream: &str) -> Endpoint {
+    Endpoint {
+        url: format!(
+            "wss://{}/apis/subresources.kubevirt.io/v1/namespaces/team-a/virtualmachineinstances/{name}/{stream}",
+            sim.address
+        ),
+        token: Some(sim.token().to_owned()),
+        certificate: sim.certificate_der().to_vec(),
+    }
 }
 
 /// Connects offering `protocols`; answers the socket and the protocol the server chose.
-async fn connect(url: &str, protocols: &[&str]) -> tungstenite::Result<(Peer, Option<String>)> {
-    let mut request = url.into_client_request()?;
+async fn connect(
+    endpoint: &Endpoint,
+    protocols: &[&str],
+) -> tungstenite::Result<(Peer, Option<String>)> {
+    let mut request = endpoint.url.as_str().into_client_request()?;
+    if let Some(token) = &endpoint.token {
+        let authorization = format!("Bearer {token}").parse().expect("header value");
+        request.headers_mut().insert("Authorization", authorization);
+    }
     if !protocols.is_empty() {
         let offered = protocols.join(", ").parse().expect("header value");
         request
             .headers_mut()
             .insert("Sec-WebSocket-Protocol", offered);
     }
-    let (socket, response) = connect_async(request).await?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(endpoint.certificate.clone().into())
+        .expect("the cluster's certificate");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = Connector::Rustls(Arc::new(tls));
+    let (socket, response) =
+        connect_async_tls_with_config(request, None, false, Some(connector)).await?;
     let chosen = response
         .headers()
         .get("Sec-WebSocket-Protocol")
@@ -76,7 +116,7 @@ async fn connect(url: &str, protocols: &[&str]) -> tungstenite::Result<(Peer, Op
 }
 
 /// The `Status` object of a refused connection, checked against the HTTP status.
-async fn refusal(url: &str) -> Value {
+async fn refusal(url: &Endpoint) -> Value {
     match connect(url, &[PROTOCOL]).await {
         Err(tungstenite::Error::Http(response)) => {
             let body = response.body().as_deref().expect("a body");
@@ -271,6 +311,29 @@ async fn plain_kubevirt_io_is_chosen_when_offered_and_no_protocol_when_none_is()
     assert_eq!(chosen, None);
 }
 
+/// The VNC and serial console WebSockets of the simulated cluster open only with its bearer
+/// token, like its REST calls: without it or with another, the upgrade gets 401 and a
+/// `Status`, even for a running VM (the spirit of WS-03 for the cluster's own sockets).
+#[tokio::test]
+async fn the_streams_refuse_an_upgrade_without_the_clusters_token() {
+    let (sim, _client, _vms) = running("demo").await;
+    for stream in ["vnc", "console"] {
+        let endpoint = url(&sim, "demo", stream);
+        for token in [None, Some("wrong".to_owned())] {
+            let refused = refusal(&Endpoint {
+                token: token.clone(),
+                ..endpoint.clone()
+            })
+            .await;
+            assert_eq!(refused["code"], 401, "{stream} with {token:?}");
+            assert_eq!(refused["reason"], "Unauthorized");
+        }
+        connect(&endpoint, &[PROTOCOL])
+            .await
+            .expect("the stream with the token");
+    }
+}
+
 #[tokio::test]
 async fn the_console_greets_echoes_lines_and_erases() {
     let (_sim, _client, mut console) = demo_session("console", &[PROTOCOL]).await;
@@ -359,7 +422,7 @@ async fn a_new_vnc_connection_ends_the_old_unless_the_session_is_to_be_preserved
     let frame = first.closed().await;
     assert_eq!(frame.reason.as_str(), "replaced by a newer connection");
 
-    let preserving = format!("{vnc_url}?preserveSession=true");
+    let preserving = vnc_url.with_query("preserveSession=true");
     let busy = refusal(&preserving).await;
     assert_eq!(busy["code"], 503);
     assert_eq!(busy["message"], "Active VNC connection. Request denied.");

@@ -3,7 +3,7 @@
 //! that fails during a check.
 
 use crate::support::{
-    app_state_on, cluster_at, cookie_pair, create_user, set_cookie, test_auth, test_db,
+    app_state_on, cookie_pair, create_user, set_cookie, simulated, test_auth, test_db,
     unreachable_cluster, TestDb, ORIGIN,
 };
 use app::{
@@ -254,7 +254,7 @@ async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
     let sim = SimCluster::start_with(None, SimOptions::default())
         .await
         .expect("sim");
-    let cluster = cluster_at(&sim.url());
+    let cluster = simulated(&sim);
     let client = cluster.client.clone();
     let wukong = harness(
         SocketPolicy {

@@ -21,6 +21,7 @@ use axum::{
 };
 use http_body_util::BodyExt;
 use leptos::config::LeptosOptions;
+use server::simcluster::SimCluster;
 use sqlx::Row as _;
 use std::{
     io,
@@ -60,7 +61,8 @@ pub async fn sqlite_db() -> TestDb {
     }
 }
 
-async fn postgres_db(server: &str) -> TestDb {
+/// The URL of a new, empty database on the PostgreSQL `server`.
+pub async fn new_postgres_database(server: &str) -> String {
     let name = format!("wukong_test_{}", uuid::Uuid::new_v4().simple());
     let admin = Db::connect(&format!("{server}/postgres"))
         .await
@@ -70,7 +72,11 @@ async fn postgres_db(server: &str) -> TestDb {
         .await
         .expect("create test database");
     admin.close().await;
-    let db = Db::connect(&format!("{server}/{name}"))
+    format!("{server}/{name}")
+}
+
+async fn postgres_db(server: &str) -> TestDb {
+    let db = Db::connect(&new_postgres_database(server).await)
         .await
         .expect("open test database");
     db.migrate().await.expect("migrate PostgreSQL");
@@ -96,6 +102,7 @@ pub fn test_auth(secure_cookies: bool) -> Auth {
         oidc: OidcSettings::new(ORIGIN).expect("HTTP client"),
         revocations: Default::default(),
         trusted_proxies: Default::default(),
+        first_admin_password: Default::default(),
     }
 }
 
@@ -121,6 +128,23 @@ pub fn unreachable_cluster() -> Cluster {
     cluster_at("http://127.0.0.1:9")
 }
 
+/// A connection to the simulated cluster `sim`, with its token.
+pub fn simulated(sim: &SimCluster) -> Cluster {
+    let client = kube::Client::try_from(sim.client_config()).expect("kube client");
+    Cluster::new(client, ClusterSource::Simulated(sim.url()))
+}
+
+/// An HTTP client that trusts the simulated cluster's certificate; requests still need its
+/// token.
+pub fn sim_http(sim: &SimCluster) -> reqwest::Client {
+    let certificate = reqwest::Certificate::from_der(sim.certificate_der()).expect("certificate");
+    reqwest::Client::builder()
+        .add_root_certificate(certificate)
+        .build()
+        .expect("HTTP client")
+}
+
+/// A connection without credentials to a stand-in API server at `url` (a test's mock).
 pub fn cluster_at(url: &str) -> Cluster {
     let config = kube::Config::new(url.parse().expect("cluster URL"));
     let client = kube::Client::try_from(config).expect("kube client");

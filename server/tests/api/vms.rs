@@ -2,7 +2,7 @@
 //! against the simulated cluster, and against small mocks for the failures a real cluster
 //! can produce.
 
-use crate::support::cluster_at;
+use crate::support::{cluster_at, simulated};
 use app::{
     cluster::Cluster,
     vms::{
@@ -288,7 +288,7 @@ async fn ours(cluster: &Cluster, name: &str) -> WukongVm {
 #[tokio::test]
 async fn create_then_every_lifecycle_action_goes_through_kubevirts_subresources() {
     let sim = SimCluster::start_with(None, fast()).await.expect("sim");
-    let cluster = cluster_at(&sim.url());
+    let cluster = simulated(&sim);
     let vm = new_vm(
         "web-1",
         ImageSource::Preset(ImagePreset::Cirros),
@@ -455,7 +455,7 @@ async fn deleting_a_vm_can_keep_its_datavolumes() {
     // The simulated cluster has no CDI: a mock-free check that a VM without DataVolumes
     // deletes either way, then an HTTP mock that records what a keep sends.
     let sim = SimCluster::start_with(None, fast()).await.expect("sim");
-    let cluster = cluster_at(&sim.url());
+    let cluster = simulated(&sim);
     let url = ImageSource::Url("https://images.example.test/disk.qcow2".to_owned());
     let vm = new_vm("imported", url, RunStrategy::Halted);
     create(&cluster, &vm, "p").await.expect("created");
@@ -665,7 +665,7 @@ fn names_that_could_leave_their_path_segment_are_refused() {
 #[tokio::test]
 async fn the_status_subresource_writes_status_only() {
     let sim = SimCluster::start_with(None, fast()).await.expect("sim");
-    let cluster = cluster_at(&sim.url());
+    let cluster = simulated(&sim);
     let vm = new_vm(
         "web-1",
         ImageSource::Preset(ImagePreset::Cirros),

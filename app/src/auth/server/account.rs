@@ -7,6 +7,7 @@ use crate::{
         login::{check_bounds, check_password, PasswordOk, Purpose},
         password::check_new_password,
         session::{self, Requester, Session, SignInMethod, Which},
+        users::FIRST_ADMIN_EMAIL,
         Auth,
     },
     db::{now_ms, Db},
@@ -99,7 +100,8 @@ pub(crate) fn invalid(field: &str, message: &str) -> AppError {
 }
 
 /// Replaces the password after checking the current one, clears a forced change, and ends
-/// the user's other sessions (whoever knew the old password is signed out).
+/// the user's other sessions (whoever knew the old password is signed out). The first-run
+/// admin's change also removes the file that showed the generated password.
 pub async fn change_password(
     db: &Db,
     auth: &Auth,
@@ -157,5 +159,8 @@ pub async fn change_password(
     );
     record(&mut tx, requester, &event, now).await?;
     tx.commit().await?;
+    if session.user.email == FIRST_ADMIN_EMAIL {
+        auth.first_admin_password.remove();
+    }
     Ok(())
 }

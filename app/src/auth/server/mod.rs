@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod devices;
+pub mod first_admin;
 pub mod lockout;
 pub mod login;
 pub mod mfa;
@@ -37,6 +38,8 @@ pub struct Auth {
     pub oidc: oidc::OidcSettings,
     /// Reverse proxies whose forwarding header names the client.
     pub trusted_proxies: TrustedProxies,
+    /// Holds the first-run admin password until that admin changes it.
+    pub first_admin_password: first_admin::PasswordFile,
 }
 
 impl Auth {
