@@ -73,7 +73,11 @@ mod connection {
     use leptos::prelude::*;
     use std::time::Duration;
     use wasm_bindgen::{closure::Closure, JsCast as _};
-    use web_sys::{MessageEvent, WebSocket};
+    use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+    /// The close code (1008, policy violation) the server ends a socket with when its session
+    /// ended.
+    const SESSION_ENDED: u16 = 1008;
 
     const FIRST_DELAY_MS: f64 = 500.0;
 
@@ -149,7 +153,13 @@ mod connection {
                 feed.dispatch(&event);
             }
         });
-        let on_close = Closure::<dyn FnMut()>::new(move || {
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |close: CloseEvent| {
+            if close.code() == SESSION_ENDED {
+                // The server closed the socket because the session ended (signed out here or
+                // elsewhere): nothing to reconnect or refetch; sign in again.
+                let _ = window().location().set_href("/login");
+                return;
+            }
             let opened = opened.get();
             feed.state.set(LiveState::Reconnecting);
             // A refused socket may mean the session ended: then there is nothing to retry
