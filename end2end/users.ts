@@ -2,4 +2,6 @@
 export const USER_PASSWORD = 'end-to-end user passphrase';
 export const MFA_USER = 'mfa@e2e.test';
 export const DEVICES_USER = 'devices@e2e.test';
-export const E2E_USERS = [MFA_USER, DEVICES_USER];
+/** Signs in once per hostile `next` in redirects.spec.ts. */
+export const REDIRECT_USER = 'redirects@e2e.test';
+export const E2E_USERS = [MFA_USER, DEVICES_USER, REDIRECT_USER];

@@ -5,4 +5,7 @@ pub mod types;
 pub mod ui;
 
 #[cfg(feature = "ssr")]
+pub mod landing;
+
+#[cfg(feature = "ssr")]
 pub mod server;

@@ -1,3 +1,4 @@
+use crate::url::hex_digit;
 use serde::{Deserialize, Serialize};
 
 /// The signed-in user, as the browser sees them.
@@ -14,13 +15,25 @@ pub struct CurrentUser {
     pub mfa_enrolment_required: bool,
 }
 
-/// What a correct password leads to.
+/// What a correct password leads to. The server decides where the browser goes next
+/// (`landing`); the page only follows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LoginStep {
     /// Signed in.
-    SignedIn(CurrentUser),
-    /// The account has MFA: a code is owed before the sign-in is complete.
-    MfaRequired,
+    SignedIn(SignedIn),
+    /// The account has MFA: a code is owed before the sign-in is complete. `landing` is the
+    /// MFA step, carrying the page asked for.
+    MfaRequired { landing: String },
+}
+
+/// A completed sign-in and the page to load now: an owed password change or MFA set-up,
+/// else the page asked for (as [`safe_next`] lets it through).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedIn {
+    /// Flattened, so the user's fields stay at the top of the answer.
+    #[serde(flatten)]
+    pub user: CurrentUser,
+    pub landing: String,
 }
 
 /// The signed-in user's second factor.
@@ -50,18 +63,71 @@ pub struct BackupCodes {
     pub codes: Vec<String>,
 }
 
-/// Where to go after signing in: `next` when it is a path on this site, else the dashboard.
-/// Refuses absolute and scheme-relative URLs (`//host`, `/\host`), which would send the
-/// user to another site.
+/// The longest `next`/`return_to` Wukong accepts, in bytes: sign-in refuses a longer one
+/// with 400 before doing any work, and [`safe_next`] never lets one through.
+pub const MAX_NEXT_BYTES: usize = 2048;
+
+/// Where to go after signing in: `next` when it is a path on this site, else the dashboard
+/// (CSRF-05).
+///
+/// An allow-list, judged by what a browser's URL parser (WHATWG) makes of the text, and of
+/// the text decoded again by whatever passes it on (leptos_router 0.8's query map does:
+/// see [`crate::url::query_value`]). `next` is kept only when
+/// - it is at most [`MAX_NEXT_BYTES`] long and all printable ASCII (`!` to `~`) but the
+///   backslash: a browser strips tabs and newlines anywhere (`/\t/evil` is `//evil` to
+///   it), trims controls and spaces, maps non-ASCII, and reads `\` as `/`;
+/// - it starts with exactly one `/`: no scheme (`https:`, `javascript:`, `data:`), no
+///   `//host`;
+/// - every `%` starts a two-hex-digit escape;
+/// - its path (up to the first `?` or `#`) has no `.` or `..` segment, and escapes only
+///   bytes that are themselves allowed and inert: not `/`, `\`, `%`, `.`, controls, space
+///   or non-ASCII. Decoding the path again, however often, so yields a path that passes the
+///   same rules and starts the same way (`/%2F%2Fevil`, `/%252F%252Fevil`, `/%09/evil`,
+///   `/%2e%2e//evil` are refused);
+/// - the query and fragment may escape anything: they come after the path's start, so
+///   nothing they decode to can change the host (`/vms?name=a%20b` is kept).
 pub fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(path)
-            if path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\") =>
-        {
-            path
-        }
+        Some(target) if is_local_path(target.as_bytes()) => target,
         _ => "/",
     }
+}
+
+fn is_local_path(target: &[u8]) -> bool {
+    let path_end = target
+        .iter()
+        .position(|byte| matches!(byte, b'?' | b'#'))
+        .unwrap_or(target.len());
+    let (path, query_and_fragment) = target.split_at(path_end);
+    target.len() <= MAX_NEXT_BYTES
+        && target.iter().all(|&byte| is_plain(byte))
+        && path.first() == Some(&b'/')
+        && path.get(1) != Some(&b'/')
+        && escapes_decode_to(path, |byte| {
+            is_plain(byte) && !matches!(byte, b'/' | b'%' | b'.')
+        })
+        && escapes_decode_to(query_and_fragment, |_| true)
+        && !path
+            .split(|&byte| byte == b'/')
+            .any(|segment| segment == b"." || segment == b"..")
+}
+
+/// Printable ASCII but the backslash.
+fn is_plain(byte: u8) -> bool {
+    matches!(byte, b'!'..=b'~') && byte != b'\\'
+}
+
+/// Whether every `%` in `text` starts a two-hex-digit escape of a byte `allowed` accepts.
+fn escapes_decode_to(text: &[u8], allowed: impl Fn(u8) -> bool) -> bool {
+    text.iter()
+        .enumerate()
+        .filter(|(_, &byte)| byte == b'%')
+        .all(|(at, _)| match text.get(at + 1..at + 3) {
+            Some(&[high, low]) => hex_digit(high)
+                .zip(hex_digit(low))
+                .is_some_and(|(high, low)| allowed(high * 16 + low)),
+            _ => false,
+        })
 }
 
 /// A user as admins see them in the list.
@@ -162,4 +228,50 @@ pub struct OidcProviders {
     pub providers: Vec<OidcProviderSummary>,
     /// The redirect URI to register with every provider.
     pub redirect_uri: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{safe_next, MAX_NEXT_BYTES};
+
+    /// The targets every redirect test shares (this one, the server's URL-parser oracle and
+    /// the browser test): `hostile` leave Wukong's origin in a browser, or do once decoded
+    /// again, or are no plain path; `accepted` are local paths as sign-in redirects carry them.
+    #[derive(serde::Deserialize)]
+    struct Targets {
+        hostile: Vec<String>,
+        accepted: Vec<String>,
+    }
+
+    fn targets() -> Targets {
+        serde_json::from_str(include_str!("redirect_targets.json")).expect("redirect targets")
+    }
+
+    /// CSRF-05: each hostile target lands on the dashboard instead.
+    #[test]
+    fn hostile_targets_land_on_the_dashboard() {
+        let hostile = targets().hostile;
+        assert!(hostile.len() >= 20, "{} hostile targets", hostile.len());
+        for target in &hostile {
+            assert_eq!(safe_next(Some(target)), "/", "{target:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+
+    /// CSRF-05.
+    #[test]
+    fn local_paths_are_kept() {
+        for target in &targets().accepted {
+            assert_eq!(safe_next(Some(target)), target, "{target:?}");
+        }
+    }
+
+    /// CSRF-05: a longer target is refused even when it is a plain local path.
+    #[test]
+    fn targets_longer_than_the_limit_land_on_the_dashboard() {
+        let longest = format!("/{}", "a".repeat(MAX_NEXT_BYTES - 1));
+        assert_eq!(safe_next(Some(&longest)), longest);
+        let longer = format!("{longest}a");
+        assert_eq!(safe_next(Some(&longer)), "/");
+    }
 }

@@ -6,7 +6,10 @@
 //! response head before the layout's data resolves: only a middleware can still answer 303.
 
 use app::{
-    auth::server::session::{self, Activity, Session, SessionStage},
+    auth::{
+        server::session::{self, Activity, Session, SessionStage},
+        types::safe_next,
+    },
     context::AppState,
     db::now_ms,
 };
@@ -60,9 +63,15 @@ pub async fn resolve_session(
 /// before anything else.
 fn page_redirect(session: Option<&Session>, uri: &Uri) -> Option<String> {
     let path = uri.path();
+    // The page asked for rides along only when sign-in would follow it: a hostile or
+    // over-long one would be refused there (CSRF-05), so the sign-in page goes without.
     let wanted = || {
         let target = uri.path_and_query().map_or(path, |target| target.as_str());
-        app::url::percent_encode(target)
+        if safe_next(Some(target)) == target {
+            format!("?next={}", app::url::percent_encode(target))
+        } else {
+            String::new()
+        }
     };
     match session {
         Some(session) if session.stage == SessionStage::Active => {
@@ -75,10 +84,10 @@ fn page_redirect(session: Option<&Session>, uri: &Uri) -> Option<String> {
             }
         }
         Some(_) if path == LOGIN_PATH || path == MFA_CHALLENGE_PATH => None,
-        Some(_) => Some(format!("{MFA_CHALLENGE_PATH}?next={}", wanted())),
+        Some(_) => Some(format!("{MFA_CHALLENGE_PATH}{}", wanted())),
         None if path == LOGIN_PATH => None,
         None if path == MFA_CHALLENGE_PATH => Some(LOGIN_PATH.to_owned()),
-        None => Some(format!("{LOGIN_PATH}?next={}", wanted())),
+        None => Some(format!("{LOGIN_PATH}{}", wanted())),
     }
 }
 

@@ -12,6 +12,7 @@ mod live;
 mod mfa;
 mod migrations;
 mod oidc;
+mod redirects;
 mod sign_in_limits;
 mod simcluster;
 mod simconsole;

@@ -4,7 +4,7 @@
 use crate::support::{body_text, cookie_pair, form, set_cookie, Client, EMAIL, ORIGIN, PASSWORD};
 use app::auth::{
     server::totp::{self, code_at, verify_digits},
-    types::{BackupCodes, CurrentUser, MfaStatus, TotpEnrolment},
+    types::{BackupCodes, CurrentUser, LoginStep, MfaStatus, TotpEnrolment},
 };
 use axum::http::{header, StatusCode};
 use sqlx::Row as _;
@@ -14,16 +14,16 @@ fn now_secs() -> u64 {
 }
 
 /// A TOTP code for `secret` `steps` time steps from now.
-fn code(secret: &str, steps: i64) -> String {
+pub(crate) fn code(secret: &str, steps: i64) -> String {
     let at = now_secs().saturating_add_signed(steps * 30);
     code_at(secret, at).expect("base32 secret")
 }
 
 /// A user who has turned MFA on.
-struct Enrolled {
-    client: Client,
-    secret: String,
-    backup_codes: Vec<String>,
+pub(crate) struct Enrolled {
+    pub(crate) client: Client,
+    pub(crate) secret: String,
+    pub(crate) backup_codes: Vec<String>,
     cookie: String,
     /// The time (unix seconds) whose code confirmed the enrolment.
     confirmed_at: u64,
@@ -46,16 +46,35 @@ impl Client {
     }
 
     /// Signs in with the password; returns the cookie of the pending session.
-    async fn password_step(&self) -> String {
+    pub(crate) async fn password_step(&self) -> String {
         let response = self.login(EMAIL, PASSWORD, None).await;
         assert_eq!(response.status(), StatusCode::OK);
         let cookie = cookie_pair(&set_cookie(&response));
-        assert_eq!(body_text(response).await, "\"MfaRequired\"");
+        let step: LoginStep = serde_json::from_str(&body_text(response).await).expect("step");
+        assert_eq!(
+            step,
+            LoginStep::MfaRequired {
+                landing: "/login/mfa?next=%2F".to_owned()
+            }
+        );
         cookie
     }
 
     async fn verify(&self, cookie: &str, code: &str) -> axum::response::Response {
-        let body = format!("code={}", form(code));
+        self.verify_with_next(cookie, code, None).await
+    }
+
+    /// The MFA step, with the `next` the page was opened with if any.
+    pub(crate) async fn verify_with_next(
+        &self,
+        cookie: &str,
+        code: &str,
+        next: Option<&str>,
+    ) -> axum::response::Response {
+        let mut body = format!("code={}", form(code));
+        if let Some(next) = next {
+            body.push_str(&format!("&next={}", form(next)));
+        }
         self.post("auth/mfa/verify", &body, Some(ORIGIN), Some(cookie))
             .await
     }
@@ -69,7 +88,7 @@ impl Client {
     }
 }
 
-async fn enrolled() -> Enrolled {
+pub(crate) async fn enrolled() -> Enrolled {
     let client = Client::new(false).await;
     let cookie = client.signed_in().await;
     let enrolment = client.start_enrolment(&cookie).await;
@@ -166,7 +185,8 @@ async fn enrolment_shows_a_key_uri_qr_code_and_a_160_bit_secret() {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(!client.mfa_status(&cookie).await.enabled);
     let response = client.login(EMAIL, PASSWORD, None).await;
-    assert_ne!(body_text(response).await, "\"MfaRequired\"");
+    let step: LoginStep = serde_json::from_str(&body_text(response).await).expect("step");
+    assert!(matches!(step, LoginStep::SignedIn(_)), "{step:?}");
 
     // Enrolling again without the password is refused.
     let response = client
@@ -447,7 +467,8 @@ async fn turning_mfa_off_needs_the_password_and_a_code() {
         .get("n");
     assert_eq!(count, 0);
     let response = client.login(EMAIL, PASSWORD, None).await;
-    assert_ne!(body_text(response).await, "\"MfaRequired\"");
+    let step: LoginStep = serde_json::from_str(&body_text(response).await).expect("step");
+    assert!(matches!(step, LoginStep::SignedIn(_)), "{step:?}");
 }
 
 #[tokio::test]

@@ -1,26 +1,30 @@
 //! Server functions of the second factor.
 
 use crate::{
-    auth::types::{BackupCodes, CurrentUser, MfaStatus, TotpEnrolment},
+    auth::types::{BackupCodes, MfaStatus, SignedIn, TotpEnrolment},
     AppError,
 };
 use leptos::prelude::*;
 
 /// The MFA step of sign-in: a TOTP or backup code completes the pending session, and a new
-/// session cookie comes with the answer.
+/// session cookie comes with the answer, and the page the browser goes to next (`next` when
+/// it is local, or the step still owed).
 #[server(endpoint = "auth/mfa/verify")]
-pub async fn verify_mfa(code: String) -> Result<CurrentUser, AppError> {
+pub async fn verify_mfa(code: String, next: Option<String>) -> Result<SignedIn, AppError> {
     use crate::{
-        auth::{api::signed_in_user, server::mfa},
+        auth::{api::signed_in, landing, server::mfa},
         context::{requester, require_mfa_pending, respond, set_cookie, state},
     };
+    landing::check_next_bounds(next.as_deref()).map_err(respond)?;
     let state = state().map_err(respond)?;
     let pending = require_mfa_pending().map_err(respond)?;
     let token = mfa::complete_sign_in(&state.db, &state.auth, &requester(), &pending, &code)
         .await
         .map_err(respond)?;
     set_cookie(&state.auth.sessions.cookie(&token));
-    signed_in_user(&state, &token).await.map_err(respond)
+    signed_in(&state, &token, next.as_deref())
+        .await
+        .map_err(respond)
 }
 
 /// Whether the signed-in user has MFA, and how many backup codes are left.

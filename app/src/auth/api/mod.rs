@@ -9,14 +9,24 @@ use super::types::{CurrentUser, LoginStep};
 use crate::AppError;
 use leptos::prelude::*;
 
-/// Signs in with email and password; the session cookie comes with the answer. For an
-/// account with MFA that session still owes a code (`auth/mfa/verify`).
+/// Signs in with email and password; the session cookie comes with the answer, and the page
+/// the browser goes to next: `next` (the page the sign-in page was opened for) when it is
+/// local, or the step still owed. For an account with MFA that session still owes a code
+/// (`auth/mfa/verify`).
 #[server(endpoint = "auth/login")]
-pub async fn login(email: String, password: String) -> Result<LoginStep, AppError> {
+pub async fn login(
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<LoginStep, AppError> {
     use crate::{
-        auth::server::{login, session},
+        auth::{
+            landing,
+            server::{login, session},
+        },
         context::{requester, respond, set_cookie, state},
     };
+    landing::check_next_bounds(next.as_deref()).map_err(respond)?;
     let state = state().map_err(respond)?;
     let previous = crate::context::session().map(|session| session.id);
     let (token, stage) = login::login(
@@ -31,24 +41,34 @@ pub async fn login(email: String, password: String) -> Result<LoginStep, AppErro
     .map_err(respond)?;
     set_cookie(&state.auth.sessions.cookie(&token));
     if stage == session::SessionStage::MfaPending {
-        return Ok(LoginStep::MfaRequired);
+        return Ok(LoginStep::MfaRequired {
+            landing: landing::mfa_step(next.as_deref()),
+        });
     }
-    signed_in_user(&state, &token)
+    signed_in(&state, &token, next.as_deref())
         .await
         .map(LoginStep::SignedIn)
         .map_err(respond)
 }
 
-/// The user of the session `token` just opened.
+/// The user of the session `token` just opened, and where they land.
 #[cfg(feature = "ssr")]
-pub(crate) async fn signed_in_user(
+pub(crate) async fn signed_in(
     state: &crate::context::AppState,
     token: &str,
-) -> Result<CurrentUser, AppError> {
-    crate::auth::server::session::find(&state.db, &state.auth.sessions, token, crate::db::now_ms())
-        .await?
-        .map(|session| session.user)
-        .ok_or_else(|| AppError::internal("new session not found"))
+    next: Option<&str>,
+) -> Result<super::types::SignedIn, AppError> {
+    let user = crate::auth::server::session::find(
+        &state.db,
+        &state.auth.sessions,
+        token,
+        crate::db::now_ms(),
+    )
+    .await?
+    .map(|session| session.user)
+    .ok_or_else(|| AppError::internal("new session not found"))?;
+    let landing = crate::auth::landing::after_sign_in(&user, next);
+    Ok(super::types::SignedIn { user, landing })
 }
 
 /// Ends the current session on the server and removes the cookie.

@@ -1,32 +1,30 @@
 use crate::{
     auth::{
         api::{oidc::list_sign_in_providers, Login},
-        types::{oidc_error_message, safe_next, CurrentUser, LoginStep},
+        types::{oidc_error_message, safe_next, LoginStep},
     },
-    url::percent_encode,
+    url::{percent_encode, query_value},
 };
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::{use_location, use_query_map};
 
-/// The sign-in form. After signing in the browser loads the page it came for (or the
-/// password change a new account owes) afresh, so every part of the page sees the session.
+/// The sign-in form. It sends the `next` it was opened with, and the server answers where
+/// to go (CSRF-05): the page it came for, or the password change or MFA step owed. The
+/// browser loads that page afresh, so every part of the page sees the session.
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let (show_password, set_show_password) = signal(false);
     let login = ServerAction::<Login>::new();
     let query = use_query_map();
+    let search = use_location().search;
     Effect::new(move |_| {
         if let Some(Ok(step)) = login.value().get() {
-            let next = query.with_untracked(|query| query.get("next"));
-            let target = match step {
-                LoginStep::SignedIn(user) => after_sign_in(&user, next.as_deref()),
-                LoginStep::MfaRequired => format!(
-                    "/login/mfa?next={}",
-                    percent_encode(safe_next(next.as_deref()))
-                ),
+            let landing = match step {
+                LoginStep::SignedIn(signed_in) => signed_in.landing,
+                LoginStep::MfaRequired { landing } => landing,
             };
-            let _ = window().location().set_href(&target);
+            follow(&landing);
         }
     });
     let providers = Resource::new(|| (), |_| list_sign_in_providers());
@@ -45,7 +43,7 @@ pub fn LoginPage() -> impl IntoView {
             })
     };
     let start_href = move |id: &str| {
-        let next = query.with_untracked(|query| query.get("next"));
+        let next = search.with_untracked(|search| query_value(search, "next"));
         format!(
             "/auth/oidc/{}/start?next={}",
             percent_encode(id),
@@ -56,6 +54,7 @@ pub fn LoginPage() -> impl IntoView {
         <Title text="Sign in" />
         <main id="main" class="login">
             <ActionForm action=login attr:class="login-card">
+                <input type="hidden" name="next" value=move || search.with(|search| query_value(search, "next")) />
                 <div class="login-brand">
                     <img src="/favicon.svg" alt="" width="40" height="40" />
                     <h1>"Sign in to Wukong"</h1>
@@ -103,14 +102,7 @@ pub fn LoginPage() -> impl IntoView {
     }
 }
 
-/// Where a fully signed-in user goes: an owed password change or MFA set-up first, else the
-/// page they came for.
-pub(super) fn after_sign_in(user: &CurrentUser, next: Option<&str>) -> String {
-    if user.must_change_password {
-        "/account/password".to_owned()
-    } else if user.mfa_enrolment_required {
-        "/account/mfa".to_owned()
-    } else {
-        safe_next(next).to_owned()
-    }
+/// Loads the page the server chose, checked again so that only a local path is followed.
+pub(super) fn follow(landing: &str) {
+    let _ = window().location().set_href(safe_next(Some(landing)));
 }

@@ -1,21 +1,22 @@
-use super::login::after_sign_in;
-use crate::auth::api::{mfa::VerifyMfa, Logout};
+use super::login::follow;
+use crate::{
+    auth::api::{mfa::VerifyMfa, Logout},
+    url::query_value,
+};
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::use_location;
 
-/// The second step of sign-in: a code from the authenticator app or a backup code.
+/// The second step of sign-in: a code from the authenticator app or a backup code. Like the
+/// sign-in form it sends the `next` it was opened with and follows the server's answer.
 #[component]
 pub fn MfaChallengePage() -> impl IntoView {
     let verify = ServerAction::<VerifyMfa>::new();
     let logout = ServerAction::<Logout>::new();
-    let query = use_query_map();
+    let search = use_location().search;
     Effect::new(move |_| {
-        if let Some(Ok(user)) = verify.value().get() {
-            let next = query.with_untracked(|query| query.get("next"));
-            let _ = window()
-                .location()
-                .set_href(&after_sign_in(&user, next.as_deref()));
+        if let Some(Ok(signed_in)) = verify.value().get() {
+            follow(&signed_in.landing);
         }
     });
     Effect::new(move |_| {
@@ -35,6 +36,7 @@ pub fn MfaChallengePage() -> impl IntoView {
         <main id="main" class="login">
             <div class="login-card">
                 <ActionForm action=verify>
+                    <input type="hidden" name="next" value=move || search.with(|search| query_value(search, "next")) />
                     <div class="login-brand">
                         <img src="/favicon.svg" alt="" width="40" height="40" />
                         <h1>"Two-factor sign-in"</h1>
