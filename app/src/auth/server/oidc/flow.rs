@@ -29,8 +29,9 @@ use sqlx::Row as _;
 /// The authorization URL to send the browser to, and the `state` to bind to it by cookie.
 /// `link_user_id` links the identity to that signed-in user instead of signing in.
 ///
-/// Bounded before any database work (VAL-06): the client address must be under its rate,
-/// and pending requests under their caps (which the insert checks again, atomically).
+/// Bounded (VAL-06): the client address must be under its rate before any database work,
+/// and pending requests under their caps before the provider is contacted (the insert
+/// checks them again, atomically).
 pub async fn begin(
     db: &Db,
     auth: &Auth,

@@ -108,11 +108,6 @@ pub(super) async fn purge_expired(db: &Db, now: i64) -> Result<(), sqlx::Error> 
         .map(|_| ())
 }
 
-/// Whether both caps leave room (`$1` the total cap, `$2` the address, `$3` its cap); an
-/// unknown address is capped by the total only.
-const ROOM: &str = "(SELECT COUNT(*) FROM oidc_login_requests) < $1 \
-     AND (SELECT COUNT(*) FROM oidc_login_requests WHERE ip_address = $2) < $3";
-
 /// A cheap check before the provider is contacted; [`insert_within_caps`] is the one that
 /// holds under a race.
 pub(super) async fn room_for_one_more(
@@ -120,9 +115,12 @@ pub(super) async fn room_for_one_more(
     limits: &StartLimits,
     address: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
-    let row = sqlx::query(&format!(
-        "SELECT CASE WHEN {ROOM} THEN 1 ELSE 0 END AS room"
-    ))
+    // Both caps, as in the insert below; an unknown address is capped by the total only.
+    let row = sqlx::query(
+        "SELECT CASE WHEN (SELECT COUNT(*) FROM oidc_login_requests) < $1 \
+         AND (SELECT COUNT(*) FROM oidc_login_requests WHERE ip_address = $2) < $3 \
+         THEN 1 ELSE 0 END AS room",
+    )
     .bind(limits.pending_total)
     .bind(address)
     .bind(limits.pending_per_address)
@@ -150,11 +148,13 @@ pub(super) async fn insert_within_caps(
     limits: &StartLimits,
     request: &NewRequest<'_>,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(&format!(
+    let done = sqlx::query(
         "INSERT INTO oidc_login_requests (state_hash, provider_id, nonce, pkce_verifier, \
          link_user_id, return_to, ip_address, created_at, expires_at) \
-         SELECT $4, $5, $6, $7, $8, $9, $2, $10, $11 WHERE {ROOM}"
-    ))
+         SELECT $4, $5, $6, $7, $8, $9, $2, $10, $11 \
+         WHERE (SELECT COUNT(*) FROM oidc_login_requests) < $1 \
+         AND (SELECT COUNT(*) FROM oidc_login_requests WHERE ip_address = $2) < $3",
+    )
     .bind(limits.pending_total)
     .bind(request.address)
     .bind(limits.pending_per_address)
