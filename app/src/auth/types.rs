@@ -195,16 +195,54 @@ pub struct OidcProviderSummary {
     pub client_id: String,
     pub scopes: String,
     pub is_enabled: bool,
+    /// Whether a first sign-in may create an account.
+    pub allow_new_users: bool,
+    /// Domains new users' emails must be in, comma separated; empty allows any.
+    pub allowed_email_domains: String,
+    /// A claim (such as `groups`) that must hold `required_claim_value` for a new user;
+    /// empty requires none.
+    pub required_claim: String,
+    pub required_claim_value: String,
+}
+
+/// A provider as the admin form sends it: checkboxes arrive as `on` or not at all, and the
+/// sign-up fields may be left out (no limit).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcProviderForm {
+    pub id: Option<String>,
+    pub name: String,
+    pub issuer_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scopes: String,
+    pub is_enabled: Option<String>,
+    pub allow_new_users: Option<String>,
+    #[serde(default)]
+    pub allowed_email_domains: String,
+    #[serde(default)]
+    pub required_claim: String,
+    #[serde(default)]
+    pub required_claim_value: String,
 }
 
 /// An external identity linked to the signed-in user's account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkedIdentity {
+    pub id: String,
+    /// `None` once the provider has been removed.
+    pub provider_id: Option<String>,
     pub provider_name: Option<String>,
     pub issuer: String,
     pub email: Option<String>,
     /// Unix milliseconds.
     pub linked_at: i64,
+}
+
+/// The ways the signed-in user can sign in, as the account page lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInMethods {
+    pub has_password: bool,
+    pub identities: Vec<LinkedIdentity>,
 }
 
 /// Why an OIDC sign-in or link did not complete; the login page (or account page) shows
@@ -218,6 +256,11 @@ pub fn oidc_error_message(code: &str) -> &'static str {
         "oidc_no_email" => "The identity provider did not share a verified email address.",
         "oidc_refused" => "This account cannot sign in. Ask an administrator.",
         "oidc_linked_elsewhere" => "That identity is already linked to another account.",
+        "oidc_link_session" => "That link was started by another account or has signed out. Sign in to the account you want to link and start again from its account page.",
+        "oidc_busy" => "Too many sign-ins through identity providers were started from here. Wait a minute and try again.",
+        "oidc_signup_closed" => "This identity provider does not create new Wukong accounts. Ask an administrator for an account.",
+        "oidc_signup_domain" => "New accounts through this identity provider are limited to certain email domains, and yours is not one of them.",
+        "oidc_signup_claim" => "Your identity provider account is not in a group allowed to use Wukong. Ask an administrator.",
         _ => "The sign-in with the identity provider failed. Please try again.",
     }
 }

@@ -24,7 +24,6 @@ pub fn router(state: AppState) -> Router {
         .route(app::realtime::types::EVENTS_PATH, get(events::events))
         .route("/auth/oidc/callback", get(oidc::callback))
         .route("/auth/oidc/{provider}/start", get(oidc::start))
-        .route("/auth/oidc/{provider}/link", get(oidc::link))
         .leptos_routes(&state, routes, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(server_fn::client_errors_as_400))

@@ -1,15 +1,17 @@
 //! The browser legs of OIDC sign-in: start (redirect to the provider) and callback. They
 //! are plain routes rather than server functions because both answer with redirects.
+//! Linking starts from a server function (`auth/oidc/link`), a POST that re-authenticates.
 
 use super::session::cookie_value;
 use app::{
     auth::server::{
-        oidc::{self, CallbackParams, Completion, OidcError},
+        oidc::{self, limits::MAX_NEXT_BYTES, CallbackParams, Completion, OidcError},
         session::{Session, SessionStage},
     },
     auth::types::safe_next,
     context::AppState,
     url::percent_encode,
+    AppError,
 };
 use axum::{
     extract::{ConnectInfo, Path, Query, State},
@@ -18,30 +20,6 @@ use axum::{
     Extension,
 };
 use std::net::SocketAddr;
-
-/// Binds the authorization request to the browser that started it (login-CSRF defence).
-const STATE_COOKIE: &str = "wukong_oidc_state";
-const SECURE_STATE_COOKIE: &str = "__Host-wukong_oidc_state";
-
-fn state_cookie_name(state: &AppState) -> &'static str {
-    if state.auth.sessions.secure_cookies {
-        SECURE_STATE_COOKIE
-    } else {
-        STATE_COOKIE
-    }
-}
-
-fn state_cookie(state: &AppState, value: &str, max_age: u32) -> String {
-    let secure = if state.auth.sessions.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!(
-        "{}={value}; HttpOnly{secure}; SameSite=Lax; Path=/; Max-Age={max_age}",
-        state_cookie_name(state)
-    )
-}
 
 fn redirect_with_cookies(target: &str, cookies: &[String]) -> Response {
     let mut response = Redirect::to(target).into_response();
@@ -67,43 +45,34 @@ pub struct StartParams {
     next: Option<String>,
 }
 
-/// `GET /auth/oidc/{provider}/start?next=…`: off to the provider's sign-in page.
+/// `GET /auth/oidc/{provider}/start?next=…`: off to the provider's sign-in page. A `next`
+/// longer than any page of Wukong is refused before anything else is done.
 pub async fn start(
     State(state): State<AppState>,
+    address: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     Path(provider_id): Path<String>,
     Query(params): Query<StartParams>,
 ) -> Response {
-    let next = safe_next(params.next.as_deref());
-    match oidc::begin(&state.db, &state.auth, &provider_id, None, next).await {
-        Ok((url, request_state)) => {
-            redirect_with_cookies(&url, &[state_cookie(&state, &request_state, 600)])
-        }
-        Err(error) => failed("/login", &error),
-    }
-}
-
-/// `GET /auth/oidc/{provider}/link`: a signed-in user links an identity to their account.
-pub async fn link(
-    State(state): State<AppState>,
-    Path(provider_id): Path<String>,
-    session: Option<Extension<Session>>,
-) -> Response {
-    let Some(Extension(session)) = session.filter(|s| s.stage == SessionStage::Active) else {
-        return Redirect::to("/login?next=%2Faccount").into_response();
-    };
-    match oidc::begin(
-        &state.db,
-        &state.auth,
-        &provider_id,
-        Some(&session.user.id),
-        "/account",
-    )
-    .await
+    if params
+        .next
+        .as_ref()
+        .is_some_and(|next| next.len() > MAX_NEXT_BYTES)
     {
-        Ok((url, request_state)) => {
-            redirect_with_cookies(&url, &[state_cookie(&state, &request_state, 600)])
-        }
-        Err(error) => failed("/account", &error),
+        let error = AppError::too_long("next", "The return address", MAX_NEXT_BYTES);
+        return (error.status(), error.to_string()).into_response();
+    }
+    let requester = state.auth.requester(
+        address.map(|Extension(ConnectInfo(address))| address),
+        &headers,
+    );
+    let next = safe_next(params.next.as_deref());
+    match oidc::begin(&state.db, &state.auth, &requester, &provider_id, None, next).await {
+        Ok((url, request_state)) => redirect_with_cookies(
+            &url,
+            &[oidc::state_cookie(&state.auth.sessions, &request_state)],
+        ),
+        Err(error) => failed("/login", &error),
     }
 }
 
@@ -115,16 +84,15 @@ pub async fn callback(
     Query(params): Query<CallbackParams>,
     session: Option<Extension<Session>>,
 ) -> Response {
-    let cookie_state = cookie_value(&headers, state_cookie_name(&state));
-    let clear_state = state_cookie(&state, "", 0);
+    let policy = &state.auth.sessions;
+    let cookie_state = cookie_value(&headers, oidc::state_cookie_name(policy));
+    let clear_state = oidc::state_cookie(policy, "");
+    let session = session.map(|Extension(session)| session);
     let linking_page = if session.is_some() {
         "/account"
     } else {
         "/login"
     };
-    let previous = session
-        .as_ref()
-        .map(|Extension(session)| session.id.as_str());
     let outcome = oidc::complete(
         &state.db,
         &state.auth,
@@ -134,7 +102,7 @@ pub async fn callback(
         ),
         &params,
         cookie_state.as_deref(),
-        previous,
+        session.as_ref(),
     )
     .await;
     match outcome {
@@ -150,7 +118,7 @@ pub async fn callback(
                     format!("/login/mfa?next={}", percent_encode(&landing))
                 }
             };
-            let session_cookie = state.auth.sessions.cookie(&token);
+            let session_cookie = policy.cookie(&token);
             redirect_with_cookies(&target, &[clear_state, session_cookie])
         }
         Err(error) => {

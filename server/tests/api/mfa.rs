@@ -24,7 +24,7 @@ pub(crate) struct Enrolled {
     pub(crate) client: Client,
     pub(crate) secret: String,
     pub(crate) backup_codes: Vec<String>,
-    cookie: String,
+    pub(crate) cookie: String,
     /// The time (unix seconds) whose code confirmed the enrolment.
     confirmed_at: u64,
 }
@@ -587,7 +587,8 @@ const EVERY_JSON_ARGUMENT: &str = r#"{"query": {"name": "", "status": null, "sor
 const EVERY_ARGUMENT: &str = "password=x&code=123456&session_id=x&user_id=x&action=Unlock\
     &search=&page=0&email=a%40example.test&display_name=&is_admin=on&id=&name=n\
     &issuer_url=http%3A%2F%2F127.0.0.1%3A9&client_id=c&client_secret=s&scopes=&is_enabled=on\
-    &slug=x&required=true&current_password=x&new_password=x&confirm_password=x&namespace=x";
+    &slug=x&required=true&current_password=x&new_password=x&confirm_password=x&namespace=x\
+    &provider_id=x&identity_id=x";
 
 #[tokio::test]
 async fn a_pending_session_and_no_session_reach_no_other_server_function() {

@@ -1,7 +1,9 @@
 //! Server functions of OIDC sign-in providers.
 
 use crate::{
-    auth::types::{LinkedIdentity, OidcProviderButton, OidcProviderSummary, OidcProviders},
+    auth::types::{
+        OidcProviderButton, OidcProviderForm, OidcProviderSummary, OidcProviders, SignInMethods,
+    },
     AppError,
 };
 use leptos::prelude::*;
@@ -16,15 +18,72 @@ pub async fn list_sign_in_providers() -> Result<Vec<OidcProviderButton>, AppErro
         .map_err(|error| respond(error.into()))
 }
 
-/// The identities linked to the signed-in user.
+/// The ways the signed-in user can sign in: password or not, and linked identities.
 #[server(endpoint = "auth/oidc/identities")]
-pub async fn list_linked_identities() -> Result<Vec<LinkedIdentity>, AppError> {
+pub async fn list_linked_identities() -> Result<SignInMethods, AppError> {
     use crate::context::{require_session, respond, state};
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
     crate::auth::server::oidc::linked_identities(&state.db, &session.user.id)
         .await
-        .map_err(|error| respond(error.into()))
+        .map_err(respond)
+}
+
+/// Starts linking a provider to the signed-in user's account; needs the password again (or
+/// a fresh sign-in through a linked provider) and, with MFA on, a code. Sets the cookie
+/// that binds the request to this browser and returns the provider URL to go to.
+#[server(endpoint = "auth/oidc/link")]
+pub async fn link_provider(
+    provider_id: String,
+    #[server(default)] password: String,
+    code: Option<String>,
+) -> Result<String, AppError> {
+    use crate::{
+        auth::server::oidc,
+        context::{requester, require_session, respond, set_cookie, state},
+    };
+    let state = state().map_err(respond)?;
+    let session = require_session().map_err(respond)?;
+    let (url, request_state) = oidc::start_link(
+        &state.db,
+        &state.auth,
+        &requester(),
+        &session,
+        &provider_id,
+        password,
+        code.as_deref(),
+    )
+    .await
+    .map_err(respond)?;
+    set_cookie(&oidc::state_cookie(&state.auth.sessions, &request_state));
+    Ok(url)
+}
+
+/// Unlinks one of the signed-in user's identities; needs the same as linking, and refuses
+/// to remove the last way to sign in.
+#[server(endpoint = "auth/oidc/unlink")]
+pub async fn unlink_provider(
+    identity_id: String,
+    #[server(default)] password: String,
+    code: Option<String>,
+) -> Result<(), AppError> {
+    use crate::{
+        auth::server::oidc,
+        context::{requester, require_session, respond, state},
+    };
+    let state = state().map_err(respond)?;
+    let session = require_session().map_err(respond)?;
+    oidc::unlink(
+        &state.db,
+        &state.auth,
+        &requester(),
+        &session,
+        &identity_id,
+        password,
+        code.as_deref(),
+    )
+    .await
+    .map_err(respond)
 }
 
 /// Admins: every provider.
@@ -48,38 +107,20 @@ pub async fn list_oidc_providers() -> Result<OidcProviders, AppError> {
 /// Admins: adds a provider (no `id`) or updates one; an empty secret keeps the stored one.
 #[server(endpoint = "admin/oidc/save")]
 pub async fn save_oidc_provider(
-    id: Option<String>,
-    name: String,
-    issuer_url: String,
-    client_id: String,
-    client_secret: String,
-    scopes: String,
-    is_enabled: Option<String>,
+    #[server(flatten)] provider: OidcProviderForm,
 ) -> Result<OidcProviderSummary, AppError> {
     use crate::{
-        auth::server::{
-            admin::Operator,
-            oidc::{self, ProviderInput},
-        },
+        auth::server::{admin::Operator, oidc},
         context::{requester, require_session, respond, state},
     };
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
-    let input = ProviderInput {
-        id,
-        name,
-        issuer_url,
-        client_id,
-        client_secret,
-        scopes,
-        is_enabled: is_enabled.is_some(),
-    };
     oidc::save(
         &state.db,
         &state.auth,
         &requester(),
         Operator::Admin(&session.user),
-        input,
+        provider,
     )
     .await
     .map_err(respond)

@@ -15,7 +15,7 @@ use crate::{
             throttle::{Attempt, AttemptKeys},
             totp, Auth,
         },
-        types::{BackupCodes, MfaStatus, TotpEnrolment},
+        types::{BackupCodes, CurrentUser, MfaStatus, TotpEnrolment},
     },
     db::{now_ms, Db},
     AppError,
@@ -267,13 +267,7 @@ pub async fn complete_sign_in(
     let user = &pending.user;
     let attempt = begin_attempt(auth, &user.id)?;
     let now = now_ms();
-    let proof = match reserve(db, requester, pending, now).await? {
-        Reserved::Open => find_proof(db, auth, &user.id, code).await?,
-        Reserved::Locked => None,
-    };
-    let Some(proof) = proof else {
-        return Err(refuse(db, requester, pending, "bad_code", now).await?);
-    };
+    let proof = check_code(db, auth, requester, pending, code, now).await?;
     let mut tx = db.pool().begin().await?;
     let token = if session::end_pending(&mut tx, &pending.id, now).await?
         && consume(&mut tx, &user.id, &proof, now).await?
@@ -304,6 +298,20 @@ pub async fn complete_sign_in(
         Some(proof.factor()),
     );
     record(&mut tx, requester, &event, now).await?;
+    record_backup_code_use(&mut tx, requester, user, &proof, now).await?;
+    tx.commit().await?;
+    attempt.succeeded();
+    Ok(token)
+}
+
+/// Records the use of a backup code (MFA-07: each use is logged), when `proof` is one.
+async fn record_backup_code_use(
+    tx: &mut sqlx::AnyConnection,
+    requester: &Requester,
+    user: &CurrentUser,
+    proof: &Proof,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     if let Proof::BackupCode { .. } = proof {
         let event = AuditEvent::by(
             user,
@@ -312,11 +320,9 @@ pub async fn complete_sign_in(
             Severity::Warning,
             None,
         );
-        record(&mut tx, requester, &event, now).await?;
+        record(tx, requester, &event, now).await?;
     }
-    tx.commit().await?;
-    attempt.succeeded();
-    Ok(token)
+    Ok(())
 }
 
 /// Records a refused code (already counted toward the lock) and returns the error to
@@ -338,6 +344,26 @@ async fn refuse(
     let mut conn = db.pool().acquire().await?;
     record(&mut conn, requester, &event, now).await?;
     Ok(invalid("code", "That code is not valid."))
+}
+
+/// Counts a code attempt of `session`'s user toward the lock, then checks it: what it
+/// proved, or (recorded) the refusal to answer with.
+async fn check_code(
+    db: &Db,
+    auth: &Auth,
+    requester: &Requester,
+    session: &Session,
+    code: &str,
+    now: i64,
+) -> Result<Proof, AppError> {
+    let proof = match reserve(db, requester, session, now).await? {
+        Reserved::Open => find_proof(db, auth, &session.user.id, code).await?,
+        Reserved::Locked => None,
+    };
+    match proof {
+        Some(proof) => Ok(proof),
+        None => Err(refuse(db, requester, session, "bad_code", now).await?),
+    }
 }
 
 /// Checks `code` as a TOTP code (six digits) or else as a backup code, without using it up.
@@ -514,13 +540,7 @@ pub async fn disable(
     reauthenticate(db, auth, requester, session, password, "password").await?;
     let attempt = begin_attempt(auth, &session.user.id)?;
     let now = now_ms();
-    let proof = match reserve(db, requester, session, now).await? {
-        Reserved::Open => find_proof(db, auth, &session.user.id, code).await?,
-        Reserved::Locked => None,
-    };
-    let Some(proof) = proof else {
-        return Err(refuse(db, requester, session, "bad_code", now).await?);
-    };
+    let proof = check_code(db, auth, requester, session, code, now).await?;
     let mut tx = db.pool().begin().await?;
     if !consume(&mut tx, &session.user.id, &proof, now).await? {
         drop(tx);
@@ -543,6 +563,35 @@ pub async fn disable(
         Some(proof.factor()),
     );
     record(&mut tx, requester, &event, now).await?;
+    tx.commit().await?;
+    attempt.succeeded();
+    Ok(())
+}
+
+/// Asks a signed-in user with MFA for a current code again before a sensitive change (such
+/// as linking a sign-in provider), as [`reauthenticate`] asks for the password: throttled,
+/// counted toward the lock before it is checked, used up once accepted, audited when
+/// refused.
+pub async fn reverify_code(
+    db: &Db,
+    auth: &Auth,
+    requester: &Requester,
+    session: &Session,
+    code: &str,
+) -> Result<(), AppError> {
+    check_code_bounds(code)?;
+    let user = &session.user;
+    let attempt = begin_attempt(auth, &user.id)?;
+    let now = now_ms();
+    let proof = check_code(db, auth, requester, session, code, now).await?;
+    let mut tx = db.pool().begin().await?;
+    if !(consume(&mut tx, &user.id, &proof, now).await?
+        && lockout::forgive(&mut tx, &user.id, Counter::SecondFactor, attempt.alone()).await?)
+    {
+        drop(tx);
+        return Err(refuse(db, requester, session, "code_reused_or_locked", now).await?);
+    }
+    record_backup_code_use(&mut tx, requester, user, &proof, now).await?;
     tx.commit().await?;
     attempt.succeeded();
     Ok(())

@@ -1,17 +1,21 @@
+use super::mfa_settings::failure;
 use crate::{
     auth::{
         api::{
             get_current_user,
             mfa::get_mfa_status,
-            oidc::{list_linked_identities, list_sign_in_providers},
+            oidc::{list_linked_identities, list_sign_in_providers, LinkProvider, UnlinkProvider},
             sessions::{list_sessions, EndOtherSessions, EndSession},
         },
-        types::{oidc_error_message, SessionSummary},
+        types::{
+            oidc_error_message, LinkedIdentity, MfaStatus, OidcProviderButton, SessionSummary,
+            SignInMethods,
+        },
     },
     components::format_utc,
     AppError,
 };
-use leptos::prelude::*;
+use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_query_map};
 
@@ -53,7 +57,7 @@ pub fn AccountPage() -> impl IntoView {
                     <A href="/account/mfa">"Two-factor sign-in settings"</A>
                 </p>
             </div>
-            <LinkedIdentities />
+            <LinkedIdentities mfa />
             <Sessions />
         </section>
     }
@@ -158,10 +162,13 @@ fn SessionRow(session: SessionSummary, end_one: ServerAction<EndSession>) -> imp
     .into_any()
 }
 
-/// Identity providers linked to the account, and links to add one.
+/// Identity providers linked to the account, each with a form to unlink it (unless it is
+/// the last way in), and a form per other provider to link it. Both ask for the password
+/// again (accounts without one show a fresh provider sign-in instead) and, with MFA on, a
+/// code; the server refuses without them.
 #[component]
-fn LinkedIdentities() -> impl IntoView {
-    let linked = Resource::new(|| (), |_| list_linked_identities());
+fn LinkedIdentities(mfa: Resource<Result<MfaStatus, AppError>>) -> impl IntoView {
+    let methods = Resource::new(|| (), |_| list_linked_identities());
     let providers = Resource::new(|| (), |_| list_sign_in_providers());
     let query = use_query_map();
     let message = move || {
@@ -179,41 +186,153 @@ fn LinkedIdentities() -> impl IntoView {
         <div class="card">
             <h2>"Sign-in providers"</h2>
             <p role="status">{message}</p>
-            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    let linked = linked.await?;
+                    let list = methods.await?;
                     let providers = providers.await?;
+                    let reauth = Reauth {
+                        has_password: list.has_password,
+                        mfa: mfa.await?.enabled,
+                    };
+                    let last_way = !list.has_password && list.identities.len() == 1;
+                    let linkable: Vec<_> = providers
+                        .into_iter()
+                        .filter(|provider| {
+                            !list.identities.iter().any(|identity| {
+                                identity.provider_id.as_deref() == Some(provider.id.as_str())
+                            })
+                        })
+                        .collect();
                     Ok::<_, AppError>(view! {
-                        {if linked.is_empty() {
+                        {if list.identities.is_empty() {
                             view! { <p>"No identity provider is linked to this account."</p> }.into_any()
                         } else {
                             view! {
                                 <ul id="linked-identities">
-                                    {linked.into_iter().map(|identity| view! {
-                                        <li>
-                                            {format!(
-                                                "{} ({}){}, linked {}",
-                                                identity.provider_name.unwrap_or_else(|| "Removed provider".to_owned()),
-                                                identity.issuer,
-                                                identity.email.map(|email| format!(" as {email}")).unwrap_or_default(),
-                                                format_utc(identity.linked_at),
-                                            )}
-                                        </li>
+                                    {list.identities.into_iter().map(|identity| view! {
+                                        <LinkedIdentityRow identity reauth last_way methods />
                                     }).collect_view()}
                                 </ul>
                             }.into_any()
                         }}
-                        <p class="actions">
-                            {providers.into_iter().map(|provider| view! {
-                                <a rel="external" href=format!("/auth/oidc/{}/link", crate::url::percent_encode(&provider.id))>
-                                    {format!("Link {}", provider.name)}
-                                </a>
-                            }).collect_view()}
-                        </p>
+                        {linkable.into_iter().map(|provider| view! { <LinkForm provider reauth /> }).collect_view()}
                     })
                 })}
-            </Suspense>
+            </Transition>
         </div>
+    }
+    .into_any()
+}
+
+/// What re-authenticating takes for this user.
+#[derive(Clone, Copy)]
+struct Reauth {
+    has_password: bool,
+    mfa: bool,
+}
+
+/// The password (or, without one, what stands in for it) and code fields of a form;
+/// `purpose` makes their ids unique on the page.
+fn reauth_fields(reauth: Reauth, purpose: &str) -> impl IntoView {
+    let password_id = format!("{purpose}-password");
+    let code_id = format!("{purpose}-code");
+    view! {
+        {if reauth.has_password {
+            view! {
+                <label for=password_id.clone()>"Your password"</label>
+                <input id=password_id name="password" type="password" autocomplete="current-password" required />
+            }.into_any()
+        } else {
+            view! {
+                <p class="hint">
+                    "Your account has no password: sign out, sign in again through a provider linked to it, then do this within 10 minutes."
+                </p>
+            }.into_any()
+        }}
+        {reauth.mfa.then(|| view! {
+            <label for=code_id.clone()>"Code from your app, or a backup code"</label>
+            <input id=code_id name="code" type="text" autocomplete="one-time-code" maxlength="24" required />
+        })}
+    }
+}
+
+#[component]
+fn LinkForm(provider: OidcProviderButton, reauth: Reauth) -> impl IntoView {
+    let link = ServerAction::<LinkProvider>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(url)) = link.value().get() {
+            let _ = window().location().set_href(&url);
+        }
+    });
+    let label = format!("Link {}", provider.name);
+    let form_name = label.clone();
+    view! {
+        <ActionForm action=link attr:class="form" attr:aria-label=form_name>
+            <input type="hidden" name="provider_id" value=provider.id.clone() />
+            {reauth_fields(reauth, &format!("link-{}", provider.id))}
+            <button type="submit" disabled=move || link.pending().get()>{label}</button>
+            <p class="form-error" role="alert">{failure(link.value())}</p>
+        </ActionForm>
+    }
+    .into_any()
+}
+
+#[component]
+fn LinkedIdentityRow(
+    identity: LinkedIdentity,
+    reauth: Reauth,
+    last_way: bool,
+    methods: Resource<Result<SignInMethods, AppError>>,
+) -> impl IntoView {
+    let unlink = ServerAction::<UnlinkProvider>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = unlink.value().get() {
+            methods.refetch();
+        }
+    });
+    let name = identity
+        .provider_name
+        .clone()
+        .unwrap_or_else(|| "Removed provider".to_owned());
+    let label = format!("Unlink {name}");
+    let form_name = label.clone();
+    let question = format!("Unlink {name}? You will no longer be able to sign in with it.");
+    let purpose = format!("unlink-{}", identity.id);
+    view! {
+        <li>
+            {format!(
+                "{name} ({}){}, linked {}",
+                identity.issuer,
+                identity.email.map(|email| format!(" as {email}")).unwrap_or_default(),
+                format_utc(identity.linked_at),
+            )}
+            {if last_way {
+                view! { <p class="hint">"This is your only way to sign in, so it cannot be unlinked."</p> }.into_any()
+            } else {
+                view! {
+                    <details>
+                        <summary>"Unlink"</summary>
+                        <ActionForm action=unlink attr:class="form" attr:aria-label=form_name>
+                            <input type="hidden" name="identity_id" value=identity.id />
+                            {reauth_fields(reauth, &purpose)}
+                            <button
+                                type="submit"
+                                class="danger"
+                                disabled=move || unlink.pending().get()
+                                on:click=move |event| {
+                                    if !confirmed(&question) {
+                                        event.prevent_default();
+                                    }
+                                }
+                            >
+                                {label}
+                            </button>
+                            <p class="form-error" role="alert">{failure(unlink.value())}</p>
+                        </ActionForm>
+                    </details>
+                }.into_any()
+            }}
+        </li>
     }
     .into_any()
 }

@@ -23,7 +23,7 @@ pub fn AdminOidcPage() -> impl IntoView {
         <Title text="Sign-in providers" />
         <section class="page">
             <h1>"Sign-in providers"</h1>
-            <p class="lead">"OpenID Connect providers users can sign in with. A user's first sign-in creates their account and a personal project."</p>
+            <p class="lead">"OpenID Connect providers users can sign in with. When a provider allows new users, a first sign-in creates the user's account and a personal project."</p>
             <Suspense fallback=|| view! { <p class="loading">"Loading providers…"</p> }>
                 {move || Suspend::new(async move {
                     let list = providers.await?;
@@ -39,17 +39,20 @@ pub fn AdminOidcPage() -> impl IntoView {
                                         <th scope="col">"Issuer"</th>
                                         <th scope="col">"Client id"</th>
                                         <th scope="col">"Status"</th>
+                                        <th scope="col">"New users"</th>
                                         <th scope="col"><span class="visually-hidden">"Actions"</span></th>
                                     </tr></thead>
                                     <tbody>
                                         {list.providers.into_iter().map(|provider| {
                                             let chosen = provider.clone();
+                                            let sign_up = sign_up_summary(&provider);
                                             view! {
                                                 <tr>
                                                     <td>{provider.name.clone()}</td>
                                                     <td>{provider.issuer_url}</td>
                                                     <td>{provider.client_id}</td>
                                                     <td>{if provider.is_enabled { "Enabled" } else { "Disabled" }}</td>
+                                                    <td>{sign_up}</td>
                                                     <td>
                                                         <button type="button" aria-label=format!("Edit {}", provider.name) on:click=move |_| editing.set(Some(chosen.clone()))>
                                                             "Edit"
@@ -71,6 +74,28 @@ pub fn AdminOidcPage() -> impl IntoView {
     .into_any()
 }
 
+/// Who may sign up through `provider`, in a few words.
+fn sign_up_summary(provider: &OidcProviderSummary) -> String {
+    if !provider.allow_new_users {
+        return "Not allowed".to_owned();
+    }
+    let mut limits = Vec::new();
+    if !provider.allowed_email_domains.is_empty() {
+        limits.push(format!("emails at {}", provider.allowed_email_domains));
+    }
+    if !provider.required_claim.is_empty() {
+        limits.push(format!(
+            "{} has {}",
+            provider.required_claim, provider.required_claim_value
+        ));
+    }
+    if limits.is_empty() {
+        "Allowed".to_owned()
+    } else {
+        format!("Allowed: {}", limits.join("; "))
+    }
+}
+
 #[component]
 fn ProviderForm(
     save: ServerAction<SaveOidcProvider>,
@@ -85,6 +110,10 @@ fn ProviderForm(
         client_id: String::new(),
         scopes: "openid email profile".to_owned(),
         is_enabled: true,
+        allow_new_users: false,
+        allowed_email_domains: String::new(),
+        required_claim: String::new(),
+        required_claim_value: String::new(),
     });
     let error_for = move |field: &'static str| {
         move || match save.value().get() {
@@ -122,6 +151,23 @@ fn ProviderForm(
                     <input name="is_enabled" type="checkbox" value="on" checked=provider.is_enabled />
                     "Enabled"
                 </label>
+                <fieldset>
+                    <legend>"Who may sign up"</legend>
+                    <p class="hint">"These apply when someone signs in through this provider for the first time, which creates their account. Users already linked keep signing in."</p>
+                    <label class="checkbox">
+                        <input name="allow_new_users" type="checkbox" value="on" checked=provider.allow_new_users />
+                        "New users allowed"
+                    </label>
+                    <label for="oidc-domains">"Allowed email domains (optional, comma separated)"</label>
+                    <input id="oidc-domains" name="allowed_email_domains" type="text" placeholder="example.com, example.org" value=provider.allowed_email_domains.clone() />
+                    <p class="field-error" role="alert">{error_for("allowed_email_domains")}</p>
+                    <label for="oidc-claim">"Required claim (optional, e.g. groups)"</label>
+                    <input id="oidc-claim" name="required_claim" type="text" maxlength="64" value=provider.required_claim.clone() />
+                    <p class="field-error" role="alert">{error_for("required_claim")}</p>
+                    <label for="oidc-claim-value">"Value the claim must hold (a string, or one of a list)"</label>
+                    <input id="oidc-claim-value" name="required_claim_value" type="text" maxlength="256" value=provider.required_claim_value.clone() />
+                    <p class="field-error" role="alert">{error_for("required_claim_value")}</p>
+                </fieldset>
                 <button type="submit" class="primary" disabled=move || save.pending().get()>
                     {move || if save.pending().get() { "Checking the provider…" } else { "Save provider" }}
                 </button>

@@ -15,7 +15,7 @@ use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 
 /// The message of a failed action, if it failed.
-fn failure<T>(
+pub(super) fn failure<T>(
     value: impl Get<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
 ) -> impl Fn() -> Option<String> + Send + Sync + 'static {
     move || {
