@@ -15,11 +15,10 @@
 #[allow(dead_code, reason = "each benchmark uses part of the shared helpers")]
 mod common;
 
-use common::{exchange, percentile, rss_kib};
+use common::{create_user, exchange, percentile, rss_kib, start_wukong};
 use std::{
-    io::{BufRead as _, BufReader, Write as _},
     net::SocketAddr,
-    process::{Child, Command, Stdio},
+    process::Child,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
@@ -35,58 +34,22 @@ const FLOOD: u32 = 2_000;
 const BIG_EMAIL_BYTES: usize = 200 * 1024;
 const PARALLEL_WRONG: u32 = 400;
 
-fn create_user(binary: &str, data: &str, email: &str) {
-    let mut create = Command::new(binary)
-        .args([
-            "--data-dir",
-            data,
-            "user",
-            "create",
-            email,
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("wukong user create");
-    if let Some(stdin) = create.stdin.as_mut() {
-        writeln!(stdin, "{PASSWORD}").expect("password");
-    }
-    assert!(create.wait().expect("user create").success());
-}
-
-fn start_wukong(data_dir: &std::path::Path) -> (SocketAddr, Child) {
-    let binary = env!("CARGO_BIN_EXE_wukong");
-    let data = data_dir.to_string_lossy().into_owned();
+fn start(data_dir: &std::path::Path) -> (SocketAddr, Child) {
     for email in [USER, VICTIM] {
-        create_user(binary, &data, email);
+        create_user(data_dir, email, PASSWORD, false);
     }
-    let mut child = Command::new(binary)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
+    let data = data_dir.to_string_lossy();
+    start_wukong(
+        &[
             "--log",
             "error,server=info",
-        ])
-        .args(["--data-dir", &data, "--trusted-proxy", "127.0.0.1/32"])
-        .env("HOME", &data)
-        .env_remove("KUBECONFIG")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("wukong");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let address = loop {
-        let line = lines.next().expect("wukong exited").expect("log line");
-        let record: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if let Some(address) = record.get("address").and_then(|a| a.as_str()) {
-            break address.parse().expect("address");
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    (address, child)
+            "--data-dir",
+            &data,
+            "--trusted-proxy",
+            "127.0.0.1/32",
+        ],
+        data_dir,
+    )
 }
 
 fn form(value: &str) -> String {
@@ -194,7 +157,7 @@ where
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (address, mut child) = start_wukong(dir.path());
+    let (address, mut child) = start(dir.path());
     let pid = child.id();
     println!(
         "wukong (pid {pid}) on {address}, {} cores",

@@ -20,13 +20,11 @@ use app::{
         types::VmAction,
     },
 };
-use common::{percentile, post, rss_kib, send};
+use common::{create_user, percentile, post, rss_kib, send};
 use futures_util::StreamExt as _;
 use server::simcluster::{SimCluster, SimOptions};
 use std::{
-    io::{BufRead as _, BufReader, Write as _},
     net::SocketAddr,
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest as _, Message};
@@ -45,56 +43,20 @@ fn ms(duration: Duration) -> f64 {
 fn start_wukong(sim: &SimCluster, data_dir: &std::path::Path) -> (SocketAddr, std::process::Child) {
     let kubeconfig = data_dir.join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let binary = env!("CARGO_BIN_EXE_wukong");
-    let data = data_dir.to_string_lossy().into_owned();
-    let mut create = Command::new(binary)
-        .args([
-            "--data-dir",
-            &data,
-            "user",
-            "create",
-            EMAIL,
-            "--admin",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("wukong user create");
-    if let Some(stdin) = create.stdin.as_mut() {
-        writeln!(stdin, "{PASSWORD}").expect("password");
-    }
-    assert!(create.wait().expect("user create").success());
-    let mut child = Command::new(binary)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
+    create_user(data_dir, EMAIL, PASSWORD, true);
+    let data = data_dir.to_string_lossy();
+    let kubeconfig = kubeconfig.to_string_lossy();
+    common::start_wukong(
+        &[
             "--log",
             "warn,wukong=info,server=info",
-        ])
-        .args([
             "--data-dir",
             &data,
             "--kubeconfig",
-            &kubeconfig.to_string_lossy(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("wukong");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let address = loop {
-        let line = lines.next().expect("wukong exited").expect("log line");
-        let record: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if let Some(address) = record.get("address").and_then(|a| a.as_str()) {
-            break address.parse().expect("address");
-        }
-    };
-    // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (address, child)
+            &kubeconfig,
+        ],
+        data_dir,
+    )
 }
 
 async fn seed(sim: &SimCluster) -> Cluster {

@@ -1,6 +1,12 @@
 //! What the benchmarks share: plain HTTP/1.1 calls and percentiles.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    net::SocketAddr,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
@@ -83,4 +89,52 @@ pub fn rss_kib(pid: u32) -> u64 {
                 .and_then(|value| value.trim().trim_end_matches(" kB").parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// The `wukong` binary cargo built for the benchmarks.
+pub const WUKONG: &str = env!("CARGO_BIN_EXE_wukong");
+
+/// Creates an account with `password` in the database of `data_dir` (`wukong user create`).
+pub fn create_user(data_dir: &Path, email: &str, password: &str, admin: bool) {
+    let mut command = Command::new(WUKONG);
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["user", "create", email, "--password-stdin"]);
+    if admin {
+        command.arg("--admin");
+    }
+    let mut create = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("wukong user create");
+    if let Some(stdin) = create.stdin.as_mut() {
+        writeln!(stdin, "{password}").expect("password");
+    }
+    assert!(create.wait().expect("user create").success());
+}
+
+/// Starts `wukong` with `args` (JSON logs on a free loopback port are added); returns the
+/// address it listens on and the process. Its log keeps being drained so it never blocks.
+pub fn start_wukong(args: &[&str], home: &Path) -> (SocketAddr, Child) {
+    let mut child = Command::new(WUKONG)
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(args)
+        .env("HOME", home)
+        .env_remove("KUBECONFIG")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("wukong");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let address = loop {
+        let line = lines.next().expect("wukong exited").expect("log line");
+        let record: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(address) = record.get("address").and_then(|a| a.as_str()) {
+            break address.parse().expect("address");
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (address, child)
 }

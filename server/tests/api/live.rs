@@ -2,8 +2,8 @@
 //! cluster: who may call them, what they do, and what every open socket hears.
 
 use crate::support::{
-    app_state_on, body_text, cluster_at, cookie_pair, create_user, form, set_cookie, simulated,
-    test_auth, test_db, TestDb, ORIGIN,
+    app_state_on, body_text, cluster_at, create_user, form, simulated, test_auth, test_db, TestDb,
+    ORIGIN,
 };
 use app::{
     cluster::Cluster,
@@ -52,21 +52,7 @@ struct Wukong {
 }
 
 async fn sign_in(state: &AppState, email: &str) -> String {
-    let body = format!(
-        "email={}&password={}",
-        email.replace('@', "%40"),
-        PASSWORD.replace(' ', "+")
-    );
-    let request = Request::post("/api/auth/login")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::ORIGIN, ORIGIN)
-        .body(Body::from(body))
-        .expect("request");
-    let response = server::http::router(state.clone())
-        .oneshot(request)
-        .await
-        .expect("answer");
-    cookie_pair(&set_cookie(&response))
+    crate::support::sign_in(state, email, PASSWORD).await
 }
 
 async fn start(sim: &SimCluster) -> Wukong {

@@ -394,6 +394,13 @@ async fn signing_in_beyond_the_session_cap_ends_the_oldest() {
     assert!(evicted[0].contains("session_limit"));
 }
 
+async fn regenerate_with_a_wrong_password(client: &Client, cookie: &str) -> Response {
+    let body = format!("password={}", form(WRONG));
+    client
+        .post("auth/mfa/backup-codes", &body, Some(ORIGIN), Some(cookie))
+        .await
+}
+
 /// AUTH-08: re-entering the password (here to regenerate backup codes) shares the sign-in
 /// throttle and counts toward the lock.
 #[tokio::test]
@@ -401,27 +408,12 @@ async fn password_re_entry_counts_like_a_sign_in() {
     let client = Client::new(false).await;
     let cookie = cookie_pair(&set_cookie(&client.login(EMAIL, PASSWORD, None).await));
     client.set_failures(90).await;
-    let regenerate = |password: &str| format!("password={}", form(password));
-    let response = client
-        .post(
-            "auth/mfa/backup-codes",
-            &regenerate(WRONG),
-            Some(ORIGIN),
-            Some(&cookie),
-        )
-        .await;
+    let response = regenerate_with_a_wrong_password(&client, &cookie).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(client.count_and_lock().await.0, 91);
     assert_eq!(client.audit_reasons("authn_reauth_fail").await.len(), 1);
     for _ in 0..4 {
-        client
-            .post(
-                "auth/mfa/backup-codes",
-                &regenerate(WRONG),
-                Some(ORIGIN),
-                Some(&cookie),
-            )
-            .await;
+        regenerate_with_a_wrong_password(&client, &cookie).await;
     }
     assert_eq!(
         client.login(EMAIL, PASSWORD, None).await.status(),
@@ -430,14 +422,7 @@ async fn password_re_entry_counts_like_a_sign_in() {
     );
     client.set_failures(99).await;
     let fresh = client.with_fresh_throttle();
-    fresh
-        .post(
-            "auth/mfa/backup-codes",
-            &regenerate(WRONG),
-            Some(ORIGIN),
-            Some(&cookie),
-        )
-        .await;
+    regenerate_with_a_wrong_password(&fresh, &cookie).await;
     assert!(fresh.count_and_lock().await.1.is_some(), "the 100th locks");
     assert_eq!(fresh.me(&cookie).await, StatusCode::UNAUTHORIZED);
 }

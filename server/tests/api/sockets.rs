@@ -3,8 +3,7 @@
 //! that fails during a check.
 
 use crate::support::{
-    app_state_on, cookie_pair, create_user, set_cookie, simulated, test_auth, test_db,
-    unreachable_cluster, TestDb, ORIGIN,
+    app_state_on, create_user, simulated, test_auth, test_db, unreachable_cluster, TestDb, ORIGIN,
 };
 use app::{
     cluster::Cluster,
@@ -77,10 +76,20 @@ async fn harness(policy: SocketPolicy, cluster: Cluster) -> Harness {
     }
 }
 
+/// Sockets that check their session only once a minute, so that what closes them within
+/// a test is something else.
 fn policy() -> SocketPolicy {
     SocketPolicy {
         check_every: Duration::from_secs(60),
         ..SocketPolicy::new(20)
+    }
+}
+
+/// Sockets that check their session ten times a second.
+fn checking_often() -> SocketPolicy {
+    SocketPolicy {
+        check_every: Duration::from_millis(100),
+        ..policy()
     }
 }
 
@@ -110,21 +119,7 @@ async fn post_as(
 }
 
 async fn sign_in(state: &AppState, email: &str) -> String {
-    let body = format!(
-        "email={}&password={}",
-        email.replace('@', "%40"),
-        PASSWORD.replace(' ', "+")
-    );
-    let request = Request::post("/api/auth/login")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::ORIGIN, ORIGIN)
-        .body(Body::from(body))
-        .expect("request");
-    let response = server::http::router(state.clone())
-        .oneshot(request)
-        .await
-        .expect("answer");
-    cookie_pair(&set_cookie(&response))
+    crate::support::sign_in(state, email, PASSWORD).await
 }
 
 impl Harness {
@@ -380,14 +375,7 @@ async fn ending_a_session_closes_its_sockets_within_a_second() {
 /// still ends when idle, and its sockets close; a request of the user's does count.
 #[tokio::test]
 async fn an_open_socket_does_not_keep_an_idle_session_alive() {
-    let wukong = harness(
-        SocketPolicy {
-            check_every: Duration::from_millis(100),
-            ..policy()
-        },
-        unreachable_cluster(),
-    )
-    .await;
+    let wukong = harness(checking_often(), unreachable_cluster()).await;
     let idle_ms = wukong.state.auth.sessions.idle_ms;
     let age = |last_seen: i64| {
         sqlx::query("UPDATE user_sessions SET last_seen_at = $1")
@@ -437,14 +425,7 @@ async fn an_open_socket_does_not_keep_an_idle_session_alive() {
 /// (fail closed) rather than carrying on unchecked.
 #[tokio::test]
 async fn a_database_error_during_the_session_check_closes_the_socket() {
-    let wukong = harness(
-        SocketPolicy {
-            check_every: Duration::from_millis(100),
-            ..policy()
-        },
-        unreachable_cluster(),
-    )
-    .await;
+    let wukong = harness(checking_often(), unreachable_cluster()).await;
     let mut socket = wukong.socket(&wukong.cookie, false).await.expect("socket");
     wukong.test.db.close().await;
     assert_eq!(

@@ -382,3 +382,21 @@ pub fn set_cookie(response: &Response) -> String {
 pub fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().expect("pair").to_owned()
 }
+
+/// Signs `email` in through the router of `state`; the session cookie (`name=value`).
+pub async fn sign_in(state: &AppState, email: &str, password: &str) -> String {
+    let request = Request::post("/api/auth/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, ORIGIN)
+        .body(Body::from(format!(
+            "email={}&password={}",
+            form(email),
+            form(password)
+        )))
+        .expect("request");
+    let response = server::http::router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("router answers");
+    cookie_pair(&set_cookie(&response))
+}
