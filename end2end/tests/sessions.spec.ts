@@ -24,6 +24,8 @@ test('from a second browser the user ends the first session, which is sent to si
   await b.locator('table.sessions').getByRole('button', { name: /^Sign out / }).click();
   await expect(rows).toHaveCount(1);
 
+  // The first browser's live socket closes with its session, and the page goes to sign in.
+  await expect(a).toHaveURL(/\/login$/);
   await a.goto('/vms');
   await expect(a).toHaveURL(/\/login\?next=%2Fvms$/);
   await b.goto('/vms');

@@ -21,3 +21,11 @@ pub enum LiveEvent {
 
 /// Where the browser connects.
 pub const EVENTS_PATH: &str = "/ws/events";
+
+/// The close code of a socket whose session ended (signed out, here or elsewhere): the page
+/// goes to sign in rather than reconnecting (RFC 6455's policy violation).
+pub const CLOSE_SESSION_ENDED: u16 = 1008;
+
+/// The close code of a socket whose session the same browser replaced (a new sign-in, a new
+/// token after setting up MFA): the page reconnects with its new cookie.
+pub const CLOSE_SESSION_REPLACED: u16 = 4000;

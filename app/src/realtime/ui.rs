@@ -70,14 +70,11 @@ pub fn use_live_feed() -> Option<LiveFeed> {
 #[cfg(feature = "hydrate")]
 mod connection {
     use super::{LiveEvent, LiveFeed, LiveState};
+    use crate::realtime::types::{CLOSE_SESSION_ENDED, CLOSE_SESSION_REPLACED};
     use leptos::prelude::*;
     use std::time::Duration;
     use wasm_bindgen::{closure::Closure, JsCast as _};
     use web_sys::{CloseEvent, MessageEvent, WebSocket};
-
-    /// The close code (1008, policy violation) the server ends a socket with when its session
-    /// ended.
-    const SESSION_ENDED: u16 = 1008;
 
     const FIRST_DELAY_MS: f64 = 500.0;
 
@@ -128,6 +125,10 @@ mod connection {
         );
     }
 
+    fn sign_in_again() {
+        let _ = window().location().set_href("/login");
+    }
+
     pub(super) fn connect(feed: LiveFeed, failures: u32) {
         let Some(socket) = url().and_then(|url| WebSocket::new(&url).ok()) else {
             retry(feed, failures);
@@ -154,22 +155,26 @@ mod connection {
             }
         });
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |close: CloseEvent| {
-            if close.code() == SESSION_ENDED {
-                // The server closed the socket because the session ended (signed out here or
-                // elsewhere): nothing to reconnect or refetch; sign in again.
-                let _ = window().location().set_href("/login");
-                return;
-            }
-            let opened = opened.get();
             feed.state.set(LiveState::Reconnecting);
-            // A refused socket may mean the session ended: then there is nothing to retry
-            // for until the user signs in again (the next page load starts over).
-            leptos::task::spawn_local(async move {
-                if opened || signed_in().await != Some(false) {
-                    // A socket that opened and later dropped starts the backoff afresh.
-                    retry(feed, if opened { 0 } else { failures });
+            match close.code() {
+                // The session ended (signed out here or elsewhere): nothing to reconnect or
+                // refetch; sign in again.
+                CLOSE_SESSION_ENDED => sign_in_again(),
+                // This browser holds the session's successor: carry on with it at once.
+                CLOSE_SESSION_REPLACED => connect(feed, 0),
+                _ => {
+                    let opened = opened.get();
+                    // A refused socket may mean the session ended meanwhile.
+                    leptos::task::spawn_local(async move {
+                        if !opened && signed_in().await == Some(false) {
+                            sign_in_again();
+                        } else {
+                            // A socket that opened and later dropped starts the backoff afresh.
+                            retry(feed, if opened { 0 } else { failures });
+                        }
+                    });
                 }
-            });
+            }
         });
         socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));

@@ -14,7 +14,11 @@ use app::{
     authz::{allows, Permission},
     context::AppState,
     db::now_ms,
-    realtime::{server::Published, sockets::SocketSlot, types::LiveEvent},
+    realtime::{
+        server::Published,
+        sockets::SocketSlot,
+        types::{LiveEvent, CLOSE_SESSION_ENDED, CLOSE_SESSION_REPLACED},
+    },
 };
 use axum::{
     extract::{
@@ -109,7 +113,7 @@ enum End {
 async fn still_signed_in(state: &AppState, session: &Session) -> Result<(), End> {
     match session::is_live(&state.db, &state.auth.sessions, &session.id, now_ms()).await {
         Ok(true) => Ok(()),
-        Ok(false) => Err(End::Close(close(close_code::POLICY, "signed out"))),
+        Ok(false) => Err(End::Close(close(CLOSE_SESSION_ENDED, "signed out"))),
         Err(error) => {
             tracing::warn!(%error, "session check of a live socket failed; closing it");
             Err(End::Close(close(close_code::ERROR, "session check failed")))
@@ -150,10 +154,13 @@ async fn serve(state: AppState, session: Session, _slot: SocketSlot, mut socket:
                 Some(Ok(_)) => continue,
             },
             revoked = ended.recv() => match revoked {
-                Ok(ids) if ids.contains(&session.id) => {
-                    break End::Close(close(close_code::POLICY, "signed out"));
-                }
-                Ok(_) => continue,
+                Ok(batch) => match batch.iter().find(|ended| ended.id == session.id) {
+                    Some(ended) if ended.replaced => {
+                        break End::Close(close(CLOSE_SESSION_REPLACED, "session replaced"));
+                    }
+                    Some(_) => break End::Close(close(CLOSE_SESSION_ENDED, "signed out")),
+                    None => continue,
+                },
                 Err(_) => match still_signed_in(&state, &session).await {
                     Ok(()) => continue,
                     Err(end) => break end,

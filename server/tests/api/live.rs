@@ -52,7 +52,7 @@ struct Wukong {
 }
 
 async fn sign_in(state: &AppState, email: &str) -> String {
-    crate::support::sign_in(state, email, PASSWORD).await
+    crate::support::sign_in(state, email, PASSWORD, None).await
 }
 
 async fn start(sim: &SimCluster) -> Wukong {

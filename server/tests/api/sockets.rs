@@ -11,7 +11,7 @@ use app::{
     db::now_ms,
     realtime::{
         sockets::{SocketPolicy, SocketSlots},
-        types::EVENTS_PATH,
+        types::{CLOSE_SESSION_REPLACED, EVENTS_PATH},
     },
     vms::types::VmQuery,
 };
@@ -119,7 +119,7 @@ async fn post_as(
 }
 
 async fn sign_in(state: &AppState, email: &str) -> String {
-    crate::support::sign_in(state, email, PASSWORD).await
+    crate::support::sign_in(state, email, PASSWORD, None).await
 }
 
 impl Harness {
@@ -368,6 +368,22 @@ async fn ending_a_session_closes_its_sockets_within_a_second() {
         close_code(&mut theirs, Duration::from_secs(1)).await,
         Some(CloseCode::Policy)
     );
+}
+
+/// SES-02, WS-05: a session the same browser replaces (signing in again) closes its socket
+/// with 4000, so the page reconnects with its new cookie rather than being sent to sign in.
+#[tokio::test]
+async fn a_replaced_session_closes_its_socket_so_that_the_page_reconnects() {
+    let wukong = harness(policy(), unreachable_cluster()).await;
+    let mut socket = wukong.socket(&wukong.cookie, false).await.expect("socket");
+    let renewed =
+        crate::support::sign_in(&wukong.state, EMAIL, PASSWORD, Some(&wukong.cookie)).await;
+    assert_eq!(
+        close_code(&mut socket, Duration::from_secs(1)).await,
+        Some(CloseCode::from(CLOSE_SESSION_REPLACED))
+    );
+    assert!(wukong.socket(&renewed, false).await.is_ok());
+    assert_eq!(wukong.socket(&wukong.cookie, false).await.err(), Some(401));
 }
 
 /// SES-04, WS-05: neither an open socket's checks, nor opening another socket, nor a page's

@@ -6,6 +6,7 @@ use app::{
         password::PasswordHasher,
         secrets::SecretBox,
         session::{SessionPolicy, DEFAULT_MAX_PER_USER},
+        throttle::{LoginThrottle, DEFAULT_CAPACITY},
         users::{insert, NewUser},
         Auth,
     },
@@ -97,13 +98,23 @@ pub fn test_auth(secure_cookies: bool) -> Auth {
             max_per_user: DEFAULT_MAX_PER_USER,
         },
         allowed_origins: vec![ORIGIN.to_owned()],
-        throttle: Default::default(),
+        throttle: frozen_throttle(),
         secrets: SecretBox::new(&[7; 32]).expect("test key"),
         oidc: OidcSettings::new(ORIGIN).expect("HTTP client"),
         revocations: Default::default(),
         trusted_proxies: Default::default(),
         first_admin_password: Default::default(),
     }
+}
+
+/// A sign-in throttle whose clock stands still: its delays never run out during a test, so
+/// "the sixth attempt is held back" does not depend on how fast the machine is.
+pub fn frozen_throttle() -> Arc<LoginThrottle> {
+    let now = now_ms();
+    Arc::new(LoginThrottle::with_clock(
+        DEFAULT_CAPACITY,
+        Arc::new(move || now),
+    ))
 }
 
 /// Creates a local account and returns its id.
@@ -272,7 +283,7 @@ impl Client {
                 _dir: None,
             },
             auth: Auth {
-                throttle: Default::default(),
+                throttle: frozen_throttle(),
                 ..self.auth.clone()
             },
         }
@@ -383,11 +394,21 @@ pub fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().expect("pair").to_owned()
 }
 
-/// Signs `email` in through the router of `state`; the session cookie (`name=value`).
-pub async fn sign_in(state: &AppState, email: &str, password: &str) -> String {
-    let request = Request::post("/api/auth/login")
+/// Signs `email` in through the router of `state`, from a browser holding the session
+/// cookie `previous` if any; the new session cookie (`name=value`).
+pub async fn sign_in(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    previous: Option<&str>,
+) -> String {
+    let mut request = Request::post("/api/auth/login")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::ORIGIN, ORIGIN)
+        .header(header::ORIGIN, ORIGIN);
+    if let Some(previous) = previous {
+        request = request.header(header::COOKIE, previous);
+    }
+    let request = request
         .body(Body::from(format!(
             "email={}&password={}",
             form(email),

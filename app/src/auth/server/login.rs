@@ -175,7 +175,7 @@ pub async fn login(
         return Err(AppError::BadCredentials);
     };
     if let Some(previous) = previous {
-        session::end(&mut tx, previous, "replaced_by_login", now).await?;
+        session::replace(&mut tx, previous, now).await?;
     }
     let event = AuditEvent {
         event: match stage {

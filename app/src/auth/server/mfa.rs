@@ -229,6 +229,8 @@ pub async fn confirm_enrolment(
         return Err(invalid("code", "Two-factor sign-in is already on."));
     }
     store_backup_codes(&mut tx, user_id, &hashes, now).await?;
+    // This browser gets a new session; the user's other browsers must sign in again.
+    session::replace(&mut tx, &session.id, now).await?;
     session::end_all(&mut tx, user_id, Which::All, "mfa_enrolled", now).await?;
     let token = session::create(
         &mut tx,

@@ -6,7 +6,7 @@
 //! one task per process polls the table for sessions ended since its last look and
 //! broadcasts their ids; it runs only while some socket listens.
 
-use super::session;
+use super::session::{self, EndedSession};
 use crate::db::{now_ms, Db};
 use std::{
     collections::HashMap,
@@ -22,8 +22,8 @@ pub const POLL_EVERY: Duration = Duration::from_millis(250);
 /// after the time it wrote, and replicas' clocks differ.
 const OVERLAP_MS: i64 = 5_000;
 
-/// Ids of sessions that just ended.
-pub type Ended = Arc<[String]>;
+/// Sessions that just ended.
+pub type Ended = Arc<[EndedSession]>;
 
 /// Cheap to clone; one poller per process at most.
 #[derive(Clone)]
@@ -70,13 +70,12 @@ impl Revocations {
                     continue;
                 }
             };
-            let fresh: Vec<String> = ended
+            let fresh: Vec<EndedSession> = ended
                 .into_iter()
-                .filter(|(id, ended_at)| {
-                    cursor = cursor.max(*ended_at);
-                    sent.insert(id.clone(), *ended_at).is_none()
+                .filter(|ended| {
+                    cursor = cursor.max(ended.ended_at);
+                    sent.insert(ended.id.clone(), ended.ended_at).is_none()
                 })
-                .map(|(id, _)| id)
                 .collect();
             sent.retain(|_, ended_at| *ended_at >= cursor - OVERLAP_MS);
             if !fresh.is_empty() {

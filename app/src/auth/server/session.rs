@@ -381,6 +381,19 @@ pub async fn end(
     .map(|done| done.rows_affected() == 1)
 }
 
+/// Why a session ended when the same browser holds its successor (a new sign-in, a new
+/// token after setting up MFA): its sockets may reconnect with the new cookie.
+pub const REPLACED: &str = "replaced";
+
+/// Ends `session_id` because the same browser has just been given a new one.
+pub async fn replace(
+    conn: &mut sqlx::AnyConnection,
+    session_id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    end(conn, session_id, REPLACED, now).await
+}
+
 /// Ends the pending session `session_id` whose second factor was just given; false when it
 /// had already ended or is not pending (a concurrent request used it first).
 pub async fn end_pending(
@@ -440,13 +453,29 @@ pub async fn end_all(
     .map(|done| done.rows_affected())
 }
 
-/// Sessions ended at or after `since` (unix milliseconds), as (id, ended at).
-pub async fn ended_since(db: &Db, since: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query("SELECT id, ended_at FROM user_sessions WHERE ended_at >= $1")
+/// A session that ended, as the sockets learn of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndedSession {
+    pub id: String,
+    pub ended_at: i64,
+    /// Ended by [`replace`]: the browser holds a successor.
+    pub replaced: bool,
+}
+
+/// Sessions ended at or after `since` (unix milliseconds).
+pub async fn ended_since(db: &Db, since: i64) -> Result<Vec<EndedSession>, sqlx::Error> {
+    sqlx::query("SELECT id, ended_at, end_reason FROM user_sessions WHERE ended_at >= $1")
         .bind(since)
         .fetch_all(db.pool())
         .await?
         .iter()
-        .map(|row| Ok((row.try_get("id")?, row.try_get("ended_at")?)))
+        .map(|row| {
+            Ok(EndedSession {
+                id: row.try_get("id")?,
+                ended_at: row.try_get("ended_at")?,
+                replaced: row.try_get::<Option<String>, _>("end_reason")?.as_deref()
+                    == Some(REPLACED),
+            })
+        })
         .collect()
 }

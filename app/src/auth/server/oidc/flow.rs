@@ -368,7 +368,7 @@ async fn sign_in(
     let personal = projects::server::personal_slug(db, &user_id).await?;
     let mut tx = db.pool().begin().await?;
     if let Some(previous) = previous_session {
-        session::end(&mut tx, previous, "replaced_by_login", now).await?;
+        session::replace(&mut tx, previous, now).await?;
     }
     sqlx::query(
         "UPDATE user_oidc_identities SET last_login_at = $1 WHERE issuer = $2 AND subject = $3",
