@@ -2,6 +2,7 @@
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CARGO_LEPTOS_VERSION="0.3.10"
+CARGO_NEXTEST_VERSION="0.9.151"
 export PATH="$HOME/.cargo/bin:$PATH"
 # Tools that would fetch their own binaries must not: only package registries are reachable.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
@@ -37,6 +38,15 @@ ensure_cargo_leptos() {
   if cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION\$"; then return; fi
   say "building cargo-leptos $CARGO_LEPTOS_VERSION (no_downloads; about 20 minutes on 2 cores)"
   cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads
+}
+
+# The test runner: every test in its own process, with a deadline (.config/nextest.toml).
+# Built without the self-update feature, so it never fetches anything of its own.
+ensure_cargo_nextest() {
+  if cargo nextest --version 2>/dev/null | grep -q "^cargo-nextest $CARGO_NEXTEST_VERSION "; then return; fi
+  say "building cargo-nextest $CARGO_NEXTEST_VERSION (about 15 CPU-minutes)"
+  cargo install cargo-nextest --version "$CARGO_NEXTEST_VERSION" --locked \
+    --no-default-features --features default-no-update
 }
 
 ensure_wasm_bindgen() {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test suite of Wukong, installing any missing tool first:
 # formatting, clippy per package, the WASM dependency guard, the Rust tests on SQLite and
-# again on a private PostgreSQL, and the browser tests in Debian's Chromium.
+# again (those that use the database) on a private PostgreSQL, and the browser tests in
+# Debian's Chromium. The Rust tests run under cargo-nextest: each test in its own process,
+# ended and named as a failure when it outlives its deadline (.config/nextest.toml).
 # Every suite runs even when an earlier one fails; the last line is `N passed, N failed`.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -37,8 +39,34 @@ check() {
   fi
 }
 
-# A cargo test run: adds up its `test result:` lines; a run that fails without reporting a
-# failed test (a build error, a crash) counts as one failure.
+# What a Rust test run reported, as `passed failed`: nextest's last `Summary` line when there
+# is one (timed-out and unstartable tests count as failed), else the sum of libtest's
+# `test result:` lines (cargo test).
+rust_test_counts() {
+  python3 - "$1" <<'PY'
+import re, sys
+
+text = re.sub(r"\x1b\[[0-9;]*m", "", open(sys.argv[1], errors="replace").read())
+passed = failed = 0
+summaries = re.findall(r"^ *Summary \[[^]]*\] [^:]*: (.*)$", text, re.M)
+if summaries:
+    # e.g. "5 passed (1 slow, 1 leaky), 2 failed, 1 exec failed, 1 timed out, 2 skipped"
+    outcomes = re.sub(r"\([^)]*\)", "", summaries[-1])
+    for count, outcome in re.findall(r"(\d+) ([a-z][a-z ]*[a-z])", outcomes):
+        if outcome == "passed":
+            passed += int(count)
+        elif outcome in ("failed", "exec failed", "timed out"):
+            failed += int(count)
+else:
+    for ok, bad in re.findall(r"^test result: .*? (\d+) passed; (\d+) failed", text, re.M):
+        passed += int(ok)
+        failed += int(bad)
+print(passed, failed)
+PY
+}
+
+# A Rust test run (cargo nextest or cargo test): adds up what it reported; a run that fails
+# without reporting a failed test (a build error, a crash) counts as one failure.
 cargo_tests() {
   local name="$1" log="$LOGS/$2.log"
   shift 2
@@ -46,13 +74,28 @@ cargo_tests() {
   "$@" 2>&1 | tee "$log"
   local status=${PIPESTATUS[0]}
   local counts
-  counts="$(grep -E '^test result:' "$log" |
-    sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/' |
-    awk '{ p += $1; f += $2 } END { print p + 0, f + 0 }')"
+  counts="$(rust_test_counts "$log")" || counts="0 0"
   local passed="${counts% *}" failed="${counts#* }"
   if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
   PASSED=$((PASSED + passed))
   FAILED=$((FAILED + failed))
+}
+
+# The test deadline works: the test that hangs on purpose is ended and named, and the run
+# fails (nextest's deadline-check profile ends it after two seconds; `timeout` ends a run
+# whose deadline did not work).
+deadline_ends_a_hung_test() {
+  local output
+  if output="$(timeout 120 cargo nextest run -p server --profile deadline-check --run-ignored only 2>&1)"; then
+    echo "$output"
+    echo "the run passed: the hanging test was not ended"
+    return 1
+  fi
+  if ! grep -Eq 'TIMEOUT .*deadline::hangs_until_the_runner_ends_it' <<<"$output"; then
+    echo "$output"
+    echo "no TIMEOUT line names the hanging test"
+    return 1
+  fi
 }
 
 # The crates that must never reach the browser bundle.
@@ -121,14 +164,22 @@ PY
 say "checking tools"
 ensure_site_tools || fail_setup "build tools"
 ensure_chromium || fail_setup "chromium"
+ensure_cargo_nextest || fail_setup "cargo-nextest"
 ensure_postgres || fail_setup "PostgreSQL"
 ensure_oathtool || fail_setup "oathtool"
 ensure_npm "$REPO_ROOT/end2end" || fail_setup "npm packages for the browser tests"
 
 check "cargo fmt --check" cargo fmt --all --check
-cargo_tests "Rust tests on SQLite" sqlite cargo test -p server
+# With `app`'s unit tests: selected beside `server`, `app` gets `ssr` from it and every
+# dependency is the build `server` uses (`-p app --features ssr` alone resolves features
+# differently and rebuilds 44 crates).
+cargo_tests "Rust tests on SQLite, and app's unit tests" sqlite cargo nextest run -p server -p app --profile ci
+check "the test deadline ends a hung test and names it" deadline_ends_a_hung_test
 if start_postgres; then
-  cargo_tests "Rust tests on PostgreSQL" postgres cargo test -p server -- --include-ignored
+  # The integration tests less the modules that never open the application's database
+  # (server/tests/api/main.rs).
+  cargo_tests "Rust tests on PostgreSQL" postgres cargo nextest run -p server --profile ci \
+    --run-ignored all -E 'binary_id(server::api) & not test(/^(cli|simcluster|simconsole|vms)::/)'
   stop_postgres
 else
   echo "FAILED: could not start PostgreSQL" >&2

@@ -11,12 +11,20 @@ mod session;
 
 use app::{context::AppState, shell, App};
 use axum::{middleware, routing::get, Router};
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use std::sync::LazyLock;
 use tower_http::trace::TraceLayer;
+
+/// The app's page routes, generated once per process. Generating renders the app with
+/// resource loads suppressed by a flag that leptos shares across the whole process, and a
+/// resource whose first poll sees that flag never loads: a page rendering on another thread
+/// while a router was built waited forever. Rendering needs a router, and every router takes
+/// its routes from here, so no render can overlap the one generation.
+static PAGE_ROUTES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_route_list(App));
 
 /// The complete application router. Tests drive it directly with `oneshot`.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = PAGE_ROUTES.clone();
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(health::healthz))

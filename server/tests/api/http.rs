@@ -9,6 +9,13 @@ use axum::{
     http::{header, Method, Request, StatusCode},
     response::Response,
 };
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 use tower::ServiceExt;
 
 async fn send(test: &TestDb, request: Request<Body>) -> Response {
@@ -124,6 +131,69 @@ async fn pages_render_on_the_server_with_navigation_and_hydration_scripts() {
     }
     assert!(html.contains("/pkg/wukong.js"), "no hydration script");
     assert!(html.contains("/pkg/wukong.css"), "no stylesheet");
+}
+
+/// Building a router generates leptos's route list by rendering the app once, and leptos
+/// suppresses resource loads for that through a flag shared by the whole process: a page
+/// whose resources first polled while another thread built a router waited forever (the
+/// suite hung here). Routers are built on other threads all through these renders; each
+/// build used to hold that flag for about a tenth of its time.
+#[tokio::test]
+async fn pages_render_while_other_routers_are_built() {
+    const BUILDERS: usize = 2;
+    const RENDERS: usize = 50;
+    let test = test_db().await;
+    let cookie = signed_in_cookie(&test.db).await;
+    let state = app_state(test.db.clone());
+    let router = server::http::router(state.clone());
+    let building = Arc::new(AtomicBool::new(true));
+    let builders: Vec<_> = (0..BUILDERS)
+        .map(|_| {
+            let state = state.clone();
+            let building = Arc::clone(&building);
+            std::thread::spawn(move || {
+                let mut built = 0_usize;
+                while building.load(Ordering::Relaxed) {
+                    drop(server::http::router(state.clone()));
+                    built += 1;
+                }
+                built
+            })
+        })
+        .collect();
+    let mut pages = Vec::with_capacity(RENDERS);
+    for _ in 0..RENDERS {
+        let request = Request::get("/")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("request");
+        let page = async {
+            let response = router
+                .clone()
+                .oneshot(request)
+                .await
+                .expect("router answers");
+            body_text(response).await
+        };
+        // A bound on a hang, not a measure of speed: a render takes well under a second.
+        match tokio::time::timeout(Duration::from_secs(20), page).await {
+            Ok(html) => pages.push(html),
+            Err(_) => break,
+        }
+    }
+    // The builders stop before any assertion, whatever the outcome.
+    building.store(false, Ordering::Relaxed);
+    for builder in builders {
+        let built = builder.join().expect("router builder");
+        assert!(built > 0, "a builder built no router during the renders");
+    }
+    assert_eq!(pages.len(), RENDERS, "a render never finished");
+    for html in pages {
+        assert!(
+            html.contains(r#"data-testid="database""#),
+            "the dashboard rendered without its system facts: {html}"
+        );
+    }
 }
 
 /// The nonce in a page's policy, checked against every script tag of the page.
