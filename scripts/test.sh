@@ -177,9 +177,9 @@ cargo_tests "Rust tests on SQLite, and app's unit tests" sqlite cargo nextest ru
 check "the test deadline ends a hung test and names it" deadline_ends_a_hung_test
 if start_postgres; then
   # The integration tests less the modules that never open the application's database
-  # (server/tests/api/main.rs).
+  # (server/tests/api/main.rs), but with the binary's own PostgreSQL test.
   cargo_tests "Rust tests on PostgreSQL" postgres cargo nextest run -p server --profile ci \
-    --run-ignored all -E 'binary_id(server::api) & not test(/^(cli|simcluster|simconsole|vms)::/)'
+    --run-ignored all -E 'binary_id(server::api) & (not test(/^(cli|simcluster|simconsole|vms)::/) | test(/^cli::with_postgresql/))'
   stop_postgres
 else
   echo "FAILED: could not start PostgreSQL" >&2
