@@ -99,7 +99,23 @@ pub async fn get_current_user() -> Result<CurrentUser, AppError> {
         .map_err(respond)
 }
 
-/// Changes the signed-in user's password; needs the current one.
+/// Whether the signed-in user has a local password (accounts made through an identity
+/// provider start without one).
+#[server(endpoint = "auth/has-password")]
+pub async fn has_local_password() -> Result<bool, AppError> {
+    use crate::{
+        auth::server::account,
+        context::{require_signed_in, respond, state},
+    };
+    let state = state().map_err(respond)?;
+    let session = require_signed_in().map_err(respond)?;
+    account::has_password(&state.db, &session.user.id)
+        .await
+        .map_err(respond)
+}
+
+/// Changes the signed-in user's password; needs the current one (or, for an account without
+/// one, a fresh sign-in through a linked identity provider).
 #[server(endpoint = "auth/password")]
 pub async fn change_password(
     current_password: String,

@@ -1,11 +1,16 @@
-use crate::{auth::api::ChangePassword, AppError};
+use crate::{
+    auth::api::{has_local_password, ChangePassword},
+    AppError,
+};
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 
-/// Changing one's password; also where a new account is sent before anything else.
+/// Changing one's password; also where a new account is sent before anything else, and where
+/// an account made through an identity provider sets its first password.
 #[component]
 pub fn PasswordPage() -> impl IntoView {
     let change = ServerAction::<ChangePassword>::new();
+    let has_password = Resource::new(|| (), |_| has_local_password());
     Effect::new(move |_| {
         if let Some(Ok(())) = change.value().get() {
             let _ = window().location().set_href("/");
@@ -30,8 +35,25 @@ pub fn PasswordPage() -> impl IntoView {
             <h1>"Change password"</h1>
             <p class="lead">"Use at least 12 characters. A few unrelated words make a strong password."</p>
             <ActionForm action=change attr:class="card form">
-                <label for="current-password">"Current password"</label>
-                <input id="current-password" name="current_password" type="password" autocomplete="current-password" required />
+                <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        if has_password.await.unwrap_or(true) {
+                            view! {
+                                <label for="current-password">"Current password"</label>
+                                <input id="current-password" name="current_password" type="password" autocomplete="current-password" required />
+                            }
+                            .into_any()
+                        } else {
+                            view! {
+                                <p id="first-password">
+                                    "Your account has no password yet: it signs in through an identity provider. You can set one within 10 minutes of signing in through it; otherwise sign out and sign in through the provider again first."
+                                </p>
+                                <input type="hidden" name="current_password" value="" />
+                            }
+                            .into_any()
+                        }
+                    })}
+                </Suspense>
                 <p class="field-error" role="alert">{error_for("current_password")}</p>
                 <label for="new-password">"New password"</label>
                 <input id="new-password" name="new_password" type="password" autocomplete="new-password" minlength="12" maxlength="128" required />

@@ -238,6 +238,12 @@ async fn a_passwordless_account_links_and_sets_a_password_only_after_a_fresh_sig
     assert!(!wukong.sign_in_methods(&fresh).await.has_password);
 
     let again = wukong.session_of(&carol).await;
+    let page =
+        crate::support::body_text(wukong.client.get("/account/password", &again).await).await;
+    assert!(
+        page.contains("id=\"first-password\"") && !page.contains("id=\"current-password\""),
+        "the page asks an account without a password for none"
+    );
     let done = wukong
         .client
         .post("auth/password", &set_password, Some(ORIGIN), Some(&again))
