@@ -70,7 +70,8 @@ impl<'a> AuditEvent<'a> {
 /// inputs cannot grow the log.
 pub const MAX_FIELD_CHARS: usize = 256;
 
-fn cut(text: &str) -> String {
+/// `text` cut to [`MAX_FIELD_CHARS`].
+pub fn cut(text: &str) -> String {
     text.chars().take(MAX_FIELD_CHARS).collect()
 }
 
