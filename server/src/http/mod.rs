@@ -13,7 +13,12 @@ use app::{context::AppState, shell, App};
 use axum::{middleware, routing::get, Router};
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::sync::LazyLock;
-use tower_http::trace::TraceLayer;
+use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
+
+/// The largest request body accepted (413 beyond): far above any form Wukong has, and small
+/// enough that a flood of huge bodies is refused before it is buffered. Server functions read
+/// their whole body before decoding it, with no limit of their own.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The app's page routes, generated once per process. Generating renders the app with
 /// resource loads suppressed by a flag that leptos shares across the whole process, and a
@@ -43,6 +48,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             origin::require_allowed_origin,
         ))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(middleware::from_fn(headers::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
