@@ -187,6 +187,36 @@ impl Db {
         self.backend
     }
 
+    /// A transaction that reads and then writes what it read: on SQLite it takes the write
+    /// lock at once (`BEGIN IMMEDIATE`), so that two of them serialise instead of deadlocking
+    /// on the lock upgrade; on PostgreSQL the rows read must be locked with [`Db::lock_row`].
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Locks the row of `table` whose `id` is `id` until the end of the transaction
+    /// (PostgreSQL's `FOR UPDATE`; SQLite's write transaction holds the whole database).
+    /// Whether the row exists.
+    pub async fn lock_row(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        table: &'static str,
+        id: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        };
+        let found = sqlx::query(&format!("SELECT id FROM {table} WHERE id = $1{lock}"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// Waits for checked-out connections to return, then closes them.
     pub async fn close(&self) {
         self.pool.close().await;

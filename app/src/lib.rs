@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod components;
 pub mod error;
 pub mod projects;
@@ -13,8 +14,6 @@ pub mod url;
 pub mod vms;
 
 #[cfg(feature = "ssr")]
-pub mod authz;
-#[cfg(feature = "ssr")]
 pub mod cluster;
 #[cfg(feature = "ssr")]
 pub mod context;
@@ -24,6 +23,8 @@ pub mod csp;
 pub mod db;
 #[cfg(feature = "ssr")]
 pub mod net;
+#[cfg(feature = "ssr")]
+pub mod settings;
 
 pub use error::AppError;
 pub use shell::{shell, App};

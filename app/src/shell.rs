@@ -61,7 +61,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=DashboardPage />
                     <Route path=path!("vms") view=VmListPage />
                     <Route path=path!("vms/new") view=NewVmPage />
-                    <Route path=path!("vms/:namespace/:name") view=VmPage />
+                    <Route path=path!("projects/:slug/vms/:name") view=VmPage />
                     <Route path=path!("projects") view=ProjectsPage />
                     <Route path=path!("projects/:slug") view=ProjectPage />
                     <Route path=path!("audit") view=|| view! { <SectionPage section=&AUDIT /> } />

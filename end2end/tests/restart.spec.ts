@@ -21,11 +21,11 @@ test('when Wukong and its simulated cluster restart, an open VM list reconnects 
   try {
     const login = await page.request.post(`${base}/api/auth/login`, { form: { email: EMAIL, password: PASSWORD }, headers });
     expect(login.status()).toBe(200);
-    const projects = await page.request.post(`${base}/api/vms/namespaces`, { headers });
-    const [{ namespace }] = (await projects.json()) as { namespace: string }[];
+    const projects = await page.request.post(`${base}/api/vms/projects`, { headers });
+    const [{ slug: project }] = (await projects.json()) as { slug: string }[];
     const name = 'survivor';
     const form = {
-      name, namespace, cpus: '1', memory_mib: '512', image: 'cirros', image_url: '', disk_gib: '',
+      name, project, cpus: '1', memory_mib: '512', image: 'cirros', image_url: '', disk_gib: '',
       ssh_key: '', user_data: '', run_strategy: 'Halted',
     };
     expect((await page.request.post(`${base}/api/vms/create`, { data: { form }, headers })).status()).toBe(200);
@@ -44,7 +44,7 @@ test('when Wukong and its simulated cluster restart, an open VM list reconnects 
     await expect(live).toHaveText('Live', { timeout: 30_000 });
 
     // A change made after the restart reaches the page that never reloaded.
-    const start = await page.request.post(`${base}/api/vms/action`, { data: { namespace, name, action: 'Start' }, headers });
+    const start = await page.request.post(`${base}/api/vms/action`, { data: { project, name, action: 'Start' }, headers });
     expect(start.status()).toBe(200);
     await expect(status).toHaveAttribute('data-status', 'Running', { timeout: 20_000 });
     expect(await page.evaluate(() => (window as unknown as { wukongMarker?: boolean }).wukongMarker)).toBe(true);

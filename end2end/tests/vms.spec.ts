@@ -33,7 +33,7 @@ test('a VM is created, started, stopped and deleted live, and a second browser s
   await page.getByLabel('Image', { exact: true }).selectOption('cirros');
   await page.getByLabel('When it runs').selectOption('Halted');
   await page.getByRole('button', { name: 'Create VM' }).click();
-  await expect(page).toHaveURL(new RegExp(`/vms/[^/]+/${name}$`));
+  await expect(page).toHaveURL(new RegExp(`/projects/[^/]+/vms/${name}$`));
   await expect(page.getByTestId('vm-status')).toContainText('Stopped');
 
   // To the list without a reload: the page keeps a marker that a reload would drop.

@@ -1,7 +1,9 @@
 //! Live updates and the VM list at scale, against a real `wukong` process on loopback whose
 //! kubeconfig points at a simulated cluster run by this benchmark (in memory):
 //!
-//! 1. the VM list page (`GET /vms`, rendered on the server) and `vms/list` with 5,000 VMs;
+//! 1. the VM list page (`GET /vms`, rendered on the server) and `vms/list` with 5,000 VMs
+//!    in 50 projects (namespaces made outside Wukong and adopted), for a user who is a
+//!    member of all 50;
 //! 2. 1,000 WebSocket clients on `/ws/events`; one VM status change; p50/p99 of the time until
 //!    each client received it, and the time until all had; the server's resident memory.
 //!
@@ -30,10 +32,13 @@ use std::{
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest as _, Message};
 
 const EMAIL: &str = "bench@example.test";
+/// The user the lists and sockets are measured for: a member of every project, not an
+/// admin.
+const MEMBER: &str = "member@example.test";
+const PROJECTS: usize = 50;
 const PASSWORD: &str = "benchmark passphrase";
 const VMS: usize = 5_000;
 const CLIENTS: usize = 1_000;
-const NAMESPACE: &str = "bench";
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
@@ -44,6 +49,7 @@ fn start_wukong(sim: &SimCluster, data_dir: &std::path::Path) -> (SocketAddr, st
     let kubeconfig = data_dir.join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
     create_user(data_dir, EMAIL, PASSWORD, true);
+    create_user(data_dir, MEMBER, PASSWORD, false);
     let data = data_dir.to_string_lossy();
     let kubeconfig = kubeconfig.to_string_lossy();
     common::start_wukong(
@@ -59,6 +65,12 @@ fn start_wukong(sim: &SimCluster, data_dir: &std::path::Path) -> (SocketAddr, st
     )
 }
 
+fn namespace_of(project: usize) -> String {
+    format!("bench-{project:02}")
+}
+
+/// Makes the VMs through the cluster API, as another tool would: spread over the
+/// namespaces of [`PROJECTS`] projects-to-be, labelled for no project yet.
 async fn seed(sim: &SimCluster) -> Cluster {
     let client = kube::Client::try_from(sim.client_config()).expect("client");
     let cluster = Cluster::new(client, ClusterSource::Simulated(sim.url()));
@@ -66,7 +78,6 @@ async fn seed(sim: &SimCluster) -> Cluster {
     for index in 0..VMS {
         let form = NewVmForm {
             name: format!("vm-{index:05}"),
-            namespace: NAMESPACE.to_owned(),
             cpus: "1".to_owned(),
             memory_mib: "512".to_owned(),
             image: "cirros".to_owned(),
@@ -74,7 +85,8 @@ async fn seed(sim: &SimCluster) -> Cluster {
             ..NewVmForm::default()
         };
         let vm = form.parse().expect("form");
-        cluster::create(&cluster, &vm, "bench")
+        let namespace = Namespace::parse(&namespace_of(index % PROJECTS)).expect("namespace");
+        cluster::create(&cluster, &vm, &namespace, "unadopted")
             .await
             .expect("create");
     }
@@ -82,10 +94,28 @@ async fn seed(sim: &SimCluster) -> Cluster {
     cluster
 }
 
-async fn sign_in(address: SocketAddr) -> String {
+/// The admin adopts each namespace into a project owned by [`MEMBER`].
+async fn adopt(address: SocketAddr, admin: &str) {
+    let began = Instant::now();
+    for project in 0..PROJECTS {
+        let body = format!(
+            "namespace={}&name=Bench+{project:02}&description=&owner_email={}",
+            namespace_of(project),
+            MEMBER.replace('@', "%40")
+        );
+        let (status, head) = post(address, "/api/projects/adopt", &body, Some(admin)).await;
+        assert_eq!(status, 200, "{head}");
+    }
+    println!(
+        "adopted {PROJECTS} namespaces in {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
+}
+
+async fn sign_in(address: SocketAddr, email: &str) -> String {
     let body = format!(
         "email={}&password={}",
-        EMAIL.replace('@', "%40"),
+        email.replace('@', "%40"),
         PASSWORD.replace(' ', "+")
     );
     let (status, head) = post(address, "/api/auth/login", &body, None).await;
@@ -112,6 +142,17 @@ async fn timed_requests(label: &str, rounds: usize, call: impl AsyncFn() -> u16)
     );
 }
 
+/// The project a VM was adopted into, by its label.
+async fn project_of(cluster: &Cluster, target: &VmRef) -> String {
+    let vms: kube::Api<app::vms::server::kubevirt::VirtualMachine> =
+        kube::Api::namespaced(cluster.client.clone(), target.namespace.as_str());
+    let vm = vms.get(target.name.as_str()).await.expect("VM");
+    vm.metadata
+        .labels
+        .and_then(|labels| labels.get("wukong.io/project").cloned())
+        .expect("adopted")
+}
+
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -120,7 +161,9 @@ async fn main() {
         .expect("simulated cluster");
     let cluster = seed(&sim).await;
     let (address, mut child) = start_wukong(&sim, dir.path());
-    let cookie = sign_in(address).await;
+    let admin = sign_in(address, EMAIL).await;
+    adopt(address, &admin).await;
+    let cookie = sign_in(address, MEMBER).await;
     println!(
         "Wukong (pid {}) on {address}, {} cores",
         child.id(),
@@ -209,10 +252,11 @@ async fn main() {
 
     for round in 0..3 {
         let target = VmRef {
-            namespace: Namespace::parse(NAMESPACE).expect("namespace"),
+            namespace: Namespace::parse(&namespace_of(round % PROJECTS)).expect("namespace"),
             name: VmName::parse(&format!("vm-{round:05}")).expect("name"),
         };
-        let vm = ownership::from_cluster(&cluster, &target, "bench")
+        let project = project_of(&cluster, &target).await;
+        let vm = ownership::from_cluster(&cluster, &target, &project)
             .await
             .expect("Wukong's VM");
         let needle = format!("\"name\":\"{}\",\"status\":\"Starting\"", target.name);

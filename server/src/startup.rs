@@ -138,6 +138,16 @@ impl Application {
             sockets: SocketSlots::new(SocketPolicy::new(settings.max_sockets_per_user)),
             cluster,
         };
+        // Projects from before namespaces were made with the project get theirs; in the
+        // background, so that a slow cluster does not hold up the start.
+        let upgrading = state.clone();
+        tokio::spawn(async move {
+            if let Err(error) =
+                app::projects::server::lifecycle::ensure_namespaces(&upgrading).await
+            {
+                tracing::warn!(%error, "could not check the projects' namespaces");
+            }
+        });
         Ok(Application {
             listener,
             state,

@@ -26,6 +26,10 @@ pub struct AuditEvent<'a> {
     pub reason: Option<&'a str>,
     /// What the event was done to, as (type, id), when that is not the actor.
     pub target: Option<(&'a str, &'a str)>,
+    /// The id of the project the event happened in, for the project's audit page.
+    pub project: Option<&'a str>,
+    /// What a change changed, as `{"before": …, "after": …}`, stored with the reason.
+    pub changes: Option<&'a serde_json::Value>,
 }
 
 impl<'a> AuditEvent<'a> {
@@ -45,6 +49,8 @@ impl<'a> AuditEvent<'a> {
             actor_email: Some(&user.email),
             reason,
             target: None,
+            project: None,
+            changes: None,
         }
     }
 
@@ -60,6 +66,23 @@ impl<'a> AuditEvent<'a> {
     pub fn on_user(self, user_id: &'a str) -> Self {
         AuditEvent {
             target: Some(("user", user_id)),
+            ..self
+        }
+    }
+
+    /// The same event, about `kind` `id` in the project `project_id`.
+    pub fn in_project(self, project_id: &'a str, kind: &'a str, id: &'a str) -> Self {
+        AuditEvent {
+            project: Some(project_id),
+            target: Some((kind, id)),
+            ..self
+        }
+    }
+
+    /// The same event, recording what changed.
+    pub fn with_changes(self, changes: &'a serde_json::Value) -> Self {
+        AuditEvent {
+            changes: Some(changes),
             ..self
         }
     }
@@ -89,14 +112,18 @@ pub async fn record(
         Severity::Info => "info",
         Severity::Warning => "warning",
     };
-    let details = match event.reason {
-        Some(reason) => serde_json::json!({ "reason": cut(reason) }).to_string(),
-        None => "{}".to_owned(),
-    };
+    let mut details = serde_json::Map::new();
+    if let Some(reason) = event.reason {
+        details.insert("reason".to_owned(), cut(reason).into());
+    }
+    if let Some(changes) = event.changes {
+        details.insert("changes".to_owned(), changes.clone());
+    }
+    let details = serde_json::Value::Object(details).to_string();
     sqlx::query(
         "INSERT INTO audit_logs (id, occurred_at, actor_user_id, actor_email, ip_address, user_agent, \
-         event_type, outcome, severity, details, target_type, target_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         event_type, outcome, severity, details, target_type, target_id, project_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(now)
@@ -110,6 +137,7 @@ pub async fn record(
     .bind(details)
     .bind(event.target.map(|(kind, _)| kind.to_owned()))
     .bind(event.target.map(|(_, id)| cut(id)))
+    .bind(event.project)
     .execute(conn)
     .await
     .map(|_| ())

@@ -1,21 +1,25 @@
 use super::ErrorPanel;
-use crate::{auth::ui::UserMenu, system::ui::SimulatedClusterBanner};
+use crate::{
+    auth::{api::get_current_user, ui::UserMenu},
+    projects::ui::ProjectSwitcher,
+    system::ui::SimulatedClusterBanner,
+};
 use leptos::{ev::MouseEvent, prelude::*};
 use leptos_router::components::{Outlet, A};
 
-/// The navigation entries, in display order.
-const NAV: [(&str, &str); 5] = [
+/// The navigation entries, in display order; admins also get "Admin".
+const NAV: [(&str, &str); 4] = [
     ("/", "Dashboard"),
     ("/vms", "Virtual machines"),
     ("/projects", "Projects"),
     ("/audit", "Audit log"),
-    ("/admin", "Admin"),
 ];
 
 /// The page chrome: top bar, main navigation, and the routed page inside an error boundary.
 #[component]
 pub fn Layout() -> impl IntoView {
     crate::realtime::ui::LiveFeed::provide();
+    let user = Resource::new(|| (), |_| get_current_user());
     let (menu_open, set_menu_open) = signal(false);
     let close_menu = move |_| set_menu_open.set(false);
     let main = NodeRef::<leptos::html::Main>::new();
@@ -58,8 +62,19 @@ pub fn Layout() -> impl IntoView {
                             }
                         })
                         .collect_view()}
+                    // The server refuses admin pages to others whatever the menu shows.
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            user.await.ok().filter(|user| user.is_admin).map(|_| view! {
+                                <li on:click=close_menu>
+                                    <A href="/admin" exact=true>"Admin"</A>
+                                </li>
+                            })
+                        })}
+                    </Suspense>
                 </ul>
             </nav>
+            <ProjectSwitcher />
             <UserMenu />
         </header>
         <SimulatedClusterBanner />

@@ -27,8 +27,11 @@ pub const QUEUE_LENGTH: usize = 256;
 /// each socket can check the user may see it.
 #[derive(Debug)]
 pub struct Published {
-    /// `None` for events every socket gets (resync).
+    /// `None` for events not about one namespace (resync, access changes).
     pub namespace: Option<String>,
+    /// The only user whose sockets get it, for access changes; `None` for everyone who may
+    /// see the namespace.
+    pub for_user: Option<String>,
     pub json: String,
 }
 
@@ -107,9 +110,14 @@ impl Live {
         self.vmis.get(&ObjectRef::new(name).within(namespace))
     }
 
-    /// Every VM, as list rows.
-    pub fn summaries(&self) -> Vec<VmSummary> {
-        self.vms.state().iter().map(|vm| self.summary(vm)).collect()
+    /// Every VM `visible` accepts, as list rows.
+    pub fn summaries(&self, visible: impl Fn(&VirtualMachine) -> bool) -> Vec<VmSummary> {
+        self.vms
+            .state()
+            .iter()
+            .filter(|vm| visible(vm))
+            .map(|vm| self.summary(vm))
+            .collect()
     }
 
     /// The list row of `vm`, with the address and node of its instance.
@@ -130,15 +138,28 @@ impl Live {
                 .map_or(0, |time| time.0.as_millisecond()),
             namespace,
             name,
+            project: String::new(),
+            project_name: String::new(),
         }
     }
 
-    fn publish(&self, namespace: Option<String>, event: &LiveEvent) {
+    fn publish(&self, namespace: Option<String>, for_user: Option<String>, event: &LiveEvent) {
         match serde_json::to_string(event) {
             // Nobody listening is not an error.
-            Ok(json) => drop(self.hub.send(Arc::new(Published { namespace, json }))),
+            Ok(json) => drop(self.hub.send(Arc::new(Published {
+                namespace,
+                for_user,
+                json,
+            }))),
             Err(error) => tracing::error!(%error, "cannot serialise a live event"),
         }
+    }
+
+    /// Tells the open sockets of `user_id` that their projects or roles changed, so that
+    /// they reload what they may see at once. (Sockets on other replicas find out at their
+    /// next periodic check.)
+    pub fn access_changed(&self, user_id: &str) {
+        self.publish(None, Some(user_id.to_owned()), &LiveEvent::AccessChanged);
     }
 
     fn on_vm(&self, event: Event<VirtualMachine>) {
@@ -147,6 +168,7 @@ impl Live {
                 let summary = self.summary(&vm);
                 self.publish(
                     Some(summary.namespace.clone()),
+                    None,
                     &LiveEvent::VmChanged { vm: summary },
                 );
             }
@@ -155,11 +177,12 @@ impl Live {
                 let name = vm.metadata.name.clone().unwrap_or_default();
                 self.publish(
                     Some(namespace.clone()),
+                    None,
                     &LiveEvent::VmRemoved { namespace, name },
                 );
             }
             // A relist (after a restart of the watch or 410 Gone) may have missed deletions.
-            Event::InitDone => self.publish(None, &LiveEvent::Resync),
+            Event::InitDone => self.publish(None, None, &LiveEvent::Resync),
             Event::Init => {}
         }
     }
@@ -172,7 +195,7 @@ impl Live {
         let name = vmi.meta().name.clone().unwrap_or_default();
         if let Some(vm) = self.vm(&namespace, &name) {
             let summary = self.summary(&vm);
-            self.publish(Some(namespace), &LiveEvent::VmChanged { vm: summary });
+            self.publish(Some(namespace), None, &LiveEvent::VmChanged { vm: summary });
         }
     }
 

@@ -17,6 +17,9 @@ pub enum LiveEvent {
     /// Events were lost (the client fell behind, or the cluster watch started over):
     /// everything shown must be fetched again.
     Resync,
+    /// The user's projects or roles changed: what they may see and do must be fetched
+    /// again.
+    AccessChanged,
 }
 
 /// Where the browser connects.

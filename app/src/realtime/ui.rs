@@ -11,6 +11,8 @@ pub enum LiveState {
     Live,
     /// Lost; the next attempt is scheduled.
     Reconnecting,
+    /// The session is ending or ended (signing out): pages stop fetching on their own.
+    Ended,
 }
 
 type Listener = (u64, std::sync::Arc<dyn Fn(&LiveEvent) + Send + Sync>);
@@ -48,6 +50,18 @@ impl LiveFeed {
         on_cleanup(move || {
             listeners.try_update_value(|listeners| listeners.retain(|(other, _)| *other != id));
         });
+    }
+
+    /// Stops the feed's listeners for good, as the user signs out: a refetch a listener
+    /// scheduled would only be refused.
+    pub fn end(&self) {
+        self.state.set(LiveState::Ended);
+        self.listeners.update_value(Vec::clear);
+    }
+
+    /// Whether pages should still fetch what the feed tells them changed.
+    pub fn active(&self) -> bool {
+        self.state.get_untracked() != LiveState::Ended
     }
 
     #[cfg(feature = "hydrate")]
@@ -120,12 +134,17 @@ mod connection {
         let ceiling = (FIRST_DELAY_MS * 2f64.powi(failures.min(10) as i32)).min(MAX_DELAY_MS);
         let delay = ceiling / 2.0 + js_sys::Math::random() * ceiling / 2.0;
         set_timeout(
-            move || connect(feed, failures + 1),
+            move || {
+                if feed.active() {
+                    connect(feed, failures + 1)
+                }
+            },
             Duration::from_millis(delay as u64),
         );
     }
 
-    fn sign_in_again() {
+    fn sign_in_again(feed: LiveFeed) {
+        feed.end();
         let _ = window().location().set_href("/login");
     }
 
@@ -159,7 +178,7 @@ mod connection {
             match close.code() {
                 // The session ended (signed out here or elsewhere): nothing to reconnect or
                 // refetch; sign in again.
-                CLOSE_SESSION_ENDED => sign_in_again(),
+                CLOSE_SESSION_ENDED => sign_in_again(feed),
                 // This browser holds the session's successor: carry on with it at once.
                 CLOSE_SESSION_REPLACED => connect(feed, 0),
                 _ => {
@@ -167,7 +186,7 @@ mod connection {
                     // A refused socket may mean the session ended meanwhile.
                     leptos::task::spawn_local(async move {
                         if !opened && signed_in().await == Some(false) {
-                            sign_in_again();
+                            sign_in_again(feed);
                         } else {
                             // A socket that opened and later dropped starts the backoff afresh.
                             retry(feed, if opened { 0 } else { failures });

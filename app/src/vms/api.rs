@@ -1,6 +1,6 @@
-//! The VM server functions: thin wrappers over `server::requests`. Names arrive as text and
-//! are parsed here, after the session check: a malformed one answers 404 (see
-//! `VmRef::from_request`); the create form reports its fields with 422.
+//! The VM server functions: thin wrappers over `server::requests`. A VM is named by its
+//! project's slug and its name, as text: a project the caller is not a member of and a
+//! malformed name both answer 404; the create form reports its fields with 422.
 
 use super::{
     new_vm::NewVmForm,
@@ -10,11 +10,11 @@ use crate::AppError;
 use leptos::{prelude::*, server_fn};
 use serde::{Deserialize, Serialize};
 
-/// A project namespace offered by the create form.
+/// A project offered by the create form.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NamespaceChoice {
-    pub namespace: String,
-    pub project_name: String,
+pub struct ProjectChoice {
+    pub slug: String,
+    pub name: String,
 }
 
 /// One page of the VMs the user may see. `pushed` marks a fetch the page makes on its own
@@ -35,7 +35,7 @@ pub async fn list_vms(query: VmQuery, #[server(default)] pushed: bool) -> Result
 /// One VM's page; `pushed` as for [`list_vms`].
 #[server(endpoint = "vms/get")]
 pub async fn get_vm(
-    namespace: String,
+    project: String,
     name: String,
     #[server(default)] pushed: bool,
 ) -> Result<VmDetail, AppError> {
@@ -45,56 +45,49 @@ pub async fn get_vm(
     }
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
-    let target = super::names::VmRef::from_request(&namespace, &name).map_err(respond)?;
-    super::server::requests::get(&state, &session, &target)
+    super::server::requests::get(&state, &session, &project, &name)
         .await
         .map_err(respond)
 }
 
 #[server(endpoint = "vms/action", input = server_fn::codec::Json)]
 pub async fn run_vm_action(
-    namespace: String,
+    project: String,
     name: String,
     action: VmAction,
 ) -> Result<(), AppError> {
     use crate::context::{requester, require_session, respond, state};
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
-    let target = super::names::VmRef::from_request(&namespace, &name).map_err(respond)?;
-    super::server::requests::act(&state, &session, &requester(), &target, action)
+    super::server::requests::act(&state, &session, &requester(), &project, &name, action)
         .await
         .map_err(respond)
 }
 
 #[server(endpoint = "vms/delete", input = server_fn::codec::Json)]
-pub async fn delete_vm(
-    namespace: String,
-    name: String,
-    disks: DiskDisposal,
-) -> Result<(), AppError> {
+pub async fn delete_vm(project: String, name: String, disks: DiskDisposal) -> Result<(), AppError> {
     use crate::context::{requester, require_session, respond, state};
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
-    let target = super::names::VmRef::from_request(&namespace, &name).map_err(respond)?;
-    super::server::requests::delete(&state, &session, &requester(), &target, disks)
+    super::server::requests::delete(&state, &session, &requester(), &project, &name, disks)
         .await
         .map_err(respond)
 }
 
-/// Where the signed-in user may create VMs.
-#[server(endpoint = "vms/namespaces")]
-pub async fn vm_namespaces() -> Result<Vec<NamespaceChoice>, AppError> {
+/// The projects the signed-in user may create VMs in.
+#[server(endpoint = "vms/projects")]
+pub async fn vm_projects() -> Result<Vec<ProjectChoice>, AppError> {
     use crate::context::{require_session, respond, state};
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
-    let choices = super::server::requests::namespaces(&state, &session)
+    let choices = super::server::requests::projects_for_create(&state, &session)
         .await
         .map_err(respond)?;
     Ok(choices
-        .into_iter()
-        .map(|choice| NamespaceChoice {
-            namespace: choice.namespace,
-            project_name: choice.project_name,
+        .iter()
+        .map(|access| ProjectChoice {
+            slug: access.project().slug.clone(),
+            name: access.project().name.clone(),
         })
         .collect())
 }

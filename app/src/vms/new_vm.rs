@@ -1,6 +1,6 @@
 //! The create-VM form: what it sends and the rules both the browser and the server check.
 
-use super::names::{NameProblem, Namespace, VmName};
+use super::names::VmName;
 use serde::{Deserialize, Serialize};
 
 /// The boot images offered without typing a URL: KubeVirt container disks.
@@ -94,7 +94,8 @@ impl RunStrategy {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewVmForm {
     pub name: String,
-    pub namespace: String,
+    /// The slug of the project the VM is made in.
+    pub project: String,
     pub cpus: String,
     pub memory_mib: String,
     /// A preset key, or "url".
@@ -110,7 +111,8 @@ pub struct NewVmForm {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewVm {
     pub name: VmName,
-    pub namespace: Namespace,
+    /// The project's slug, as chosen; the server checks it against the user's projects.
+    pub project: String,
     pub cpus: u32,
     pub memory_mib: u64,
     pub image: ImageSource,
@@ -188,14 +190,11 @@ impl NewVmForm {
         let name = VmName::parse(self.name.trim())
             .map_err(|problem| fail("name", &problem.to_string()))
             .ok();
-        // The choices offered are project namespaces, which are always labels; anything else
-        // was not offered.
-        let namespace = Namespace::parse(self.namespace.trim())
-            .map_err(|problem| match problem {
-                NameProblem::Empty => fail("namespace", "Choose where the VM lives."),
-                _ => fail("namespace", "Choose one of the listed projects."),
-            })
-            .ok();
+        // The choices offered are the user's projects; the server checks the choice.
+        let project = Some(self.project.trim().to_owned()).filter(|slug| !slug.is_empty());
+        if project.is_none() {
+            fail("project", "Choose the project the VM belongs to.");
+        }
         let image = match ImagePreset::ALL.into_iter().find(|p| p.key() == self.image) {
             Some(preset) => Some(ImageSource::Preset(preset)),
             None if self.image == "url" => {
@@ -271,7 +270,7 @@ impl NewVmForm {
         };
         match (
             name,
-            namespace,
+            project,
             image,
             run_strategy,
             cpus,
@@ -280,7 +279,7 @@ impl NewVmForm {
         ) {
             (
                 Some(name),
-                Some(namespace),
+                Some(project),
                 Some(image),
                 Some(run_strategy),
                 Some(cpus),
@@ -288,7 +287,7 @@ impl NewVmForm {
                 Some(disk_gib),
             ) if errors.is_empty() => Ok(NewVm {
                 name,
-                namespace,
+                project,
                 cpus,
                 memory_mib,
                 image,

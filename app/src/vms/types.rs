@@ -175,8 +175,15 @@ impl VmAction {
 /// One row of the VM list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VmSummary {
+    /// The Kubernetes namespace: with `name`, what live events name the VM by.
     pub namespace: String,
     pub name: String,
+    /// The project's slug and name, filled in for the user who asks; empty in live events,
+    /// which the page matches to its projects by namespace.
+    #[serde(default)]
+    pub project: String,
+    #[serde(default)]
+    pub project_name: String,
     pub status: VmStatus,
     pub cpus: u32,
     pub memory_mib: u64,
@@ -187,11 +194,11 @@ pub struct VmSummary {
     pub created_ms: i64,
 }
 
-/// The page of the VM `namespace/name`.
-pub fn vm_href(namespace: &str, name: &str) -> String {
+/// The page of the VM `name` of the project `project` (its slug).
+pub fn vm_href(project: &str, name: &str) -> String {
     format!(
-        "/vms/{}/{}",
-        crate::url::percent_encode(namespace),
+        "/projects/{}/vms/{}",
+        crate::url::percent_encode(project),
         crate::url::percent_encode(name)
     )
 }
@@ -211,6 +218,8 @@ pub struct VmCondition {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VmDetail {
     pub summary: VmSummary,
+    /// The VM's project, with what the user may do there.
+    pub project: crate::projects::types::ProjectScope,
     pub run_strategy: String,
     /// Where each disk comes from, e.g. "rootdisk: container disk quay.io/…".
     pub disks: Vec<String>,
@@ -224,7 +233,7 @@ pub struct VmDetail {
 pub enum VmSort {
     #[default]
     Name,
-    Namespace,
+    Project,
     Status,
     Cpus,
     Memory,
@@ -234,7 +243,7 @@ pub enum VmSort {
 impl VmSort {
     pub const ALL: [VmSort; 6] = [
         VmSort::Name,
-        VmSort::Namespace,
+        VmSort::Project,
         VmSort::Status,
         VmSort::Cpus,
         VmSort::Memory,
@@ -244,7 +253,7 @@ impl VmSort {
     pub fn key(self) -> &'static str {
         match self {
             VmSort::Name => "name",
-            VmSort::Namespace => "namespace",
+            VmSort::Project => "project",
             VmSort::Status => "status",
             VmSort::Cpus => "cpus",
             VmSort::Memory => "memory",
@@ -265,6 +274,9 @@ impl VmSort {
 pub struct VmQuery {
     /// Part of the name, any case.
     pub name: String,
+    /// Only the VMs of this project (its slug); all the user's projects when empty.
+    #[serde(default)]
+    pub project: String,
     pub status: Option<VmStatus>,
     pub sort: VmSort,
     pub descending: bool,
@@ -279,6 +291,9 @@ pub const VM_PAGE_SIZE: usize = 50;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VmPage {
     pub items: Vec<VmSummary>,
+    /// Every project whose VMs the user may see, for the project filter and for placing
+    /// the VMs live events report.
+    pub projects: Vec<crate::projects::types::ProjectScope>,
     /// Rows matching the filter, over all pages.
     pub total: usize,
     pub page: usize,

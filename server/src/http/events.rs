@@ -11,7 +11,7 @@
 use super::{origin, session::cookie_value};
 use app::{
     auth::server::session::{self, Activity, Session, SessionStage},
-    authz::{allows, Permission},
+    authz::{server::projects, Action},
     context::AppState,
     db::now_ms,
     realtime::{
@@ -29,6 +29,7 @@ use axum::{
     response::{IntoResponse, Response},
     Extension,
 };
+use std::collections::HashSet;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite;
 
@@ -82,15 +83,46 @@ pub async fn events(
         .on_upgrade(move |socket| serve(state, session, slot, socket))
 }
 
-fn visible(session: &Session, event: &Published) -> bool {
-    match &event.namespace {
-        None => true,
-        Some(namespace) => allows(&session.user, Permission::ViewVms, Some(namespace)),
+/// The namespaces whose events a socket passes on: those of the projects the user may see
+/// now. Read when the socket opens, again at once when the user's access changes on this
+/// replica, and at every periodic check (access changed on another replica).
+struct Visible(HashSet<String>);
+
+impl Visible {
+    async fn load(state: &AppState, session: &Session) -> Result<Visible, End> {
+        match projects(&state.db, &session.user, Action::View).await {
+            Ok(found) => Ok(Visible(
+                found
+                    .iter()
+                    .map(|access| access.project().namespace.clone())
+                    .collect(),
+            )),
+            Err(error) => {
+                tracing::warn!(%error, "the projects of a live socket could not be read; closing it");
+                Err(End::Close(close(close_code::ERROR, "access check failed")))
+            }
+        }
+    }
+
+    /// Whether the socket of `session` passes `event` on.
+    fn passes(&self, session: &Session, event: &Published) -> bool {
+        if let Some(user) = &event.for_user {
+            return *user == session.user.id;
+        }
+        event
+            .namespace
+            .as_ref()
+            .is_none_or(|namespace| self.0.contains(namespace))
     }
 }
 
 fn resync() -> Message {
     let json = serde_json::to_string(&LiveEvent::Resync).unwrap_or_default();
+    Message::Text(json.into())
+}
+
+fn access_changed() -> Message {
+    let json = serde_json::to_string(&LiveEvent::AccessChanged).unwrap_or_default();
     Message::Text(json.into())
 }
 
@@ -134,14 +166,30 @@ fn too_big(error: axum::Error) -> End {
 async fn serve(state: AppState, session: Session, _slot: SocketSlot, mut socket: WebSocket) {
     let policy = state.sockets.policy.clone();
     let mut events = state.live.subscribe();
+    let mut visible = match Visible::load(&state, &session).await {
+        Ok(visible) => visible,
+        Err(end) => {
+            if let End::Close(frame) = end {
+                send(&mut socket, frame, policy.send_timeout).await;
+            }
+            return;
+        }
+    };
     let mut ended = state.auth.revocations.subscribe(&state.db);
     let mut check = tokio::time::interval(policy.check_every);
     check.tick().await;
     let end = loop {
         let outgoing = tokio::select! {
             event = events.recv() => match event {
-                Ok(event) if visible(&session, &event) => Message::Text(event.json.clone().into()),
-                Ok(_) => continue,
+                Ok(event) if !visible.passes(&session, &event) => continue,
+                Ok(event) if event.for_user.is_some() => match Visible::load(&state, &session).await {
+                    Ok(now) => {
+                        visible = now;
+                        Message::Text(event.json.clone().into())
+                    }
+                    Err(end) => break end,
+                },
+                Ok(event) => Message::Text(event.json.clone().into()),
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "live socket fell behind; sending resync");
                     resync()
@@ -167,7 +215,15 @@ async fn serve(state: AppState, session: Session, _slot: SocketSlot, mut socket:
                 },
             },
             _ = check.tick() => match still_signed_in(&state, &session).await {
-                Ok(()) => Message::Ping(Vec::new().into()),
+                Ok(()) => match Visible::load(&state, &session).await {
+                    // Access changed elsewhere: the page fetches what it may see now.
+                    Ok(now) if now.0 != visible.0 => {
+                        visible = now;
+                        access_changed()
+                    }
+                    Ok(_) => Message::Ping(Vec::new().into()),
+                    Err(end) => break end,
+                },
                 Err(end) => break end,
             },
         };

@@ -748,6 +748,19 @@ fn delete(sim: &Sim, target: &Target, name: &str) -> Answer {
     if store.get(&key).is_none() {
         return Err(Failure::not_found(&target.resource, name));
     }
+    // Kubernetes' namespace controller deletes everything in a deleted namespace; here at
+    // once, each object with its own DELETED event.
+    if target.resource.plural == "namespaces" {
+        let inside: Vec<Key> = store
+            .keys()
+            .filter(|inner| inner.namespace == name)
+            .cloned()
+            .collect();
+        for inner in inside {
+            store.bump();
+            store.remove(&inner).map_err(Failure::internal)?;
+        }
+    }
     store.bump();
     let removed = store.remove(&key).map_err(Failure::internal)?;
     Ok((StatusCode::OK, removed.unwrap_or(Value::Null)))

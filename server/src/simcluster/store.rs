@@ -82,6 +82,11 @@ impl Store {
         self.objects.get(key)
     }
 
+    /// The keys of every object.
+    pub fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.objects.keys()
+    }
+
     /// Objects of `resource`, in `namespace` when given, ordered by namespace and name.
     pub fn list<'a>(
         &'a self,

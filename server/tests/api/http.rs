@@ -111,26 +111,38 @@ async fn readyz_follows_the_database_and_the_cluster() {
 }
 
 #[tokio::test]
-async fn pages_render_on_the_server_with_navigation_and_hydration_scripts() {
+async fn pages_render_on_the_server_with_navigation_for_the_users_role_and_hydration_scripts() {
     let test = test_db().await;
     let response = get_page(&test, "/").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(header_of(&response, "content-type").starts_with("text/html"));
     let html = body_text(response).await;
-    for label in [
-        "Dashboard",
-        "Virtual machines",
-        "Projects",
-        "Audit log",
-        "Admin",
-    ] {
+    for label in ["Dashboard", "Virtual machines", "Projects", "Audit log"] {
         assert!(
             html.contains(&format!(">{label}<")),
             "navigation lacks {label}"
         );
     }
+    assert!(
+        !html.contains(">Admin<"),
+        "a user who is not an admin sees Admin"
+    );
     assert!(html.contains("/pkg/wukong.js"), "no hydration script");
     assert!(html.contains("/pkg/wukong.css"), "no stylesheet");
+    let cookie = signed_in_cookie(&test.db).await;
+    sqlx::query("UPDATE users SET global_role = 'admin'")
+        .execute(test.db.pool())
+        .await
+        .expect("promote");
+    let request = Request::get("/")
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .expect("request");
+    let html = body_text(send(&test, request).await).await;
+    assert!(
+        html.contains(">Admin<"),
+        "an admin's navigation lacks Admin"
+    );
 }
 
 /// Building a router generates leptos's route list by rendering the app once, and leptos

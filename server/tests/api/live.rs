@@ -49,6 +49,8 @@ struct Wukong {
     user: String,
     namespace: String,
     project_id: String,
+    /// The admin's project, as requests name it.
+    slug: String,
 }
 
 async fn sign_in(state: &AppState, email: &str) -> String {
@@ -75,8 +77,8 @@ async fn start_on(cluster: app::cluster::Cluster) -> Wukong {
         .await
         .expect("project");
     drop(conn);
-    let (project_id, namespace): (String, String) =
-        sqlx::query_as("SELECT id, namespace FROM projects")
+    let (project_id, namespace, slug): (String, String, String) =
+        sqlx::query_as("SELECT id, namespace, slug FROM projects")
             .fetch_one(test.db.pool())
             .await
             .expect("namespace");
@@ -100,6 +102,7 @@ async fn start_on(cluster: app::cluster::Cluster) -> Wukong {
         user,
         namespace,
         project_id,
+        slug,
     }
 }
 
@@ -141,21 +144,22 @@ impl Wukong {
     }
 
     /// Calls `vms/get`, which takes a form-encoded body.
-    async fn get(&self, cookie: &str, namespace: &str, name: &str) -> (StatusCode, String) {
-        let body = format!("namespace={}&name={}", form(namespace), form(name));
+    async fn get(&self, cookie: &str, project: &str, name: &str) -> (StatusCode, String) {
+        let body = format!("project={}&name={}", form(project), form(name));
         self.post("vms/get", cookie, "application/x-www-form-urlencoded", body)
             .await
     }
 
-    /// As an admin: reads `namespace/name`, starts it and deletes it; the three answers.
-    async fn read_start_delete(&self, namespace: &str, name: &str) -> [(StatusCode, String); 3] {
-        let target = json!({"namespace": namespace, "name": name});
+    /// As an admin: reads the VM `name` of the project `project` (a slug), starts it and
+    /// deletes it; the three answers.
+    async fn read_start_delete(&self, project: &str, name: &str) -> [(StatusCode, String); 3] {
+        let target = json!({"project": project, "name": name});
         let mut action = target.clone();
         action["action"] = json!("Start");
         let mut removal = target;
         removal["disks"] = json!("Delete");
         [
-            self.get(&self.admin, namespace, name).await,
+            self.get(&self.admin, project, name).await,
             self.call("vms/action", &self.admin, action).await,
             self.call("vms/delete", &self.admin, removal).await,
         ]
@@ -193,7 +197,7 @@ impl Wukong {
     fn form(&self, name: &str) -> NewVmForm {
         NewVmForm {
             name: name.to_owned(),
-            namespace: self.namespace.clone(),
+            project: self.slug.clone(),
             cpus: "2".to_owned(),
             memory_mib: "1024".to_owned(),
             image: "cirros".to_owned(),
@@ -240,6 +244,10 @@ impl Wukong {
 
 type Socket = WebSocketStream<TcpStream>;
 
+fn namespace(name: &str) -> app::vms::names::Namespace {
+    app::vms::names::Namespace::parse(name).expect("namespace")
+}
+
 /// The next event on `socket`, or `None` if nothing comes within `wait`.
 async fn next_event(socket: &mut Socket, wait: Duration) -> Option<LiveEvent> {
     use futures_util::StreamExt as _;
@@ -274,28 +282,40 @@ fn status_of(event: &LiveEvent, name: &str) -> Option<VmStatus> {
     }
 }
 
+/// AZ-01: a user who is not a member of the project sees none of its VMs, cannot create
+/// one in it, and gets 404 for each of its VMs; their socket carries nothing about them.
 #[tokio::test]
-async fn only_admins_reach_vms_and_others_learn_nothing_about_them() {
+async fn non_members_learn_nothing_about_a_projects_vms() {
     let sim = SimCluster::start_with(None, fast()).await.expect("sim");
     let wukong = start(&sim).await;
     wukong.create("web-1").await;
-    let target = json!({"namespace": wukong.namespace, "name": "web-1"});
-    let (status, _) = wukong
+    wukong.wait_for("web-1", VmStatus::Stopped).await;
+    let target = json!({"project": wukong.slug, "name": "web-1"});
+    let (status, body) = wukong
         .call(
             "vms/list",
             &wukong.user,
             json!({"query": VmQuery::default()}),
         )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = wukong
+    assert_eq!(status, StatusCode::OK);
+    let page: VmPage = serde_json::from_str(&body).expect("page");
+    assert_eq!((page.total, page.items.len()), (0, 0), "{body}");
+    assert!(
+        page.projects
+            .iter()
+            .all(|project| project.slug != wukong.slug),
+        "{body}"
+    );
+    let (status, body) = wukong
         .call(
             "vms/create",
             &wukong.user,
             json!({"form": wukong.form("web-2")}),
         )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body, r#"{"NotFound":{"what":"That project"}}"#);
     let mut action = target.clone();
     action["action"] = json!("Stop");
     let (status, _) = wukong.call("vms/action", &wukong.user, action).await;
@@ -304,9 +324,9 @@ async fn only_admins_reach_vms_and_others_learn_nothing_about_them() {
     removal["disks"] = json!("Delete");
     let (status, _) = wukong.call("vms/delete", &wukong.user, removal).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = wukong.get(&wukong.user, &wukong.namespace, "web-1").await;
+    let (status, _) = wukong.get(&wukong.user, &wukong.slug, "web-1").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, body) = wukong.get(&wukong.admin, &wukong.namespace, "web-1").await;
+    let (status, body) = wukong.get(&wukong.admin, &wukong.slug, "web-1").await;
     assert_eq!(status, StatusCode::OK);
     let detail: VmDetail = serde_json::from_str(&body).expect("detail");
     assert_eq!(detail.run_strategy, "Halted");
@@ -372,7 +392,7 @@ async fn create_start_stop_delete_reach_every_socket_and_the_audit_log() {
         };
         assert_eq!((vm.cpus, vm.memory_mib), (2, 1024));
     }
-    let target = json!({"namespace": wukong.namespace, "name": "web-1"});
+    let target = json!({"project": wukong.slug, "name": "web-1"});
     let mut start = target.clone();
     start["action"] = json!("Start");
     let (status, body) = wukong
@@ -446,12 +466,12 @@ async fn the_create_form_is_checked_on_the_server_field_by_field() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body.contains("\"field\":\"name\""), "{body}");
     bad = wukong.form("ok");
-    bad.namespace = "kube-system".to_owned();
+    bad.project = "kube-system".to_owned();
     let (status, body) = wukong
         .call("vms/create", &wukong.admin, json!({"form": bad}))
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body.contains("\"field\":\"namespace\""), "{body}");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body, r#"{"NotFound":{"what":"That project"}}"#);
     wukong.create("web-1").await;
     let (status, body) = wukong
         .call(
@@ -539,9 +559,14 @@ async fn after_a_cluster_restart_sockets_resync_and_lists_show_what_changed_mean
         .await
         .expect("delete meanwhile");
     let form = wukong.form("during").parse().expect("form");
-    app::vms::server::cluster::create(&other, &form, &wukong.project_id)
-        .await
-        .expect("create meanwhile");
+    app::vms::server::cluster::create(
+        &other,
+        &form,
+        &namespace(&wukong.namespace),
+        &wukong.project_id,
+    )
+    .await
+    .expect("create meanwhile");
     drop(elsewhere);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _sim = SimCluster::start_with(Some(&state_file), SimOptions { port, ..fast() })
@@ -553,7 +578,7 @@ async fn after_a_cluster_restart_sockets_resync_and_lists_show_what_changed_mean
     let names: Vec<&str> = page.items.iter().map(|vm| vm.name.as_str()).collect();
     assert_eq!(names, ["during", "kept"]);
     // And the same socket carries later changes.
-    let target = json!({"namespace": wukong.namespace, "name": "kept", "action": "Start"});
+    let target = json!({"project": wukong.slug, "name": "kept", "action": "Start"});
     let (status, _) = wukong.call("vms/action", &wukong.admin, target).await;
     assert_eq!(status, StatusCode::OK);
     wait_event(&mut socket, |event| {
@@ -604,9 +629,9 @@ async fn recording_cluster() -> (String, Heard) {
 }
 
 /// VAL-03, AZ-02, AZ-03: names that are not DNS-1123 labels, in any request naming a VM,
-/// are answered 404 before anything reaches the cluster, and so is a well-formed VM in a
-/// namespace that belongs to no project; the create form refuses them field by field (422),
-/// its namespace being only one of a project's.
+/// are answered 404 before anything reaches the cluster, and so is any VM of a project that
+/// does not exist (a namespace is not a project's name); the create form refuses them field
+/// by field (422), its project being only one of the user's.
 #[tokio::test]
 async fn malformed_names_and_foreign_namespaces_never_reach_the_cluster() {
     let (url, heard) = recording_cluster().await;
@@ -615,33 +640,41 @@ async fn malformed_names_and_foreign_namespaces_never_reach_the_cluster() {
     let hostile = ["../x", "a/b", "UPPER", long.as_str(), "%2e%2e", ""];
     let mut targets: Vec<(String, String)> = Vec::new();
     for bad in hostile {
-        targets.push((wukong.namespace.clone(), bad.to_owned()));
+        targets.push((wukong.slug.clone(), bad.to_owned()));
         targets.push((bad.to_owned(), "web-1".to_owned()));
     }
     targets.push(("kube-system".to_owned(), "coredns".to_owned()));
-    for (namespace, name) in &targets {
-        for (status, body) in wukong.read_start_delete(namespace, name).await {
-            assert_eq!(status, StatusCode::NOT_FOUND, "{namespace}/{name}: {body}");
-            if namespace != "kube-system" {
-                assert_eq!(
-                    body, r#"{"NotFound":{"what":"That virtual machine"}}"#,
-                    "a bad name is not echoed"
-                );
-            }
+    targets.push((wukong.namespace.clone(), "web-1".to_owned()));
+    for (project, name) in &targets {
+        for (status, body) in wukong.read_start_delete(project, name).await {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{project}/{name}: {body}");
+            let expected = if *project == wukong.slug {
+                r#"{"NotFound":{"what":"That virtual machine"}}"#
+            } else {
+                r#"{"NotFound":{"what":"That project"}}"#
+            };
+            assert_eq!(body, expected, "a bad name is not echoed");
         }
     }
     for bad in hostile {
-        for field in ["name", "namespace"] {
+        for field in ["name", "project"] {
             let mut form = wukong.form("web-1");
             match field {
                 "name" => form.name = bad.to_owned(),
-                _ => form.namespace = bad.to_owned(),
+                _ => form.project = bad.to_owned(),
             }
             let (status, body) = wukong
                 .call("vms/create", &wukong.admin, json!({"form": form}))
                 .await;
-            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field} {bad:?}");
-            assert!(body.contains(&format!("\"field\":\"{field}\"")), "{body}");
+            // A bad name is the form's fault (422); a project that is not the user's, the
+            // same 404 as anywhere else (an empty one is not chosen yet: the form's fault).
+            if field == "name" || bad.is_empty() {
+                assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field} {bad:?}");
+                assert!(body.contains(&format!("\"field\":\"{field}\"")), "{body}");
+            } else {
+                assert_eq!(status, StatusCode::NOT_FOUND, "{field} {bad:?}");
+                assert_eq!(body, r#"{"NotFound":{"what":"That project"}}"#);
+            }
         }
     }
     assert_eq!(*heard.lock().expect("log"), Vec::<String>::new());
@@ -666,41 +699,38 @@ async fn settled(cluster: &Cluster, namespace: &str, name: &str) -> (String, Str
     panic!("{namespace}/{name} never settled");
 }
 
-/// AZ-02: a VM Wukong did not make for the project of its namespace is not Wukong's to read,
-/// start or delete, even for a global admin: each answers 404 exactly like a VM that does
-/// not exist, and the VM is untouched.
+/// AZ-02: a VM Wukong did not make for the project of its namespace is not Wukong's to list,
+/// read, start or delete, even for a global admin: each answers 404 exactly like a VM that
+/// does not exist, and the VM is untouched.
 #[tokio::test]
 async fn vms_that_are_not_wukongs_answer_404_and_are_left_untouched() {
     let sim = SimCluster::start_with(None, fast()).await.expect("sim");
     let wukong = start(&sim).await;
     wukong.create("web-1").await;
     let cluster = simulated(&sim);
-    let new_vm = |name: &str, namespace: &str| {
-        let mut form = wukong.form(name);
-        form.namespace = namespace.to_owned();
-        form.parse().expect("form")
-    };
+    let new_vm = |name: &str| wukong.form(name).parse().expect("form");
     let create = app::vms::server::cluster::create;
+    let ours = namespace(&wukong.namespace);
     // Made with kubectl, as it were: no Wukong labels, in the project's namespace.
-    let mut stray =
-        virtual_machine(&new_vm("stray", &wukong.namespace), &wukong.project_id).expect("body");
+    let mut stray = virtual_machine(&new_vm("stray"), &ours, &wukong.project_id).expect("body");
     stray.metadata.labels = None;
     let vms: Api<VirtualMachine> = Api::namespaced(cluster.client.clone(), &wukong.namespace);
     vms.create(&PostParams::default(), &stray)
         .await
         .expect("create");
     // Labelled for another project.
+    create(&cluster, &new_vm("foreign"), &ours, "another-project")
+        .await
+        .expect("create");
+    // Wukong's labels and this project's id, in a namespace no project owns.
     create(
         &cluster,
-        &new_vm("foreign", &wukong.namespace),
-        "another-project",
+        &new_vm("orphan"),
+        &namespace("elsewhere"),
+        &wukong.project_id,
     )
     .await
     .expect("create");
-    // Wukong's labels and this project's id, in a namespace no project owns.
-    create(&cluster, &new_vm("orphan", "elsewhere"), &wukong.project_id)
-        .await
-        .expect("create");
     let others = [
         (wukong.namespace.as_str(), "stray"),
         (wukong.namespace.as_str(), "foreign"),
@@ -711,13 +741,23 @@ async fn vms_that_are_not_wukongs_answer_404_and_are_left_untouched() {
         before.push(settled(&cluster, namespace, name).await);
     }
     // The labelled ones are in the live store: a 404 for them is the gate's, not the store's.
-    wukong.wait_for("foreign", VmStatus::Stopped).await;
-    wukong.wait_for("orphan", VmStatus::Stopped).await;
-    let (status, _) = wukong.get(&wukong.admin, &wukong.namespace, "web-1").await;
+    for (namespace, name) in [others[1], others[2]] {
+        for _ in 0..300 {
+            if wukong.state.live.vm(namespace, name).is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Only the project's own VMs are listed.
+    let listed = wukong.list(VmQuery::default()).await;
+    let names: Vec<&str> = listed.items.iter().map(|vm| vm.name.as_str()).collect();
+    assert_eq!(names, ["web-1"]);
+    let (status, _) = wukong.get(&wukong.admin, &wukong.slug, "web-1").await;
     assert_eq!(status, StatusCode::OK);
-    for (namespace, name) in others {
+    for (_, name) in others {
         let absent = format!("{{\"NotFound\":{{\"what\":\"VM \\\"{name}\\\"\"}}}}");
-        for (status, body) in wukong.read_start_delete(namespace, name).await {
+        for (status, body) in wukong.read_start_delete(&wukong.slug, name).await {
             assert_eq!(
                 (status, body.as_str()),
                 (StatusCode::NOT_FOUND, absent.as_str())

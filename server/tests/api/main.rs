@@ -22,4 +22,5 @@ mod simcluster;
 mod simconsole;
 mod sockets;
 mod support;
+mod tenancy;
 mod vms;

@@ -580,15 +580,15 @@ const OPEN_ENDPOINTS: [&str; 4] = [
 /// each call reaches its authorization check rather than failing to decode.
 /// The same for server functions that take JSON.
 const EVERY_JSON_ARGUMENT: &str = r#"{"query": {"name": "", "status": null, "sort": "Name", "descending": false, "page": 0},
-    "namespace": "x", "name": "x", "action": "Start", "disks": "Keep",
-    "form": {"name": "x", "namespace": "x", "cpus": "1", "memory_mib": "128", "image": "cirros",
+    "project": "x", "name": "x", "action": "Start", "disks": "Keep",
+    "form": {"name": "x", "project": "x", "cpus": "1", "memory_mib": "128", "image": "cirros",
         "image_url": "", "disk_gib": "", "ssh_key": "", "user_data": "", "run_strategy": "Halted"}}"#;
 
 const EVERY_ARGUMENT: &str = "password=x&code=123456&session_id=x&user_id=x&action=Unlock\
     &search=&page=0&email=a%40example.test&display_name=&is_admin=on&id=&name=n\
     &issuer_url=http%3A%2F%2F127.0.0.1%3A9&client_id=c&client_secret=s&scopes=&is_enabled=on\
     &slug=x&required=true&current_password=x&new_password=x&confirm_password=x&namespace=x\
-    &provider_id=x&identity_id=x";
+    &provider_id=x&identity_id=x&allowed=true&description=&owner_email=&confirm_name=x&role=viewer&project=x";
 
 #[tokio::test]
 async fn a_pending_session_and_no_session_reach_no_other_server_function() {

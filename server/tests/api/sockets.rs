@@ -259,10 +259,21 @@ async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
         cluster,
     )
     .await;
-    sqlx::query("UPDATE users SET global_role = 'admin'")
-        .execute(wukong.test.db.pool())
+    // The user owns the project whose namespace the VMs are made in, so sees their events.
+    let mut conn = wukong.test.db.pool().acquire().await.expect("connection");
+    let project = app::projects::server::lifecycle::NewProjectRow {
+        name: "Flood",
+        description: "",
+        namespace: Some("flood"),
+        is_personal: false,
+        slug_base: "flood",
+        owner_id: &wukong.user_id,
+        created_by: None,
+    };
+    app::projects::server::lifecycle::insert(&mut conn, &project, 0)
         .await
-        .expect("admins see every VM event");
+        .expect("project");
+    drop(conn);
     let cookie = sign_in(&wukong.state, EMAIL).await;
     let stalled = wukong.socket(&cookie, true).await.expect("stalled socket");
     let mut reader = wukong.socket(&cookie, false).await.expect("reader");

@@ -36,7 +36,7 @@ const SSH_KEY: &str =
 fn new_vm(name: &str, image: ImageSource, run_strategy: RunStrategy) -> NewVm {
     NewVm {
         name: VmName::parse(name).expect("name"),
-        namespace: Namespace::parse("team-a").expect("namespace"),
+        project: "team-a".to_owned(),
         cpus: 2,
         memory_mib: 2048,
         image,
@@ -45,6 +45,10 @@ fn new_vm(name: &str, image: ImageSource, run_strategy: RunStrategy) -> NewVm {
         user_data: None,
         run_strategy,
     }
+}
+
+fn team_a() -> Namespace {
+    Namespace::parse("team-a").expect("namespace")
 }
 
 fn vm_schema() -> Value {
@@ -77,7 +81,7 @@ fn every_vm_body_wukong_generates_passes_the_virtualmachine_crd_schema() {
     bare.ssh_key = None;
     bodies.push(bare);
     for vm in &bodies {
-        let object = virtual_machine(vm, "project-1").expect("body");
+        let object = virtual_machine(vm, &team_a(), "project-1").expect("body");
         let json = serde_json::to_value(&object).expect("JSON");
         let errors = schema::validate(&schema, &json);
         assert!(errors.is_empty(), "{}: {errors:?}\n{json:#}", vm.name);
@@ -99,7 +103,8 @@ fn every_vm_body_wukong_generates_passes_the_virtualmachine_crd_schema() {
     }
     // The schema check is real: a body it must refuse is refused.
     let mut broken =
-        serde_json::to_value(virtual_machine(&bodies[0], "p").expect("body")).expect("JSON");
+        serde_json::to_value(virtual_machine(&bodies[0], &team_a(), "p").expect("body"))
+            .expect("JSON");
     broken["spec"]["template"]["spec"]["domain"]["cpu"]["cores"] = json!("two");
     assert!(!schema::validate(&schema, &broken).is_empty());
 }
@@ -112,7 +117,8 @@ fn a_url_image_becomes_a_datavolume_and_the_ssh_key_reaches_cloud_init() {
         ImageSource::Url(url.to_owned()),
         RunStrategy::Always,
     );
-    let json = serde_json::to_value(virtual_machine(&vm, "p").expect("body")).expect("JSON");
+    let json =
+        serde_json::to_value(virtual_machine(&vm, &team_a(), "p").expect("body")).expect("JSON");
     let template = &json["spec"]["dataVolumeTemplates"][0];
     assert_eq!(
         template["metadata"]["name"],
@@ -138,7 +144,7 @@ fn a_url_image_becomes_a_datavolume_and_the_ssh_key_reaches_cloud_init() {
 fn the_create_form_names_each_bad_field() {
     let form = NewVmForm {
         name: "Web_1".to_owned(),
-        namespace: String::new(),
+        project: String::new(),
         cpus: "0".to_owned(),
         memory_mib: "lots".to_owned(),
         image: "url".to_owned(),
@@ -158,7 +164,7 @@ fn the_create_form_names_each_bad_field() {
             "image_url",
             "memory_mib",
             "name",
-            "namespace",
+            "project",
             "run_strategy",
             "ssh_key",
             "user_data"
@@ -166,7 +172,7 @@ fn the_create_form_names_each_bad_field() {
     );
     let good = NewVmForm {
         name: "web-1".to_owned(),
-        namespace: "team-a".to_owned(),
+        project: "team-a".to_owned(),
         cpus: "2".to_owned(),
         memory_mib: "2048".to_owned(),
         image: "fedora".to_owned(),
@@ -295,9 +301,11 @@ async fn create_then_every_lifecycle_action_goes_through_kubevirts_subresources(
         RunStrategy::Halted,
     );
     // The namespace does not exist yet: creating the VM creates it.
-    let created = create(&cluster, &vm, "p").await.expect("created");
+    let created = create(&cluster, &vm, &team_a(), "p")
+        .await
+        .expect("created");
     assert!(created.metadata.uid.is_some());
-    match create(&cluster, &vm, "p").await {
+    match create(&cluster, &vm, &team_a(), "p").await {
         Err(AppError::Conflict { message }) => {
             assert!(message.contains("already exists"), "{message}")
         }
@@ -458,7 +466,9 @@ async fn deleting_a_vm_can_keep_its_datavolumes() {
     let cluster = simulated(&sim);
     let url = ImageSource::Url("https://images.example.test/disk.qcow2".to_owned());
     let vm = new_vm("imported", url, RunStrategy::Halted);
-    create(&cluster, &vm, "p").await.expect("created");
+    create(&cluster, &vm, &team_a(), "p")
+        .await
+        .expect("created");
     let imported = ours(&cluster, "imported").await;
     delete(&cluster, &imported, DiskDisposal::Keep)
         .await
@@ -639,16 +649,13 @@ fn names_that_could_leave_their_path_segment_are_refused() {
         }
         let form = NewVmForm {
             name: bad.to_owned(),
-            namespace: bad.to_owned(),
             ..NewVmForm::default()
         };
         let errors = form.parse().expect_err("refused");
-        for field in ["name", "namespace"] {
-            assert!(
-                errors.iter().any(|error| error.field == field),
-                "{bad:?}: {errors:?}"
-            );
-        }
+        assert!(
+            errors.iter().any(|error| error.field == "name"),
+            "{bad:?}: {errors:?}"
+        );
     }
     for good in ["a", "web-1", "0", "a".repeat(63).as_str()] {
         assert_eq!(VmName::parse(good).map(String::from).as_deref(), Ok(good));
@@ -671,7 +678,9 @@ async fn the_status_subresource_writes_status_only() {
         ImageSource::Preset(ImagePreset::Cirros),
         RunStrategy::Halted,
     );
-    create(&cluster, &vm, "p").await.expect("created");
+    create(&cluster, &vm, &team_a(), "p")
+        .await
+        .expect("created");
     wait_for_status(&cluster, "web-1", "Stopped").await;
     let resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("kubevirt.io", "v1", "VirtualMachine"),

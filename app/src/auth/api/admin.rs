@@ -21,12 +21,13 @@ pub enum UserAction {
 #[server(endpoint = "admin/users")]
 pub async fn list_users(search: String, page: u32) -> Result<UserPage, AppError> {
     use crate::{
-        auth::server::admin::{self, Operator},
+        auth::server::admin,
         context::{require_session, respond, state},
     };
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
-    admin::list_users(&state.db, Operator::Admin(&session.user), &search, page)
+    let admin = crate::authz::server::require_admin(&session.user).map_err(respond)?;
+    admin::list_users(&state.db, &admin, &search, page)
         .await
         .map_err(respond)
 }
@@ -44,6 +45,7 @@ pub async fn create_user(
     };
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
+    let admin = crate::authz::server::require_admin(&session.user).map_err(respond)?;
     let request = UserRequest {
         email,
         display_name,
@@ -54,7 +56,7 @@ pub async fn create_user(
         &state.db,
         &state.auth.hasher,
         &requester(),
-        Operator::Admin(&session.user),
+        Operator::Admin(&admin),
         request,
     )
     .await
@@ -71,7 +73,8 @@ pub async fn update_user(user_id: String, action: UserAction) -> Result<UserSumm
     };
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
-    let (db, requester, operator) = (&state.db, &requester(), Operator::Admin(&session.user));
+    let admin = crate::authz::server::require_admin(&session.user).map_err(respond)?;
+    let (db, requester, operator) = (&state.db, &requester(), Operator::Admin(&admin));
     let id = user_id.as_str();
     match action {
         UserAction::Disable => admin::set_disabled(db, requester, operator, id, true).await,

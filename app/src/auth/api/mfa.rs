@@ -117,7 +117,8 @@ pub async fn set_mfa_required(required: bool) -> Result<(), AppError> {
     };
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
-    mfa::set_required_for_everyone(&state.db, &requester(), &session, required)
+    let admin = crate::authz::server::require_admin(&session.user).map_err(respond)?;
+    mfa::set_required_for_everyone(&state.db, &requester(), &admin, required)
         .await
         .map_err(respond)
 }

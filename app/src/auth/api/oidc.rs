@@ -90,14 +90,13 @@ pub async fn unlink_provider(
 #[server(endpoint = "admin/oidc")]
 pub async fn list_oidc_providers() -> Result<OidcProviders, AppError> {
     use crate::{
-        auth::server::{admin::Operator, oidc},
+        auth::server::oidc,
         context::{require_session, respond, state},
     };
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
-    let providers = oidc::list(&state.db, Operator::Admin(&session.user))
-        .await
-        .map_err(respond)?;
+    let admin = crate::authz::server::require_admin(&session.user).map_err(respond)?;
+    let providers = oidc::list(&state.db, &admin).await.map_err(respond)?;
     Ok(OidcProviders {
         providers,
         redirect_uri: state.auth.oidc.redirect_url(),
@@ -115,11 +114,12 @@ pub async fn save_oidc_provider(
     };
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
+    let admin = crate::authz::server::require_admin(&session.user).map_err(respond)?;
     oidc::save(
         &state.db,
         &state.auth,
         &requester(),
-        Operator::Admin(&session.user),
+        Operator::Admin(&admin),
         provider,
     )
     .await

@@ -10,24 +10,30 @@ use crate::{
             session::{self, new_token, Requester, Which},
             users::{insert, normalize_email, NewUser},
         },
-        types::{CurrentUser, UserPage, UserSummary},
+        types::{UserPage, UserSummary},
     },
+    authz::server::AdminCap,
     db::{now_ms, Db},
     AppError,
 };
 use sqlx::{any::AnyRow, Row as _};
 
-/// Who performs an operation: a signed-in admin, or the operator at the command line.
+/// Who performs an operation: a signed-in admin (proved by the capability only
+/// `authz::server::require_admin` makes), or the operator at the command line.
 #[derive(Clone, Copy, Debug)]
 pub enum Operator<'a> {
-    Admin(&'a CurrentUser),
+    Admin(&'a AdminCap),
     Cli,
 }
 
 impl<'a> Operator<'a> {
     fn event(self, name: &'a str, severity: Severity, target: &'a str) -> AuditEvent<'a> {
         let (actor_user_id, actor_email, reason) = match self {
-            Operator::Admin(admin) => (Some(admin.id.as_str()), Some(admin.email.as_str()), None),
+            Operator::Admin(admin) => (
+                Some(admin.user().id.as_str()),
+                Some(admin.user().email.as_str()),
+                None,
+            ),
             Operator::Cli => (None, None, Some("command_line")),
         };
         AuditEvent {
@@ -38,15 +44,10 @@ impl<'a> Operator<'a> {
             actor_email,
             reason,
             target: None,
+            project: None,
+            changes: None,
         }
         .on_user(target)
-    }
-
-    fn ensure_admin(self) -> Result<(), AppError> {
-        match self {
-            Operator::Admin(user) if !user.is_admin => Err(AppError::Forbidden),
-            _ => Ok(()),
-        }
     }
 }
 
@@ -87,7 +88,6 @@ pub async fn create_user(
     operator: Operator<'_>,
     request: UserRequest,
 ) -> Result<(UserSummary, Option<String>), AppError> {
-    operator.ensure_admin()?;
     let email = check_email(&request.email)?;
     let display_name = match request.display_name.trim() {
         "" => email.split('@').next().unwrap_or_default().to_owned(),
@@ -190,11 +190,10 @@ pub async fn find_user(db: &Db, id: &str) -> Result<Option<UserSummary>, sqlx::E
 /// One page of users whose email or name contains `search`, by email.
 pub async fn list_users(
     db: &Db,
-    operator: Operator<'_>,
+    _admin: &AdminCap,
     search: &str,
     page: u32,
 ) -> Result<UserPage, AppError> {
-    operator.ensure_admin()?;
     let pattern = format!(
         "%{}%",
         search
@@ -257,7 +256,7 @@ async fn guard_last_admin(
     field: &str,
 ) -> Result<(), AppError> {
     if let Operator::Admin(admin) = operator {
-        if admin.id == target.id {
+        if admin.user().id == target.id {
             return Err(invalid(field, "You cannot do this to your own account."));
         }
     }
@@ -287,7 +286,6 @@ pub async fn set_disabled(
     user_id: &str,
     disabled: bool,
 ) -> Result<UserSummary, AppError> {
-    operator.ensure_admin()?;
     let target = existing(db, user_id).await?;
     if disabled {
         guard_last_admin(db, operator, &target, "disabled").await?;
@@ -326,7 +324,6 @@ pub async fn unlock(
     operator: Operator<'_>,
     user_id: &str,
 ) -> Result<UserSummary, AppError> {
-    operator.ensure_admin()?;
     existing(db, user_id).await?;
     let now = now_ms();
     let mut tx = db.pool().begin().await?;
@@ -356,7 +353,6 @@ pub async fn reset_mfa(
     operator: Operator<'_>,
     user_id: &str,
 ) -> Result<UserSummary, AppError> {
-    operator.ensure_admin()?;
     existing(db, user_id).await?;
     let now = now_ms();
     let mut tx = db.pool().begin().await?;
@@ -382,7 +378,6 @@ pub async fn reset_password(
     operator: Operator<'_>,
     user_id: &str,
 ) -> Result<String, AppError> {
-    operator.ensure_admin()?;
     existing(db, user_id).await?;
     let password = new_token().0;
     let hash = hasher.hash(password.clone()).await?;
@@ -417,7 +412,6 @@ pub async fn set_role(
     user_id: &str,
     is_admin: bool,
 ) -> Result<UserSummary, AppError> {
-    operator.ensure_admin()?;
     let target = existing(db, user_id).await?;
     if !is_admin {
         guard_last_admin(db, operator, &target, "role").await?;

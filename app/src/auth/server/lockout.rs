@@ -104,6 +104,8 @@ pub async fn reserve(
         actor_email: Some(email),
         reason: Some(counter.lock_reason()),
         target: None,
+        project: None,
+        changes: None,
     };
     record(&mut tx, requester, &event, now).await?;
     tx.commit().await?;

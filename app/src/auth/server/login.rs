@@ -111,6 +111,8 @@ pub async fn check_password(
                 actor_email: Some(email),
                 reason,
                 target: None,
+                project: None,
+                changes: None,
             };
             let mut conn = db.pool().acquire().await?;
             record(&mut conn, requester, &event, now_ms()).await?;
@@ -169,6 +171,8 @@ pub async fn login(
             actor_email: Some(&user.email),
             reason: Some("account_locked"),
             target: None,
+            project: None,
+            changes: None,
         };
         let mut conn = db.pool().acquire().await?;
         record(&mut conn, requester, &event, now).await?;
@@ -188,6 +192,8 @@ pub async fn login(
         actor_email: Some(&user.email),
         reason: Some("password"),
         target: None,
+        project: None,
+        changes: None,
     };
     record(&mut tx, requester, &event, now).await?;
     tx.commit().await?;

@@ -96,14 +96,7 @@ pub async fn is_enabled(db: &Db, user_id: &str) -> Result<bool, sqlx::Error> {
 }
 
 pub async fn required_for_everyone(db: &Db) -> Result<bool, sqlx::Error> {
-    let row = sqlx::query("SELECT value FROM app_settings WHERE key = $1")
-        .bind(MFA_REQUIRED_SETTING)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(match row {
-        Some(row) => row.try_get::<String, _>("value")? == "true",
-        None => false,
-    })
+    crate::settings::flag(db, MFA_REQUIRED_SETTING).await
 }
 
 pub async fn status(db: &Db, user_id: &str) -> Result<MfaStatus, AppError> {
@@ -620,25 +613,14 @@ pub async fn remove_factor(tx: &mut sqlx::AnyConnection, user_id: &str) -> Resul
 pub async fn set_required_for_everyone(
     db: &Db,
     requester: &Requester,
-    admin: &Session,
+    admin: &crate::authz::server::AdminCap,
     required: bool,
 ) -> Result<(), AppError> {
-    if !admin.user.is_admin {
-        return Err(AppError::Forbidden);
-    }
     let now = now_ms();
     let mut tx = db.pool().begin().await?;
-    sqlx::query(
-        "INSERT INTO app_settings (key, value, updated_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-    )
-    .bind(MFA_REQUIRED_SETTING)
-    .bind(if required { "true" } else { "false" })
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    crate::settings::set_flag(&mut tx, MFA_REQUIRED_SETTING, required, now).await?;
     let event = AuditEvent::by(
-        &admin.user,
+        admin.user(),
         "mfa_policy_changed",
         Outcome::Success,
         Severity::Warning,

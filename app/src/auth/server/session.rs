@@ -238,6 +238,8 @@ pub async fn create(
             actor_email: None,
             reason: Some("session_limit"),
             target: Some(("session", &session_id)),
+            project: None,
+            changes: None,
         };
         record(&mut *conn, requester, &event, now).await?;
     }

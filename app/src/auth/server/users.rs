@@ -117,6 +117,8 @@ pub async fn ensure_first_admin(
         actor_email: Some(FIRST_ADMIN_EMAIL),
         reason: Some("first_run_admin"),
         target: None,
+        project: None,
+        changes: None,
     };
     record(&mut tx, &Requester::default(), &event, now).await?;
     tx.commit().await?;

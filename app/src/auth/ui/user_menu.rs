@@ -1,4 +1,7 @@
-use crate::auth::api::{get_current_user, Logout};
+use crate::{
+    auth::api::{get_current_user, Logout},
+    realtime::ui::use_live_feed,
+};
 use leptos::{form::ActionForm, prelude::*};
 use leptos_router::components::A;
 
@@ -7,6 +10,14 @@ use leptos_router::components::A;
 pub fn UserMenu() -> impl IntoView {
     let user = Resource::new(|| (), |_| get_current_user());
     let logout = ServerAction::<Logout>::new();
+    // From the moment the user signs out, pages stop refetching what the live feed reports.
+    Effect::new(move |_| {
+        if logout.pending().get() {
+            if let Some(feed) = use_live_feed() {
+                feed.end();
+            }
+        }
+    });
     Effect::new(move |_| {
         if let Some(Ok(())) = logout.value().get() {
             let _ = window().location().set_href("/login");

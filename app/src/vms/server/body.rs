@@ -1,7 +1,10 @@
 //! The VirtualMachine object Wukong creates for a checked [`NewVm`].
 
 use super::kubevirt::{VirtualMachine, MANAGED_BY};
-use crate::vms::new_vm::{ImageSource, NewVm};
+use crate::vms::{
+    names::Namespace,
+    new_vm::{ImageSource, NewVm},
+};
 use serde_json::json;
 
 /// The label naming the project an object belongs to.
@@ -12,9 +15,14 @@ pub fn root_data_volume_name(vm_name: &str) -> String {
     format!("{vm_name}-root")
 }
 
-/// The complete object to create. The template's labels reach the VMI (and the launcher
-/// pod), which is how the VMI watch finds Wukong's instances.
-pub fn virtual_machine(vm: &NewVm, project_id: &str) -> Result<VirtualMachine, serde_json::Error> {
+/// The complete object to create in `namespace`, the namespace of the project `project_id`.
+/// The template's labels reach the VMI (and the launcher pod), which is how the VMI watch
+/// finds Wukong's instances.
+pub fn virtual_machine(
+    vm: &NewVm,
+    namespace: &Namespace,
+    project_id: &str,
+) -> Result<VirtualMachine, serde_json::Error> {
     let labels = json!({
         MANAGED_BY: "wukong",
         PROJECT_LABEL: project_id,
@@ -70,7 +78,7 @@ pub fn virtual_machine(vm: &NewVm, project_id: &str) -> Result<VirtualMachine, s
     serde_json::from_value(json!({
         "apiVersion": "kubevirt.io/v1",
         "kind": "VirtualMachine",
-        "metadata": {"name": vm.name, "namespace": vm.namespace, "labels": labels},
+        "metadata": {"name": vm.name, "namespace": namespace, "labels": labels},
         "spec": spec,
     }))
 }

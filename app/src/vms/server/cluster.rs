@@ -4,11 +4,7 @@
 //! Every path is built from checked names (`vms::names`), and actions and deletes take a
 //! [`WukongVm`], which only the ownership gate makes (security.md VAL-03, AZ-02).
 
-use super::{
-    body,
-    kubevirt::{VirtualMachine, MANAGED_BY},
-    ownership::WukongVm,
-};
+use super::{body, kubevirt::VirtualMachine, ownership::WukongVm};
 use crate::{
     cluster::Cluster,
     vms::{
@@ -18,7 +14,6 @@ use crate::{
     },
     AppError,
 };
-use k8s_openapi::api::core::v1::Namespace as NamespaceObject;
 use kube::{
     api::{
         Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
@@ -28,41 +23,17 @@ use kube::{
 };
 use serde_json::json;
 
-/// Creates the namespace when it does not exist yet (a project's namespace is made on first
-/// use), labelled as Wukong's.
-async fn ensure_namespace(cluster: &Cluster, namespace: &Namespace) -> Result<(), AppError> {
-    let namespaces: Api<NamespaceObject> = Api::all(cluster.client.clone());
-    let what = format!("Namespace \"{namespace}\"");
-    if cluster
-        .call(&what, namespaces.get_opt(namespace.as_str()))
-        .await?
-        .is_some()
-    {
-        return Ok(());
-    }
-    let object: NamespaceObject = serde_json::from_value(json!({
-        "metadata": {"name": namespace, "labels": {MANAGED_BY: "wukong"}},
-    }))
-    .map_err(AppError::internal)?;
-    let params = PostParams::default();
-    let created = namespaces.create(&params, &object);
-    match cluster.call(&what, created).await {
-        // A conflict means a concurrent request created it in the meantime: what we wanted.
-        Ok(_) | Err(AppError::Conflict { .. }) => Ok(()),
-        Err(error) => Err(error),
-    }
-}
-
-/// Creates the VM `vm` of the project `project_id`; a VM of that name that already exists
-/// is a conflict, never overwritten.
+/// Creates the VM `vm` in `namespace`, of the project `project_id`; a VM of that name that
+/// already exists is a conflict, never overwritten.
 pub async fn create(
     cluster: &Cluster,
     vm: &NewVm,
+    namespace: &Namespace,
     project_id: &str,
 ) -> Result<VirtualMachine, AppError> {
-    let object = body::virtual_machine(vm, project_id).map_err(AppError::internal)?;
-    ensure_namespace(cluster, &vm.namespace).await?;
-    let vms: Api<VirtualMachine> = Api::namespaced(cluster.client.clone(), vm.namespace.as_str());
+    let object = body::virtual_machine(vm, namespace, project_id).map_err(AppError::internal)?;
+    crate::projects::server::namespace::ensure(cluster, namespace, project_id).await?;
+    let vms: Api<VirtualMachine> = Api::namespaced(cluster.client.clone(), namespace.as_str());
     let what = format!("VM \"{}\"", vm.name);
     cluster
         .call(&what, vms.create(&PostParams::default(), &object))

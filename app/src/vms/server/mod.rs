@@ -8,6 +8,7 @@ pub mod ownership;
 pub mod requests;
 
 use crate::{
+    projects::types::ProjectScope,
     realtime::server::Live,
     vms::types::{VmCondition, VmDetail, VmPage, VmQuery, VmSort, VmSummary, VM_PAGE_SIZE},
 };
@@ -18,7 +19,7 @@ fn compare(sort: VmSort, a: &VmSummary, b: &VmSummary) -> Ordering {
     let by_name = || (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name));
     let first = match sort {
         VmSort::Name => a.name.cmp(&b.name),
-        VmSort::Namespace => a.namespace.cmp(&b.namespace),
+        VmSort::Project => a.project_name.cmp(&b.project_name),
         VmSort::Status => a.status.as_str().cmp(b.status.as_str()),
         VmSort::Cpus => a.cpus.cmp(&b.cpus),
         VmSort::Memory => a.memory_mib.cmp(&b.memory_mib),
@@ -28,8 +29,9 @@ fn compare(sort: VmSort, a: &VmSummary, b: &VmSummary) -> Ordering {
     first.then_with(by_name)
 }
 
-/// Filters, sorts and cuts one page out of `rows`. A page past the end gives the last one.
-pub fn page(mut rows: Vec<VmSummary>, query: &VmQuery) -> VmPage {
+/// Filters, sorts and cuts one page out of `rows`, the VMs of `projects`. A page past the
+/// end gives the last one.
+pub fn page(mut rows: Vec<VmSummary>, query: &VmQuery, projects: Vec<ProjectScope>) -> VmPage {
     let needle = query.name.trim().to_lowercase();
     rows.retain(|row| {
         (needle.is_empty() || row.name.to_lowercase().contains(&needle))
@@ -51,7 +53,12 @@ pub fn page(mut rows: Vec<VmSummary>, query: &VmQuery) -> VmPage {
         .skip(page * VM_PAGE_SIZE)
         .take(VM_PAGE_SIZE)
         .collect();
-    VmPage { items, total, page }
+    VmPage {
+        items,
+        total,
+        page,
+        projects,
+    }
 }
 
 fn conditions(conditions: Option<&Vec<Condition>>) -> impl Iterator<Item = VmCondition> + '_ {
@@ -72,8 +79,10 @@ fn conditions(conditions: Option<&Vec<Condition>>) -> impl Iterator<Item = VmCon
 }
 
 /// The VM page: spec summary, status and the conditions of the VM and its instance.
-pub fn detail(live: &Live, vm: &VirtualMachine) -> VmDetail {
-    let summary = live.summary(vm);
+pub fn detail(live: &Live, vm: &VirtualMachine, project: ProjectScope) -> VmDetail {
+    let mut summary = live.summary(vm);
+    summary.project.clone_from(&project.slug);
+    summary.project_name.clone_from(&project.name);
     let vmi = live.vmi(&summary.namespace, &summary.name);
     let mut all: Vec<VmCondition> =
         conditions(vm.status.as_ref().and_then(|s| s.conditions.as_ref())).collect();
@@ -114,6 +123,7 @@ pub fn detail(live: &Live, vm: &VirtualMachine) -> VmDetail {
         })
         .collect();
     VmDetail {
+        project,
         run_strategy: vm.run_strategy(),
         disks,
         conditions: all,

@@ -1,6 +1,6 @@
 //! The one gate to a VM: Wukong reads and acts only on its own VMs, whoever asks.
 //!
-//! A VM is Wukong's when its namespace is a project's (table `projects`), and the VM carries
+//! A VM is Wukong's when its namespace is its project's (table `projects`), and the VM carries
 //! `app.kubernetes.io/managed-by=wukong` and `wukong.io/project=<that project's id>`. Anything
 //! else in the cluster (a VM made with kubectl in a project namespace, a Wukong-labelled VM
 //! in a namespace no project owns, one labelled for another project) answers 404 like a VM
@@ -13,11 +13,7 @@ use super::{
     kubevirt::{VirtualMachine, MANAGED_BY},
 };
 use crate::{
-    cluster::Cluster,
-    context::AppState,
-    db::Db,
-    vms::names::{Namespace, VmRef},
-    AppError,
+    authz::server::ProjectAccess, cluster::Cluster, context::AppState, vms::names::VmRef, AppError,
 };
 use kube::api::Api;
 use std::{sync::Arc, time::Duration};
@@ -70,16 +66,6 @@ pub fn claim(target: &VmRef, project_id: &str, vm: Arc<VirtualMachine>) -> Optio
     })
 }
 
-/// The id of the project whose namespace `namespace` is, if any.
-pub async fn project_of(db: &Db, namespace: &Namespace) -> Result<Option<String>, AppError> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM projects WHERE namespace = $1")
-            .bind(namespace.as_str())
-            .fetch_optional(db.pool())
-            .await?,
-    )
-}
-
 /// Where the gate reads the VM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Read {
@@ -114,20 +100,27 @@ fn not_found(target: &VmRef) -> AppError {
     }
 }
 
-/// The VM `target`, if it is Wukong's; `NotFound` otherwise, before any cluster call when
-/// the namespace belongs to no project.
-pub async fn find(state: &AppState, target: &VmRef, read: Read) -> Result<WukongVm, AppError> {
-    let Some(project_id) = project_of(&state.db, &target.namespace).await? else {
+/// The VM `target` of the project `access` was checked for, if it is Wukong's VM of that
+/// project; `NotFound` otherwise, before any cluster call when the target is not in the
+/// project's namespace.
+pub async fn find(
+    state: &AppState,
+    access: &ProjectAccess,
+    target: &VmRef,
+    read: Read,
+) -> Result<WukongVm, AppError> {
+    let project = access.project();
+    if target.namespace.as_str() != project.namespace {
         return Err(not_found(target));
-    };
+    }
     match read {
-        Read::Cluster => from_cluster(&state.cluster, target, &project_id).await,
+        Read::Cluster => from_cluster(&state.cluster, target, &project.id).await,
         Read::Store => {
             live_ready(state).await?;
             state
                 .live
                 .vm(target.namespace.as_str(), target.name.as_str())
-                .and_then(|vm| claim(target, &project_id, vm))
+                .and_then(|vm| claim(target, &project.id, vm))
                 .ok_or_else(|| not_found(target))
         }
     }

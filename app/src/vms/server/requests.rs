@@ -1,8 +1,10 @@
 //! Each VM request end to end: the permission check, the ownership gate, the cluster call,
-//! the audit record. Requests naming one VM take a parsed [`VmRef`]; the permission check
-//! comes first so that a caller who may not look causes no cluster call at all.
+//! the audit record. Requests name a VM by its project's slug and its name; the project is
+//! checked first (404 for anyone who is not a member), so that a caller who may not look
+//! causes no cluster call at all.
 
 use super::{
+    body::PROJECT_LABEL,
     cluster, detail,
     ownership::{self, live_ready, Read},
     page,
@@ -10,51 +12,93 @@ use super::{
 use crate::{
     audit::server::{record, AuditEvent, Outcome, Severity},
     auth::server::session::{Requester, Session},
-    authz::{require, Permission},
+    authz::{
+        server::{self as authz, ProjectAccess, ProjectRow},
+        Action,
+    },
     context::AppState,
     vms::{
-        names::VmRef,
+        names::{Namespace, VmRef},
         new_vm::NewVmForm,
         types::{DiskDisposal, VmAction, VmDetail, VmPage, VmQuery},
     },
     AppError,
 };
-use sqlx::Row as _;
+use std::collections::HashMap;
 
 pub async fn list(
     state: &AppState,
     session: &Session,
     query: &VmQuery,
 ) -> Result<VmPage, AppError> {
-    require(&session.user, Permission::ViewVms, None, None)?;
+    let projects = authz::projects(&state.db, &session.user, Action::View).await?;
     live_ready(state).await?;
-    Ok(page(state.live.summaries(), query))
+    let shown: HashMap<&str, &ProjectRow> = projects
+        .iter()
+        .map(ProjectAccess::project)
+        .filter(|project| query.project.is_empty() || project.slug == query.project)
+        .map(|project| (project.namespace.as_str(), project))
+        .collect();
+    // A VM is listed where the ownership gate would let it be read: in its project's
+    // namespace, labelled for that project.
+    let mut rows = state.live.summaries(|vm| {
+        let namespace = vm.metadata.namespace.as_deref().unwrap_or_default();
+        let label = vm
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|labels| labels.get(PROJECT_LABEL));
+        shown
+            .get(namespace)
+            .is_some_and(|project| label == Some(&project.id))
+    });
+    for row in &mut rows {
+        if let Some(project) = shown.get(row.namespace.as_str()) {
+            row.project.clone_from(&project.slug);
+            row.project_name.clone_from(&project.name);
+        }
+    }
+    let scopes = projects
+        .iter()
+        .map(crate::projects::server::scope)
+        .collect();
+    Ok(page(rows, query, scopes))
 }
 
-fn require_for(session: &Session, permission: Permission, target: &VmRef) -> Result<(), AppError> {
-    require(
-        &session.user,
-        permission,
-        Some(target.namespace.as_str()),
-        Some(&target.what()),
-    )
+/// The project `project` (a slug) checked for `action`, and the VM `name` in it. A
+/// malformed name answers 404 like a VM that does not exist.
+async fn resolve(
+    state: &AppState,
+    session: &Session,
+    project: &str,
+    name: &str,
+    action: Action,
+) -> Result<(ProjectAccess, VmRef), AppError> {
+    let access = authz::project(&state.db, &session.user, project, action).await?;
+    let target = VmRef::from_request(&access.project().namespace, name)?;
+    Ok((access, target))
 }
 
 pub async fn get(
     state: &AppState,
     session: &Session,
-    target: &VmRef,
+    project: &str,
+    name: &str,
 ) -> Result<VmDetail, AppError> {
-    require_for(session, Permission::ViewVms, target)?;
-    let vm = ownership::find(state, target, Read::Store).await?;
-    Ok(detail(&state.live, vm.object()))
+    let (access, target) = resolve(state, session, project, name, Action::View).await?;
+    let vm = ownership::find(state, &access, &target, Read::Store).await?;
+    let project = crate::projects::server::scope(&access);
+    Ok(detail(&state.live, vm.object(), project))
 }
 
-/// Records what was done to the VM `namespace/name`, and whether it worked.
+/// Records what was done to the VM `target` of the project `access`, and whether it
+/// worked.
+#[allow(clippy::too_many_arguments)]
 async fn audit(
     state: &AppState,
     session: &Session,
     requester: &Requester,
+    access: &ProjectAccess,
     event: &str,
     target: &str,
     detail: Option<&str>,
@@ -64,8 +108,11 @@ async fn audit(
         Ok(()) => (Outcome::Success, Severity::Info),
         Err(_) => (Outcome::Failure, Severity::Warning),
     };
-    let mut audit_event = AuditEvent::by(&session.user, event, outcome, severity, detail);
-    audit_event.target = Some(("vm", target));
+    let audit_event = AuditEvent::by(&session.user, event, outcome, severity, detail).in_project(
+        &access.project().id,
+        "vm",
+        target,
+    );
     let mut conn = state.db.pool().acquire().await?;
     record(&mut conn, requester, &audit_event, crate::db::now_ms()).await?;
     Ok(())
@@ -76,11 +123,12 @@ pub async fn act(
     state: &AppState,
     session: &Session,
     requester: &Requester,
-    target: &VmRef,
+    project: &str,
+    name: &str,
     action: VmAction,
 ) -> Result<(), AppError> {
-    require_for(session, Permission::OperateVms, target)?;
-    let result = match ownership::find(state, target, Read::Cluster).await {
+    let (access, target) = resolve(state, session, project, name, Action::OperateVms).await?;
+    let result = match ownership::find(state, &access, &target, Read::Cluster).await {
         Ok(vm) => cluster::act(&state.cluster, &vm, action).await,
         Err(error) => Err(error),
     };
@@ -88,8 +136,9 @@ pub async fn act(
         state,
         session,
         requester,
+        &access,
         "vm_action",
-        &target.to_string(),
+        target.name.as_str(),
         Some(action.label()),
         &result,
     )
@@ -101,11 +150,12 @@ pub async fn delete(
     state: &AppState,
     session: &Session,
     requester: &Requester,
-    target: &VmRef,
+    project: &str,
+    name: &str,
     disks: DiskDisposal,
 ) -> Result<(), AppError> {
-    require_for(session, Permission::ManageVms, target)?;
-    let result = match ownership::find(state, target, Read::Cluster).await {
+    let (access, target) = resolve(state, session, project, name, Action::ManageVms).await?;
+    let result = match ownership::find(state, &access, &target, Read::Cluster).await {
         Ok(vm) => cluster::delete(&state.cluster, &vm, disks).await,
         Err(error) => Err(error),
     };
@@ -117,8 +167,9 @@ pub async fn delete(
         state,
         session,
         requester,
+        &access,
         "vm_deleted",
-        &target.to_string(),
+        target.name.as_str(),
         Some(detail),
         &result,
     )
@@ -126,35 +177,12 @@ pub async fn delete(
     result
 }
 
-/// A namespace a VM may be created in: one of a project's.
-#[derive(Clone, Debug)]
-pub struct ProjectNamespace {
-    pub project_id: String,
-    pub project_name: String,
-    pub namespace: String,
-}
-
-/// The projects whose namespaces `session` may create VMs in.
-pub async fn namespaces(
+/// The projects `session` may create VMs in.
+pub async fn projects_for_create(
     state: &AppState,
     session: &Session,
-) -> Result<Vec<ProjectNamespace>, AppError> {
-    require(&session.user, Permission::ViewVms, None, None)?;
-    let rows = sqlx::query("SELECT id, name, namespace FROM projects ORDER BY name, namespace")
-        .fetch_all(state.db.pool())
-        .await?;
-    let mut choices = Vec::with_capacity(rows.len());
-    for row in rows {
-        let namespace: String = row.try_get("namespace")?;
-        if crate::authz::allows(&session.user, Permission::ManageVms, Some(&namespace)) {
-            choices.push(ProjectNamespace {
-                project_id: row.try_get("id")?,
-                project_name: row.try_get("name")?,
-                namespace,
-            });
-        }
-    }
-    Ok(choices)
+) -> Result<Vec<ProjectAccess>, AppError> {
+    authz::projects(&state.db, &session.user, Action::ManageVms).await
 }
 
 fn field_error(field: &str, message: impl Into<String>) -> AppError {
@@ -171,28 +199,25 @@ pub async fn create(
     requester: &Requester,
     form: &NewVmForm,
 ) -> Result<String, AppError> {
-    require(&session.user, Permission::ManageVms, None, None)?;
     let vm = form
         .parse()
         .map_err(|errors| match errors.into_iter().next() {
             Some(error) => field_error(error.field, error.message),
             None => field_error("", "The form is incomplete."),
         })?;
-    let project = namespaces(state, session)
-        .await?
-        .into_iter()
-        .find(|choice| choice.namespace == vm.namespace.as_str())
-        .ok_or_else(|| field_error("namespace", "Choose one of the listed projects."))?;
-    let result = cluster::create(&state.cluster, &vm, &project.project_id)
+    // Not a member: 404, as for a project that does not exist; a viewer: 403.
+    let access = authz::project(&state.db, &session.user, &vm.project, Action::ManageVms).await?;
+    let namespace = Namespace::parse(&access.project().namespace).map_err(AppError::internal)?;
+    let result = cluster::create(&state.cluster, &vm, &namespace, &access.project().id)
         .await
         .map(|_| ());
-    let target = format!("{}/{}", vm.namespace, vm.name);
     audit(
         state,
         session,
         requester,
+        &access,
         "vm_created",
-        &target,
+        vm.name.as_str(),
         None,
         &result,
     )
@@ -202,7 +227,7 @@ pub async fn create(
         other => other,
     })?;
     Ok(crate::vms::types::vm_href(
-        vm.namespace.as_str(),
+        &access.project().slug,
         vm.name.as_str(),
     ))
 }

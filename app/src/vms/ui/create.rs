@@ -3,7 +3,7 @@
 
 use crate::{
     vms::{
-        api::{create_vm, vm_namespaces},
+        api::{create_vm, vm_projects},
         new_vm::{
             FieldError, ImagePreset, NewVmForm, RunStrategy, MAX_CPUS, MAX_DISK_GIB,
             MAX_MEMORY_MIB, MIN_MEMORY_MIB,
@@ -13,7 +13,11 @@ use crate::{
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::A, hooks::use_navigate, NavigateOptions};
+use leptos_router::{
+    components::A,
+    hooks::{use_navigate, use_query_map},
+    NavigateOptions,
+};
 
 fn text_field(
     form: RwSignal<NewVmForm>,
@@ -43,7 +47,7 @@ pub fn NewVmPage() -> impl IntoView {
         ..NewVmForm::default()
     });
     let submitted = RwSignal::new(false);
-    let namespaces = Resource::new(|| (), |_| vm_namespaces());
+    let projects = Resource::new(|| (), |_| vm_projects());
     let create = Action::new(|form: &NewVmForm| create_vm(form.clone()));
     let navigate = use_navigate();
     Effect::new(move |_| {
@@ -96,7 +100,7 @@ pub fn NewVmPage() -> impl IntoView {
     let (user_data, set_user_data) = text_field(form, |f| &f.user_data, |f, v| f.user_data = v);
     let (_, set_image) = text_field(form, |f| &f.image, |f, v| f.image = v);
     let (_, set_run_strategy) = text_field(form, |f| &f.run_strategy, |f, v| f.run_strategy = v);
-    let (_, set_namespace) = text_field(form, |f| &f.namespace, |f, v| f.namespace = v);
+    let (_, set_project) = text_field(form, |f| &f.project, |f, v| f.project = v);
     let from_url = move || form.with(|form| form.image == "url");
     view! {
         <Title text="Create a virtual machine" />
@@ -110,30 +114,40 @@ pub fn NewVmPage() -> impl IntoView {
                 <p id="vm-name-hint" class="hint">"Lowercase letters, digits and '-'; it becomes the VM's host name."</p>
                 <p id="vm-name-error" class="field-error" role="alert">{error_for("name")}</p>
 
-                <label for="vm-namespace">"Project"</label>
+                <label for="vm-project">"Project"</label>
                 <Transition fallback=|| view! { <p class="loading">"Loading projects…"</p> }>
                     {move || Suspend::new(async move {
-                        let choices = namespaces.await?;
-                        if form.with_untracked(|form| form.namespace.is_empty()) {
-                            if let Some(first) = choices.first() {
-                                form.update(|form| form.namespace = first.namespace.clone());
+                        let choices = projects.await?;
+                        if choices.is_empty() {
+                            return Ok::<_, AppError>(view! {
+                                <p class="notice" role="status">
+                                    "You may not create virtual machines in any project: operators, project admins and owners can."
+                                </p>
+                            }.into_any());
+                        }
+                        let wanted = use_query_map().with_untracked(|query| query.get("project").unwrap_or_default());
+                        if form.with_untracked(|form| form.project.is_empty()) {
+                            let chosen = choices
+                                .iter()
+                                .find(|choice| choice.slug == wanted)
+                                .or(choices.first());
+                            if let Some(chosen) = chosen {
+                                form.update(|form| form.project = chosen.slug.clone());
                             }
                         }
-                        Ok::<_, AppError>(view! {
-                            <select id="vm-namespace" on:change=set_namespace>
+                        Ok(view! {
+                            <select id="vm-project" on:change=set_project>
                                 {choices.into_iter().map(|choice| {
-                                    let selected = form.with_untracked(|form| form.namespace == choice.namespace);
+                                    let selected = form.with_untracked(|form| form.project == choice.slug);
                                     view! {
-                                        <option value=choice.namespace.clone() selected=selected>
-                                            {format!("{} ({})", choice.project_name, choice.namespace)}
-                                        </option>
+                                        <option value=choice.slug.clone() selected=selected>{choice.name.clone()}</option>
                                     }
                                 }).collect_view()}
                             </select>
-                        })
+                        }.into_any())
                     })}
                 </Transition>
-                <p class="field-error" role="alert">{error_for("namespace")}</p>
+                <p class="field-error" role="alert">{error_for("project")}</p>
 
                 <label for="vm-cpus">"vCPUs"</label>
                 <input id="vm-cpus" type="number" min="1" max=MAX_CPUS step="1" prop:value=cpus on:input=set_cpus />

@@ -1,10 +1,12 @@
-//! `/vms/{namespace}/{name}`: one VM, its status kept current, its actions and delete.
+//! `/projects/{slug}/vms/{name}`: one VM, its status kept current, the actions and delete
+//! the user's role allows.
 
 use super::{
     list::{memory_text, ActionRunner, LiveIndicator},
     status::{ConfirmDialog, StatusBadge},
 };
 use crate::{
+    authz,
     components::format_utc,
     realtime::{types::LiveEvent, ui::use_live_feed},
     vms::{
@@ -26,20 +28,22 @@ pub fn VmPage() -> impl IntoView {
     let params = use_params_map();
     let names = |params: &leptos_router::params::ParamsMap| {
         (
-            params.get("namespace").unwrap_or_default(),
+            params.get("slug").unwrap_or_default(),
             params.get("name").unwrap_or_default(),
         )
     };
     let target = move || params.with(names);
     let refresh = RwSignal::new(0u32);
     let removed = RwSignal::new(false);
+    // Events name VMs by namespace, which the page learns with the VM.
+    let namespace = StoredValue::new(String::new());
     // Every refresh here follows a pushed change: not the user's activity (see the list).
     let pushed = StoredValue::new(false);
     let detail = Resource::new(
         move || (target(), refresh.get()),
-        move |((namespace, name), _)| {
+        move |((project, name), _)| {
             get_vm(
-                namespace,
+                project,
                 name,
                 pushed.try_update_value(std::mem::take).unwrap_or(false),
             )
@@ -51,16 +55,15 @@ pub fn VmPage() -> impl IntoView {
     };
     if let Some(feed) = use_live_feed() {
         feed.listen(move |event| {
-            let (namespace, name) = params.with_untracked(names);
+            let (_, name) = params.with_untracked(names);
+            let here = |ns: &str, n: &str| namespace.with_value(|known| known == ns) && n == name;
             match event {
-                LiveEvent::VmChanged { vm } if vm.namespace == namespace && vm.name == name => {
-                    push_refresh()
-                }
+                LiveEvent::VmChanged { vm } if here(&vm.namespace, &vm.name) => push_refresh(),
                 LiveEvent::VmRemoved {
                     namespace: ns,
                     name: n,
-                } if *ns == namespace && *n == name => removed.set(true),
-                LiveEvent::Resync => push_refresh(),
+                } if here(ns, n) => removed.set(true),
+                LiveEvent::Resync | LiveEvent::AccessChanged => push_refresh(),
                 _ => {}
             }
         });
@@ -81,8 +84,19 @@ pub fn VmPage() -> impl IntoView {
             {runner.dialog()}
             <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading the virtual machine…"</p> }>
                 {move || Suspend::new(async move {
-                    let detail = detail.await?;
-                    Ok::<_, AppError>(view! { <Detail detail runner /> })
+                    match detail.await {
+                        Ok(detail) => {
+                            namespace.set_value(detail.summary.namespace.clone());
+                            Ok(view! { <Detail detail runner /> }.into_any())
+                        }
+                        // Deleted, or the user lost access to its project.
+                        Err(AppError::NotFound { .. }) => Ok(view! {
+                            <p class="notice" role="status" data-testid="vm-unavailable">
+                                "This virtual machine is not available: it was deleted, or you are no longer a member of its project."
+                            </p>
+                        }.into_any()),
+                        Err(error) => Err::<AnyView, _>(error),
+                    }
                 })}
             </Transition>
         </section>
@@ -94,11 +108,9 @@ fn Detail(detail: VmDetail, runner: ActionRunner) -> impl IntoView {
     let vm = detail.summary.clone();
     let asking_delete = RwSignal::new(false);
     let keep_disks = RwSignal::new(false);
-    let delete = Action::new(
-        |(namespace, name, disks): &(String, String, DiskDisposal)| {
-            delete_vm(namespace.clone(), name.clone(), *disks)
-        },
-    );
+    let delete = Action::new(|(project, name, disks): &(String, String, DiskDisposal)| {
+        delete_vm(project.clone(), name.clone(), *disks)
+    });
     let navigate = use_navigate();
     Effect::new(move |_| {
         if matches!(delete.value().get(), Some(Ok(()))) {
@@ -114,7 +126,7 @@ fn Detail(detail: VmDetail, runner: ActionRunner) -> impl IntoView {
     };
     let has_disks = !detail.data_volumes.is_empty();
     let disks_text = detail.data_volumes.join(", ");
-    let (namespace, name) = (vm.namespace.clone(), vm.name.clone());
+    let (project, name) = (vm.project.clone(), vm.name.clone());
     let confirm_delete = Callback::new(move |()| {
         asking_delete.set(false);
         let disks = if keep_disks.get_untracked() {
@@ -122,24 +134,37 @@ fn Detail(detail: VmDetail, runner: ActionRunner) -> impl IntoView {
         } else {
             DiskDisposal::Delete
         };
-        delete.dispatch((namespace.clone(), name.clone(), disks));
+        delete.dispatch((project.clone(), name.clone(), disks));
     });
     let conditions = detail.conditions.clone();
+    let may_operate = detail.project.may(authz::Action::OperateVms);
+    let may_delete = detail.project.may(authz::Action::ManageVms);
+    let role_label = detail
+        .project
+        .standing
+        .role
+        .map_or("Global admin", |role| role.label());
     let vm_name = vm.name.clone();
     view! {
         <div class="card">
-            <div class="vm-actions" role="group" aria-label="Actions">
-                {VmAction::ALL.into_iter().map(|action| runner.button(&vm, action)).collect_view()}
-                <button type="button" class="small danger" on:click=move |_| asking_delete.set(true) disabled=move || delete.pending().get()>
-                    "Delete"
-                </button>
-            </div>
+            {(may_operate || may_delete).then(|| view! {
+                <div class="vm-actions" role="group" aria-label="Actions">
+                    {may_operate.then(|| VmAction::ALL.into_iter().map(|action| runner.button(&vm, action)).collect_view())}
+                    {may_delete.then(|| view! {
+                        <button type="button" class="small danger" on:click=move |_| asking_delete.set(true) disabled=move || delete.pending().get()>
+                            "Delete"
+                        </button>
+                    })}
+                </div>
+            })}
             <p class="form-error" role="alert">{delete_error}</p>
             <dl class="facts">
                 <dt>"Status"</dt>
                 <dd data-testid="vm-status"><StatusBadge status=vm.status /></dd>
-                <dt>"Namespace"</dt>
-                <dd>{vm.namespace.clone()}</dd>
+                <dt>"Project"</dt>
+                <dd><A href=format!("/projects/{}", vm.project)>{vm.project_name.clone()}</A></dd>
+                <dt>"Your role"</dt>
+                <dd data-testid="vm-role">{role_label}</dd>
                 <dt>"vCPUs"</dt>
                 <dd>{vm.cpus}</dd>
                 <dt>"Memory"</dt>

@@ -2,7 +2,9 @@
 
 use super::status::{confirmation_text, ConfirmDialog, StatusBadge};
 use crate::{
+    authz,
     components::{age, format_utc, now_ms},
+    projects::types::ProjectScope,
     realtime::{
         types::LiveEvent,
         ui::{use_live_feed, LiveState},
@@ -15,7 +17,7 @@ use crate::{
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
+use leptos_router::{components::A, hooks::use_query_map};
 use std::time::Duration;
 
 /// Memory as people read it: "512 MiB", "4 GiB", "1.5 GiB".
@@ -46,8 +48,8 @@ pub struct ActionRunner {
 impl ActionRunner {
     pub fn new() -> Self {
         ActionRunner {
-            run: Action::new(|(namespace, name, action): &(String, String, VmAction)| {
-                run_vm_action(namespace.clone(), name.clone(), *action)
+            run: Action::new(|(project, name, action): &(String, String, VmAction)| {
+                run_vm_action(project.clone(), name.clone(), *action)
             }),
             asking: RwSignal::new(None),
         }
@@ -58,7 +60,7 @@ impl ActionRunner {
         if action.needs_confirmation() {
             self.asking.set(Some(Pending { vm, action }));
         } else {
-            self.run.dispatch((vm.namespace, vm.name, action));
+            self.run.dispatch((vm.project, vm.name, action));
         }
     }
 
@@ -85,7 +87,7 @@ impl ActionRunner {
                     runner.asking.set(None);
                     runner
                         .run
-                        .dispatch((vm.namespace.clone(), vm.name.clone(), action));
+                        .dispatch((vm.project.clone(), vm.name.clone(), action));
                 });
                 view! {
                     <ConfirmDialog
@@ -129,6 +131,7 @@ pub fn LiveIndicator() -> impl IntoView {
                 LiveState::Live => "Live",
                 LiveState::Connecting => "Connecting…",
                 LiveState::Reconnecting => "Reconnecting…",
+                LiveState::Ended => "Signed out",
             }}
         </span>
     }
@@ -167,24 +170,28 @@ fn sort_header(query: RwSignal<VmQuery>, sort: VmSort, label: &'static str) -> i
     }
 }
 
-fn row(vm: VmSummary, runner: ActionRunner, now: i64) -> impl IntoView {
-    let href = vm_href(&vm.namespace, &vm.name);
+/// One row; `may_operate` says whether the user's role in the VM's project allows actions.
+fn row(vm: VmSummary, may_operate: bool, runner: ActionRunner, now: i64) -> impl IntoView {
+    let href = vm_href(&vm.project, &vm.name);
     let name = vm.name.clone();
     let key = vm.name.clone();
+    let actions = may_operate.then(|| {
+        view! {
+            {runner.button(&vm, VmAction::Start)}
+            {runner.button(&vm, VmAction::Stop)}
+        }
+    });
     view! {
-        <tr data-vm=key>
+        <tr data-vm=key data-project=vm.project.clone()>
             <th scope="row"><A href=href>{name}</A></th>
-            <td>{vm.namespace.clone()}</td>
+            <td class="project">{vm.project_name.clone()}</td>
             <td><StatusBadge status=vm.status /></td>
             <td class="number">{vm.cpus}</td>
             <td class="number">{memory_text(vm.memory_mib)}</td>
             <td>{vm.ip.clone().unwrap_or_else(|| "—".to_owned())}</td>
             <td>{vm.node.clone().unwrap_or_else(|| "—".to_owned())}</td>
             <td title=format_utc(vm.created_ms)>{age(vm.created_ms, now)}</td>
-            <td class="actions">
-                {runner.button(&vm, VmAction::Start)}
-                {runner.button(&vm, VmAction::Stop)}
-            </td>
+            <td class="actions">{actions}</td>
         </tr>
     }
 }
@@ -192,7 +199,12 @@ fn row(vm: VmSummary, runner: ActionRunner, now: i64) -> impl IntoView {
 /// `/vms`: every VM the user may see.
 #[component]
 pub fn VmListPage() -> impl IntoView {
-    let query = RwSignal::new(VmQuery::default());
+    // `?project=` (from a project's page) starts the list filtered to that project.
+    let project = use_query_map().with_untracked(|query| query.get("project").unwrap_or_default());
+    let query = RwSignal::new(VmQuery {
+        project,
+        ..VmQuery::default()
+    });
     let refresh = RwSignal::new(0u32);
     // Fetches caused by a pushed change are the page's doing, not the user's: the server does
     // not count them as activity, so a page left open does not keep the session alive.
@@ -207,37 +219,50 @@ pub fn VmListPage() -> impl IntoView {
         },
     );
     let rows = RwSignal::new(Vec::<VmSummary>::new());
+    let projects = RwSignal::new(Vec::<ProjectScope>::new());
     let runner = ActionRunner::new();
     // A change to a VM not on this page may still move it onto the page (or change the
     // count): fetch again, at most a few times a second however many events arrive.
     let refetch_due = StoredValue::new(false);
+    let feed = use_live_feed();
     let refetch_soon = move || {
         if !refetch_due.get_value() {
             refetch_due.set_value(true);
             set_timeout(
                 move || {
                     refetch_due.set_value(false);
-                    pushed.set_value(true);
-                    refresh.update(|count| *count += 1);
+                    if feed.is_none_or(|feed| feed.active()) {
+                        pushed.set_value(true);
+                        refresh.update(|count| *count += 1);
+                    }
                 },
                 Duration::from_millis(250),
             );
         }
     };
-    if let Some(feed) = use_live_feed() {
+    if let Some(feed) = feed {
         feed.listen(move |event| match event {
             LiveEvent::VmChanged { vm } => {
                 let shown = rows.try_update(|rows| {
                     rows.iter_mut()
                         .find(|row| row.namespace == vm.namespace && row.name == vm.name)
-                        .map(|row| *row = vm.clone())
+                        .map(|row| {
+                            // Events do not name the project: the row keeps its own.
+                            *row = VmSummary {
+                                project: std::mem::take(&mut row.project),
+                                project_name: std::mem::take(&mut row.project_name),
+                                ..vm.clone()
+                            }
+                        })
                         .is_some()
                 });
                 if shown != Some(true) {
                     refetch_soon();
                 }
             }
-            LiveEvent::VmRemoved { .. } | LiveEvent::Resync => refetch_soon(),
+            LiveEvent::VmRemoved { .. } | LiveEvent::Resync | LiveEvent::AccessChanged => {
+                refetch_soon()
+            }
         });
     }
     let status_options = VmStatus::ALL
@@ -266,6 +291,27 @@ pub fn VmListPage() -> impl IntoView {
                         });
                     }
                 />
+                <label for="vm-filter-project">"Project"</label>
+                <select
+                    id="vm-filter-project"
+                    on:change=move |event| {
+                        let slug = event_target_value(&event);
+                        query.update(|query| {
+                            query.project = slug;
+                            query.page = 0;
+                        });
+                    }
+                >
+                    <option value="">"All my projects"</option>
+                    <For
+                        each=move || projects.get()
+                        key=|project| project.slug.clone()
+                        children=move |project| {
+                            let selected = query.with_untracked(|query| query.project == project.slug);
+                            view! { <option value=project.slug.clone() selected=selected>{project.name.clone()}</option> }
+                        }
+                    />
+                </select>
                 <label for="vm-filter-status">"Status"</label>
                 <select
                     id="vm-filter-status"
@@ -288,22 +334,19 @@ pub fn VmListPage() -> impl IntoView {
                     let result = match page.await {
                         Ok(result) => result,
                         // Shown in place, under the heading, rather than replacing the page.
-                        Err(AppError::Forbidden) => {
-                            return view! {
-                                <p class="empty-state" role="alert">
-                                    "Virtual machines are shown to administrators only, until projects get member roles."
-                                </p>
-                            }
-                            .into_any();
-                        }
                         Err(error) => return view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any(),
                     };
                     rows.set(result.items.clone());
+                    projects.set(result.projects.clone());
                     let first = result.page * VM_PAGE_SIZE;
                     let shown = result.items.len();
-                    let filtered = query.with_untracked(|query| !query.name.is_empty() || query.status.is_some());
+                    let filtered = query.with_untracked(|query| {
+                        !query.name.is_empty() || query.status.is_some() || !query.project.is_empty()
+                    });
                     if result.total == 0 {
-                        let text = if filtered {
+                        let text = if result.projects.is_empty() {
+                            "You are not a member of any project yet. Ask a project's owner to add you."
+                        } else if filtered {
                             "No virtual machines match this filter."
                         } else {
                             "No virtual machines yet. Create one to get started."
@@ -318,7 +361,7 @@ pub fn VmListPage() -> impl IntoView {
                                 <thead>
                                     <tr>
                                         {sort_header(query, VmSort::Name, "Name")}
-                                        {sort_header(query, VmSort::Namespace, "Namespace")}
+                                        {sort_header(query, VmSort::Project, "Project")}
                                         {sort_header(query, VmSort::Status, "Status")}
                                         {sort_header(query, VmSort::Cpus, "vCPUs")}
                                         {sort_header(query, VmSort::Memory, "Memory")}
@@ -331,7 +374,21 @@ pub fn VmListPage() -> impl IntoView {
                                 <tbody>
                                     {move || {
                                         let now = now_ms();
-                                        rows.get().into_iter().map(|vm| row(vm, runner, now)).collect_view()
+                                        let may_operate = |vm: &VmSummary| {
+                                            projects.with(|projects| {
+                                                projects.iter().any(|project| {
+                                                    project.namespace == vm.namespace
+                                                        && project.may(authz::Action::OperateVms)
+                                                })
+                                            })
+                                        };
+                                        rows.get()
+                                            .into_iter()
+                                            .map(|vm| {
+                                                let may = may_operate(&vm);
+                                                row(vm, may, runner, now)
+                                            })
+                                            .collect_view()
                                     }}
                                 </tbody>
                             </table>

@@ -171,6 +171,8 @@ pub(super) async fn record_refusal(
         actor_email: identity.email.as_deref(),
         reason: Some(reason),
         target: Some(("oidc_provider", &provider.id)),
+        project: None,
+        changes: None,
     };
     let mut conn = db.pool().acquire().await?;
     record(&mut conn, requester, &event, now_ms()).await

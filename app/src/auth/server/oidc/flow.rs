@@ -403,6 +403,8 @@ async fn sign_in(
         actor_email: Some(&email),
         reason: Some("oidc"),
         target: None,
+        project: None,
+        changes: None,
     };
     record(&mut tx, requester, &event, now).await?;
     tx.commit().await?;
@@ -471,6 +473,8 @@ async fn create_account(
         actor_email: Some(&email),
         reason: Some("oidc_first_login"),
         target: None,
+        project: None,
+        changes: None,
     };
     record(&mut tx, requester, &event, now).await?;
     tx.commit().await?;

@@ -164,6 +164,8 @@ async fn record_refusal(
         actor_email: None,
         reason: Some(reason),
         target,
+        project: None,
+        changes: None,
     };
     let mut conn = db.pool().acquire().await?;
     record(&mut conn, requester, &event, now_ms()).await
@@ -197,6 +199,8 @@ pub(super) async fn link(
         actor_email: None,
         reason: Some(&provider.name),
         target: Some(("oidc_provider", &provider.id)),
+        project: None,
+        changes: None,
     };
     record(&mut tx, requester, &event, now).await?;
     tx.commit().await?;

@@ -10,6 +10,7 @@ use crate::{
         server::{account::invalid, admin::Operator, session::Requester, Auth},
         types::{OidcProviderForm, OidcProviderSummary},
     },
+    authz::server::AdminCap,
     db::{now_ms, Db},
     AppError,
 };
@@ -36,8 +37,7 @@ fn summary(row: &AnyRow) -> Result<OidcProviderSummary, sqlx::Error> {
 }
 
 /// Every provider, for the admin page.
-pub async fn list(db: &Db, operator: Operator<'_>) -> Result<Vec<OidcProviderSummary>, AppError> {
-    ensure_admin(operator)?;
+pub async fn list(db: &Db, _admin: &AdminCap) -> Result<Vec<OidcProviderSummary>, AppError> {
     let rows = sqlx::query(
         "SELECT id, name, issuer_url, client_id, scopes, is_enabled, allow_new_users, \
          allowed_email_domains, required_claim, required_claim_value FROM oidc_providers \
@@ -49,13 +49,6 @@ pub async fn list(db: &Db, operator: Operator<'_>) -> Result<Vec<OidcProviderSum
         .iter()
         .map(summary)
         .collect::<Result<_, sqlx::Error>>()?)
-}
-
-fn ensure_admin(operator: Operator<'_>) -> Result<(), AppError> {
-    match operator {
-        Operator::Admin(user) if !user.is_admin => Err(AppError::Forbidden),
-        _ => Ok(()),
-    }
 }
 
 /// The sign-up policy the admin asked for, or what is wrong with it.
@@ -117,7 +110,6 @@ pub async fn save(
     operator: Operator<'_>,
     input: OidcProviderForm,
 ) -> Result<OidcProviderSummary, AppError> {
-    ensure_admin(operator)?;
     let is_enabled = input.is_enabled.is_some();
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 60 {
@@ -235,7 +227,10 @@ pub async fn save(
         Err(error) => return Err(error.into()),
     }
     let (actor_user_id, actor_email) = match operator {
-        Operator::Admin(admin) => (Some(admin.id.as_str()), Some(admin.email.as_str())),
+        Operator::Admin(admin) => (
+            Some(admin.user().id.as_str()),
+            Some(admin.user().email.as_str()),
+        ),
         Operator::Cli => (None, None),
     };
     let event = AuditEvent {
@@ -252,6 +247,8 @@ pub async fn save(
             "disabled"
         }),
         target: Some(("oidc_provider", &id)),
+        project: None,
+        changes: None,
     };
     record(&mut tx, requester, &event, now).await?;
     tx.commit().await?;

@@ -1,0 +1,240 @@
+//! The role matrix of design.md, one test per cell: each action in a project, by a user of
+//! another project, each project role, and a global admin who is not a member. A refusal is
+//! 404 for whoever is not a member (nothing about the project is confirmed) and 403 for a
+//! member whose role does not allow it; an allowed action has its effect, a refused one
+//! none.
+
+use super::{json, Tenancy, Who, NEWCOMER, VM};
+use crate::support::form;
+use axum::http::StatusCode;
+use serde_json::json;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Allowed,
+    Forbidden,
+    NotFound,
+}
+use Outcome::{Allowed as Ok_, Forbidden as No, NotFound as Hidden};
+
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    ViewVm,
+    ListVms,
+    OperateVm,
+    CreateVm,
+    DeleteVm,
+    ViewProject,
+    ListMembers,
+    EditProject,
+    AddMember,
+    ChangeRole,
+    RemoveMember,
+    MakeOwner,
+    DeleteProject,
+}
+
+fn outcome(status: StatusCode, body: &str) -> Outcome {
+    match status {
+        StatusCode::OK => Outcome::Allowed,
+        StatusCode::FORBIDDEN => Outcome::Forbidden,
+        StatusCode::NOT_FOUND => Outcome::NotFound,
+        other => panic!("unexpected answer {other}: {body}"),
+    }
+}
+
+/// Does `act` as `who`; what came of it, checked against its effect.
+async fn attempt(t: &Tenancy, act: Act, who: Who) -> Outcome {
+    let slug = form(&t.alpha.slug);
+    let member = t.member_id.clone();
+    let vm = json!({"project": t.alpha.slug, "name": VM});
+    let (status, body) = match act {
+        Act::ViewVm => {
+            t.post(who, "vms/get", &format!("project={slug}&name={VM}"))
+                .await
+        }
+        Act::ListVms => {
+            let (status, body) = t
+                .post(
+                    who,
+                    "vms/list",
+                    &json!({"query": {"name": "", "status": null,
+                    "sort": "Name", "descending": false, "page": 0}})
+                    .to_string(),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let listed = json(&body)["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .any(|vm| vm["name"] == VM && vm["project"] == t.alpha.slug);
+            return if listed {
+                Outcome::Allowed
+            } else {
+                Outcome::NotFound
+            };
+        }
+        Act::OperateVm => {
+            let mut start = vm.clone();
+            start["action"] = json!("Start");
+            t.post(who, "vms/action", &start.to_string()).await
+        }
+        Act::CreateVm => {
+            let body = json!({"form": {"name": "made", "project": t.alpha.slug, "cpus": "1",
+                "memory_mib": "256", "image": "cirros", "image_url": "", "disk_gib": "",
+                "ssh_key": "", "user_data": "", "run_strategy": "Halted"}});
+            t.post(who, "vms/create", &body.to_string()).await
+        }
+        Act::DeleteVm => {
+            let mut removal = vm.clone();
+            removal["disks"] = json!("Delete");
+            t.post(who, "vms/delete", &removal.to_string()).await
+        }
+        Act::ViewProject => t.post(who, "projects/get", &format!("slug={slug}")).await,
+        Act::ListMembers => {
+            t.post(who, "projects/members", &format!("slug={slug}"))
+                .await
+        }
+        Act::EditProject => {
+            let body = format!("slug={slug}&name=Renamed&description=Changed");
+            t.post(who, "projects/update", &body).await
+        }
+        Act::AddMember => {
+            let body = format!("slug={slug}&email={}&role=viewer", form(NEWCOMER));
+            t.post(who, "projects/members/add", &body).await
+        }
+        Act::ChangeRole => {
+            let body = format!("slug={slug}&user_id={member}&role=operator");
+            t.post(who, "projects/members/role", &body).await
+        }
+        Act::RemoveMember => {
+            let body = format!("slug={slug}&user_id={member}");
+            t.post(who, "projects/members/remove", &body).await
+        }
+        Act::MakeOwner => {
+            let body = format!("slug={slug}&user_id={member}&role=owner");
+            t.post(who, "projects/members/role", &body).await
+        }
+        Act::DeleteProject => {
+            let body = format!("slug={slug}&confirm_name=Alpha");
+            t.post(who, "projects/delete", &body).await
+        }
+    };
+    let outcome = outcome(status, &body);
+    if outcome != Outcome::Allowed {
+        // A refusal says nothing about the object beyond what the caller may know.
+        assert!(!body.contains(&t.alpha.namespace), "{body}");
+    }
+    if let Some(done) = effect(t, act).await {
+        assert_eq!(
+            done,
+            outcome == Outcome::Allowed,
+            "{act:?} by {who:?}: the effect does not match the answer {status}: {body}"
+        );
+    }
+    outcome
+}
+
+/// Whether `act` has had its effect; `None` for reads, which have none.
+async fn effect(t: &Tenancy, act: Act) -> Option<bool> {
+    match act {
+        Act::ViewVm | Act::ViewProject | Act::ListMembers | Act::ListVms => None,
+        Act::OperateVm => {
+            let vms = kube::Api::<app::vms::server::kubevirt::VirtualMachine>::namespaced(
+                t.state.cluster.client.clone(),
+                &t.alpha.namespace,
+            );
+            let vm = vms.get(VM).await.expect("VM");
+            Some(vm.run_strategy() == "Always")
+        }
+        Act::CreateVm => {
+            let vms = kube::Api::<app::vms::server::kubevirt::VirtualMachine>::namespaced(
+                t.state.cluster.client.clone(),
+                &t.alpha.namespace,
+            );
+            Some(vms.get_opt("made").await.expect("read").is_some())
+        }
+        Act::DeleteVm => {
+            let vms = kube::Api::<app::vms::server::kubevirt::VirtualMachine>::namespaced(
+                t.state.cluster.client.clone(),
+                &t.alpha.namespace,
+            );
+            Some(vms.get_opt(VM).await.expect("read").is_none())
+        }
+        Act::EditProject => {
+            let name: String = sqlx::query_scalar("SELECT name FROM projects WHERE id = $1")
+                .bind(&t.alpha.id)
+                .fetch_one(t.test.db.pool())
+                .await
+                .expect("name");
+            Some(name == "Renamed")
+        }
+        Act::AddMember => Some(t.role_of(&t.alpha, &t.newcomer_id).await.is_some()),
+        Act::ChangeRole => {
+            Some(t.role_of(&t.alpha, &t.member_id).await.as_deref() == Some("operator"))
+        }
+        Act::RemoveMember => Some(t.role_of(&t.alpha, &t.member_id).await.is_none()),
+        Act::MakeOwner => Some(t.role_of(&t.alpha, &t.member_id).await.as_deref() == Some("owner")),
+        Act::DeleteProject => {
+            let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE id = $1")
+                .bind(&t.alpha.id)
+                .fetch_one(t.test.db.pool())
+                .await
+                .expect("count");
+            let namespace = app::vms::names::Namespace::parse(&t.alpha.namespace).expect("name");
+            let exists = app::projects::server::namespace::exists(&t.state.cluster, &namespace)
+                .await
+                .expect("read");
+            assert_eq!(
+                left == 0,
+                !exists,
+                "the project and its namespace go together"
+            );
+            Some(left == 0)
+        }
+    }
+}
+
+async fn cell(act: Act, who: Who, expected: Outcome) {
+    let t = Tenancy::start().await;
+    assert_eq!(attempt(&t, act, who).await, expected, "{act:?} by {who:?}");
+}
+
+/// One module per action, one test per column: outsider, viewer, operator, admin, owner,
+/// global admin.
+macro_rules! matrix {
+    ($($module:ident: $act:ident => [$o:expr, $v:expr, $op:expr, $a:expr, $ow:expr, $g:expr];)*) => {$(
+        mod $module {
+            use super::*;
+            #[tokio::test]
+            async fn outsider() { cell(Act::$act, Who::Outsider, $o).await }
+            #[tokio::test]
+            async fn viewer() { cell(Act::$act, Who::Viewer, $v).await }
+            #[tokio::test]
+            async fn operator() { cell(Act::$act, Who::Operator, $op).await }
+            #[tokio::test]
+            async fn admin() { cell(Act::$act, Who::Admin, $a).await }
+            #[tokio::test]
+            async fn owner() { cell(Act::$act, Who::Owner, $ow).await }
+            #[tokio::test]
+            async fn global_admin() { cell(Act::$act, Who::GlobalAdmin, $g).await }
+        }
+    )*};
+}
+
+matrix! {
+    view_vm: ViewVm => [Hidden, Ok_, Ok_, Ok_, Ok_, Ok_];
+    list_vms: ListVms => [Hidden, Ok_, Ok_, Ok_, Ok_, Ok_];
+    operate_vm: OperateVm => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
+    create_vm: CreateVm => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
+    delete_vm: DeleteVm => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
+    view_project: ViewProject => [Hidden, Ok_, Ok_, Ok_, Ok_, Ok_];
+    list_members: ListMembers => [Hidden, Ok_, Ok_, Ok_, Ok_, Ok_];
+    edit_project: EditProject => [Hidden, No, No, Ok_, Ok_, Ok_];
+    add_member: AddMember => [Hidden, No, No, Ok_, Ok_, Ok_];
+    change_role: ChangeRole => [Hidden, No, No, Ok_, Ok_, Ok_];
+    remove_member: RemoveMember => [Hidden, No, No, Ok_, Ok_, Ok_];
+    make_owner: MakeOwner => [Hidden, No, No, No, Ok_, Ok_];
+    delete_project: DeleteProject => [Hidden, No, No, No, Ok_, Ok_];
+}
