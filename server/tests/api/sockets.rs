@@ -20,7 +20,7 @@ use axum::{
     http::{header, Request, StatusCode},
 };
 use futures_util::{SinkExt as _, StreamExt as _};
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::{Api, DynamicObject};
 use server::simcluster::{SimCluster, SimOptions};
 use std::{net::SocketAddr, time::Duration};
 use tokio::net::{TcpSocket, TcpStream};
@@ -279,17 +279,7 @@ async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
     let mut reader = wukong.socket(&cookie, false).await.expect("reader");
     assert!(wukong.held_becomes(2, Duration::from_secs(5)).await);
 
-    let resource = |group: &str, version: &str, kind: &str, plural: &str| ApiResource {
-        group: group.to_owned(),
-        version: version.to_owned(),
-        api_version: if group.is_empty() {
-            version.to_owned()
-        } else {
-            format!("{group}/{version}")
-        },
-        kind: kind.to_owned(),
-        plural: plural.to_owned(),
-    };
+    let resource = crate::support::api_resource;
     let namespaces: Api<DynamicObject> = Api::all_with(
         client.clone(),
         &resource("", "v1", "Namespace", "namespaces"),

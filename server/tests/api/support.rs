@@ -133,6 +133,26 @@ pub async fn create_user(db: &Db, auth: &Auth, email: &str, password: &str) -> S
         .expect("insert user")
 }
 
+/// The API resource of a kind, for dynamic requests (`group` empty for the core group).
+pub fn api_resource(
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+) -> kube::api::ApiResource {
+    kube::api::ApiResource {
+        group: group.to_owned(),
+        version: version.to_owned(),
+        api_version: if group.is_empty() {
+            version.to_owned()
+        } else {
+            format!("{group}/{version}")
+        },
+        kind: kind.to_owned(),
+        plural: plural.to_owned(),
+    }
+}
+
 /// A cluster connection to a port where nothing listens: enough for tests that never call
 /// the cluster, and a cluster that is down for those that check.
 pub fn unreachable_cluster() -> Cluster {

@@ -116,6 +116,31 @@ pub async fn insert(
     })
 }
 
+/// A successful change to a project, as audited.
+struct Change<'a> {
+    event: &'a str,
+    severity: Severity,
+    /// Id and slug.
+    project: (&'a str, &'a str),
+    changes: &'a serde_json::Value,
+}
+
+impl Change<'_> {
+    async fn record(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        requester: &Requester,
+        user: &CurrentUser,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        let (id, slug) = self.project;
+        let event = AuditEvent::by(user, self.event, Outcome::Success, self.severity, None)
+            .in_project(id, "project", slug)
+            .with_changes(self.changes);
+        record(conn, requester, &event, now).await
+    }
+}
+
 /// Whether users who are not admins may create projects.
 pub async fn users_may_create(db: &Db) -> Result<bool, AppError> {
     Ok(crate::settings::flag(db, USERS_CREATE_PROJECTS).await?)
@@ -203,16 +228,13 @@ pub async fn create(
     )
     .await?;
     let changes = json!({"after": {"name": name, "description": description, "owner": owner_id}});
-    let event = AuditEvent::by(
-        user,
-        "project_created",
-        Outcome::Success,
-        Severity::Info,
-        None,
-    )
-    .in_project(&project.id, "project", &project.slug)
-    .with_changes(&changes);
-    record(&mut tx, requester, &event, now).await?;
+    let what = Change {
+        event: "project_created",
+        severity: Severity::Info,
+        project: (&project.id, &project.slug),
+        changes: &changes,
+    };
+    what.record(&mut tx, requester, user, now).await?;
     tx.commit().await?;
     make_namespace(state, &project.namespace, &project.id).await;
     Ok(project.slug)
@@ -278,16 +300,13 @@ pub async fn update(
         "before": {"name": old_name, "description": old_description},
         "after": {"name": name, "description": description},
     });
-    let event = AuditEvent::by(
-        user,
-        "project_updated",
-        Outcome::Success,
-        Severity::Info,
-        None,
-    )
-    .in_project(&project.id, "project", &project.slug)
-    .with_changes(&changes);
-    record(&mut tx, requester, &event, now).await?;
+    let what = Change {
+        event: "project_updated",
+        severity: Severity::Info,
+        project: (&project.id, &project.slug),
+        changes: &changes,
+    };
+    what.record(&mut tx, requester, user, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -344,16 +363,13 @@ pub async fn delete(
     let changes = json!({"before": {
         "name": project.name, "namespace": preview.namespace, "vms": preview.vms,
     }});
-    let event = AuditEvent::by(
-        user,
-        "project_deleted",
-        Outcome::Success,
-        Severity::Warning,
-        None,
-    )
-    .in_project(&project.id, "project", &project.slug)
-    .with_changes(&changes);
-    record(&mut tx, requester, &event, now).await?;
+    let what = Change {
+        event: "project_deleted",
+        severity: Severity::Warning,
+        project: (&project.id, &project.slug),
+        changes: &changes,
+    };
+    what.record(&mut tx, requester, user, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -426,16 +442,13 @@ pub async fn adopt(
         "name": name, "description": description, "owner": owner_id,
         "namespace": namespace.as_str(), "vms": vms,
     }});
-    let event = AuditEvent::by(
-        admin.user(),
-        "namespace_adopted",
-        Outcome::Success,
-        Severity::Info,
-        None,
-    )
-    .in_project(&project.id, "project", &project.slug)
-    .with_changes(&changes);
-    record(&mut tx, requester, &event, now).await?;
+    let what = Change {
+        event: "namespace_adopted",
+        severity: Severity::Info,
+        project: (&project.id, &project.slug),
+        changes: &changes,
+    };
+    what.record(&mut tx, requester, admin.user(), now).await?;
     tx.commit().await?;
     // Labelled once the project exists, so the VMs are never Wukong's without a project;
     // the database is not held across the cluster calls.

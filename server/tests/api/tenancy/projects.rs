@@ -2,28 +2,11 @@
 //! them, and adopting a namespace made outside Wukong.
 
 use super::{json, Tenancy, Who, VM};
-use crate::support::form;
+use crate::support::{api_resource as resource, form};
 use app::vms::names::Namespace;
 use axum::http::StatusCode;
-use kube::{
-    api::{ApiResource, DynamicObject},
-    Api,
-};
+use kube::{api::DynamicObject, Api};
 use serde_json::json as value;
-
-fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource {
-        group: group.to_owned(),
-        version: version.to_owned(),
-        api_version: if group.is_empty() {
-            version.to_owned()
-        } else {
-            format!("{group}/{version}")
-        },
-        kind: kind.to_owned(),
-        plural: plural.to_owned(),
-    }
-}
 
 fn namespaces(t: &Tenancy) -> Api<DynamicObject> {
     Api::all_with(
