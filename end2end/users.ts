@@ -4,4 +4,6 @@ export const MFA_USER = 'mfa@e2e.test';
 export const DEVICES_USER = 'devices@e2e.test';
 /** Signs in once per hostile `next` in redirects.spec.ts. */
 export const REDIRECT_USER = 'redirects@e2e.test';
-export const E2E_USERS = [MFA_USER, DEVICES_USER, REDIRECT_USER];
+/** Added to a project, promoted and removed in projects.spec.ts. */
+export const PROJECT_USER = 'member@e2e.test';
+export const E2E_USERS = [MFA_USER, DEVICES_USER, REDIRECT_USER, PROJECT_USER];

@@ -93,7 +93,7 @@ pub fn require_mfa_pending() -> Result<Session, AppError> {
 /// change or a required MFA set-up is pending.
 pub fn require_session() -> Result<Session, AppError> {
     let session = require_signed_in()?;
-    if session.user.must_change_password || session.user.mfa_enrolment_required {
+    if !session.may_use_app() {
         return Err(AppError::Forbidden);
     }
     Ok(session)

@@ -1,11 +1,12 @@
 //! The HTML document, the router and the page chrome.
 
 use crate::{
+    audit::ui::{AuditPage, ProjectAuditPage},
     auth::ui::{
         AccountPage, AdminOidcPage, AdminUsersPage, LoginPage, MfaChallengePage, MfaSettingsPage,
         PasswordPage,
     },
-    components::{Layout, NotFound, Section, SectionPage},
+    components::{Layout, NotFound},
     projects::ui::{ProjectPage, ProjectsPage},
     system::ui::{AdminPage, DashboardPage},
     vms::ui::{NewVmPage, VmListPage, VmPage},
@@ -15,12 +16,6 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
     path,
-};
-
-const AUDIT: Section = Section {
-    title: "Audit log",
-    empty_title: "No audit events yet",
-    empty_text: "Sign-ins and every change to projects and virtual machines will be recorded here.",
 };
 
 /// The whole HTML document, rendered on the server around [`App`].
@@ -64,7 +59,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("projects/:slug/vms/:name") view=VmPage />
                     <Route path=path!("projects") view=ProjectsPage />
                     <Route path=path!("projects/:slug") view=ProjectPage />
-                    <Route path=path!("audit") view=|| view! { <SectionPage section=&AUDIT /> } />
+                    <Route path=path!("audit") view=AuditPage />
+                    <Route path=path!("projects/:slug/audit") view=ProjectAuditPage />
                     <Route path=path!("admin") view=AdminPage />
                     <Route path=path!("admin/users") view=AdminUsersPage />
                     <Route path=path!("admin/oidc") view=AdminOidcPage />

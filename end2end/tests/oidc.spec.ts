@@ -42,7 +42,7 @@ test('an admin adds a provider and a new user signs in through it into their own
 
   await expect(newcomer).toHaveURL(/\/projects\/alice-[0-9a-f]{6}$/);
   await expect(newcomer.getByRole('heading', { level: 1, name: "User alice's project" })).toBeVisible();
-  await expect(newcomer.locator('#project-role')).toHaveText('owner');
+  await expect(newcomer.locator('#project-role')).toHaveText('Owner');
   await newcomer.goto('/account');
   await expect(newcomer.locator('#account-email')).toHaveText('alice@idp.test');
   await expect(newcomer.locator('#linked-identities')).toContainText(`Test IdP (${issuer})`);

@@ -21,6 +21,25 @@ pub fn format_utc(unix_ms: i64) -> String {
     )
 }
 
+/// Unix milliseconds of the start (00:00 UTC) of a `YYYY-MM-DD` date, as date inputs give it.
+pub fn utc_day_start_ms(date: &str) -> Option<i64> {
+    let mut parts = date.trim().splitn(3, '-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: i64 = parts.next()?.parse().ok()?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Days since 1970-01-01 from a civil date (Howard Hinnant's algorithm, as above).
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400_000)
+}
+
 /// The current time, unix milliseconds, on either side.
 pub fn now_ms() -> i64 {
     #[cfg(feature = "hydrate")]

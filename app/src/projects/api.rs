@@ -6,7 +6,9 @@
 use crate::projects::types::{NewProjectForm, ProjectForm};
 use crate::{
     authz::ProjectRole,
-    projects::types::{MemberSummary, ProjectCreation, ProjectDeletion, ProjectSummary},
+    projects::types::{
+        MemberSummary, ProjectCard, ProjectCreation, ProjectDeletion, ProjectSummary,
+    },
     AppError,
 };
 use leptos::prelude::*;
@@ -38,6 +40,17 @@ pub async fn list_projects() -> Result<Vec<ProjectSummary>, AppError> {
     let state = state().map_err(respond)?;
     let session = require_session().map_err(respond)?;
     super::server::list(&state.db, &session.user)
+        .await
+        .map_err(respond)
+}
+
+/// The dashboard's project cards.
+#[server(endpoint = "projects/overview")]
+pub async fn project_overview() -> Result<Vec<ProjectCard>, AppError> {
+    use crate::context::{require_session, respond, state};
+    let state = state().map_err(respond)?;
+    let session = require_session().map_err(respond)?;
+    super::server::overview(&state, &session.user)
         .await
         .map_err(respond)
 }

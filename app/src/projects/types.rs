@@ -91,3 +91,13 @@ pub struct ProjectCreation {
     /// The admin setting: users who are not admins may create projects.
     pub users_may_create: bool,
 }
+
+/// A project's card on the dashboard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectCard {
+    pub project: ProjectSummary,
+    pub members: u64,
+    /// How many of its VMs are in each status, most first; `None` while the cluster has not
+    /// been listed yet (unreachable since the start).
+    pub vms_by_status: Option<Vec<(crate::vms::types::VmStatus, u64)>>,
+}

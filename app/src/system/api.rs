@@ -32,3 +32,12 @@ pub async fn is_cluster_simulated() -> Result<bool, AppError> {
     require_signed_in().map_err(respond)?;
     Ok(state().map_err(respond)?.cluster.is_simulated())
 }
+
+/// Answers only for global admins: the admin area's pages are refused to everyone else.
+#[server(endpoint = "system/admin")]
+pub async fn check_admin() -> Result<(), AppError> {
+    use crate::context::{require_session, respond};
+    let session = require_session().map_err(respond)?;
+    crate::authz::server::require_admin(&session.user).map_err(respond)?;
+    Ok(())
+}

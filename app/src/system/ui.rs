@@ -1,4 +1,5 @@
-use super::api::{get_server_info, is_cluster_simulated};
+use super::api::{check_admin, get_server_info, is_cluster_simulated};
+use crate::{projects::api::project_overview, vms::ui::StatusBadge, AppError};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -14,6 +15,7 @@ pub fn DashboardPage() -> impl IntoView {
             <p class="lead">
                 "Create, run and watch the virtual machines of your projects on KubeVirt."
             </p>
+            <ProjectCards />
             <section class="card" aria-labelledby="system-heading">
                 <h2 id="system-heading">"System"</h2>
                 <Suspense fallback=|| {
@@ -44,11 +46,74 @@ pub fn DashboardPage() -> impl IntoView {
     }
 }
 
-/// The admin area: where each administrative page lives.
+/// A card per project of the user: their role, its members, its VMs by status.
+#[component]
+fn ProjectCards() -> impl IntoView {
+    let cards = Resource::new(|| (), |_| project_overview());
+    view! {
+        <section aria-labelledby="projects-heading">
+            <h2 id="projects-heading">"Your projects"</h2>
+            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading projects…"</p> }>
+                {move || Suspend::new(async move {
+                    let cards = cards.await?;
+                    if cards.is_empty() {
+                        return Ok::<_, AppError>(view! {
+                            <p class="empty-state">"You are not a member of any project yet. Ask a project's owner to add you."</p>
+                        }.into_any());
+                    }
+                    Ok(view! {
+                        <ul class="link-cards">
+                            {cards.into_iter().map(|card| {
+                                let project = card.project;
+                                let role = format!("Your role: {}", project.role_label());
+                                let members = match card.members {
+                                    1 => "1 member".to_owned(),
+                                    count => format!("{count} members"),
+                                };
+                                let vms = match card.vms_by_status {
+                                    None => view! { <p>"Virtual machines: the cluster has not answered yet."</p> }.into_any(),
+                                    Some(counts) if counts.is_empty() => view! { <p>"No virtual machines yet."</p> }.into_any(),
+                                    Some(counts) => view! {
+                                        <ul class="plain status-counts">
+                                            {counts.into_iter().map(|(status, count)| view! {
+                                                <li><StatusBadge status /> {format!(" {count}")}</li>
+                                            }).collect_view()}
+                                        </ul>
+                                    }.into_any(),
+                                };
+                                view! {
+                                    <li class="card" data-project=project.slug.clone()>
+                                        <h3><A href=format!("/projects/{}", project.slug)>{project.name}</A></h3>
+                                        <p>{role}" · "{members}</p>
+                                        {vms}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any())
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// The admin area: where each administrative page lives, for global admins only.
 #[component]
 pub fn AdminPage() -> impl IntoView {
+    let allowed = Resource::new(|| (), |_| check_admin());
     view! {
         <Title text="Admin" />
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                allowed.await.map(|()| view! { <AdminLinks /> })
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn AdminLinks() -> impl IntoView {
+    view! {
         <section class="page">
             <h1>"Admin"</h1>
             <ul class="link-cards">

@@ -10,7 +10,7 @@
 
 use super::{origin, session::cookie_value};
 use app::{
-    auth::server::session::{self, Activity, Session, SessionStage},
+    auth::server::session::{self, Activity, Session},
     authz::{server::projects, Action},
     context::AppState,
     db::now_ms,
@@ -51,18 +51,13 @@ pub async fn events(
         tracing::warn!("cross-origin WebSocket refused");
         return (StatusCode::FORBIDDEN, "Cross-origin request refused.").into_response();
     }
-    let usable = |session: &Session| {
-        session.stage == SessionStage::Active
-            && !session.user.must_change_password
-            && !session.user.mfa_enrolment_required
-    };
     let (Some(Extension(session)), Some(_)) = (
         session,
         cookie_value(&headers, state.auth.sessions.cookie_name()),
     ) else {
         return (StatusCode::UNAUTHORIZED, "Please sign in to continue.").into_response();
     };
-    if !usable(&session) {
+    if !session.may_use_app() {
         return (StatusCode::UNAUTHORIZED, "Please sign in to continue.").into_response();
     }
     let Some(slot) = state.sockets.take(&session.user.id) else {

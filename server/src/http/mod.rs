@@ -1,6 +1,7 @@
 //! The HTTP surface: pages and server fns from `app`, probes, static files, and the layers
 //! every response passes through.
 
+mod audit_export;
 mod events;
 mod headers;
 mod health;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route(app::realtime::types::EVENTS_PATH, get(events::events))
+        .route("/audit/export", get(audit_export::export))
         .route("/auth/oidc/callback", get(oidc::callback))
         .route("/auth/oidc/{provider}/start", get(oidc::start))
         .leptos_routes(&state, routes, move || shell(options.clone()))

@@ -145,6 +145,16 @@ pub struct Session {
     pub user: CurrentUser,
 }
 
+impl Session {
+    /// Whether the session may use the application: fully signed in, with no forced
+    /// password change or required MFA set-up pending.
+    pub fn may_use_app(&self) -> bool {
+        self.stage == SessionStage::Active
+            && !self.user.must_change_password
+            && !self.user.mfa_enrolment_required
+    }
+}
+
 /// Who made a request, for sessions and the audit log.
 #[derive(Clone, Debug, Default)]
 pub struct Requester {

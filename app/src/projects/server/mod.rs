@@ -11,7 +11,7 @@ use crate::{
         Action,
     },
     db::Db,
-    projects::types::{ProjectScope, ProjectSummary},
+    projects::types::{ProjectCard, ProjectScope, ProjectSummary},
     AppError,
 };
 use sqlx::Row as _;
@@ -80,6 +80,47 @@ pub fn scope(access: &ProjectAccess) -> ProjectScope {
         namespace: project.namespace.clone(),
         standing: access.standing(),
     }
+}
+
+/// The dashboard's cards: each project `user` may see, with its member count and its VMs
+/// by status (from the live store, as the VM list counts them).
+pub async fn overview(
+    state: &crate::context::AppState,
+    user: &CurrentUser,
+) -> Result<Vec<ProjectCard>, AppError> {
+    use std::collections::HashMap;
+    let found = authz::projects(&state.db, user, Action::View).await?;
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT project_id, COUNT(*) FROM project_members GROUP BY project_id")
+            .fetch_all(state.db.pool())
+            .await?;
+    let members: HashMap<String, i64> = counts.into_iter().collect();
+    // The dashboard does not wait for a cluster that is down: it says so instead.
+    let listed = state.live.ready(std::time::Duration::ZERO).await;
+    let mut cards = Vec::with_capacity(found.len());
+    for access in &found {
+        let project = access.project();
+        let vms_by_status = listed.then(|| {
+            let mut by_status: HashMap<crate::vms::types::VmStatus, u64> = HashMap::new();
+            for vm in state
+                .live
+                .summaries(|vm| crate::vms::server::belongs(vm, project))
+            {
+                *by_status.entry(vm.status).or_default() += 1;
+            }
+            let mut counts: Vec<_> = by_status.into_iter().collect();
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            counts
+        });
+        cards.push(ProjectCard {
+            project: summary(access),
+            members: members
+                .get(&project.id)
+                .map_or(0, |count| u64::try_from(*count).unwrap_or_default()),
+            vms_by_status,
+        });
+    }
+    Ok(cards)
 }
 
 /// The projects `user` may see: their own, or every project for a global admin.

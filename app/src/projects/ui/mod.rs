@@ -43,9 +43,16 @@ pub(crate) fn other_message(error: Option<Result<impl Sized, AppError>>) -> Opti
 /// The top bar's project switcher: goes to the chosen project's page.
 #[component]
 pub fn ProjectSwitcher() -> impl IntoView {
-    // Loaded in the browser only: a page rendered on the server for a session that may not
-    // list projects yet (a password change owed) must not take that refusal as its status.
-    let projects = LocalResource::new(list_projects);
+    // Loaded in the browser only, and only for a session that may use the application: the
+    // chrome also wraps the forced password change and MFA set-up, where listing projects is
+    // refused.
+    let projects = LocalResource::new(|| async {
+        let user = crate::auth::api::get_current_user().await?;
+        if user.must_change_password || user.mfa_enrolment_required {
+            return Ok(Vec::new());
+        }
+        list_projects().await
+    });
     let navigate = use_navigate();
     let on_change = move |event: leptos::ev::Event| {
         let slug = event_target_value(&event);

@@ -85,6 +85,8 @@ fn Project(project: ProjectSummary, update: ServerAction<UpdateProject>) -> impl
                     })}
                 </Transition>
                 <p>
+                    <A href=format!("/projects/{slug}/audit")>"Audit log"</A>
+                    " · "
                     <A href=format!("/vms?project={slug}")>"Show them"</A>
                     {may_create_vms.then(|| view! {
                         " · "

@@ -15,6 +15,18 @@ use crate::{
 use kubevirt::{Condition, VirtualMachine};
 use std::cmp::Ordering;
 
+/// Whether `vm` is a VM of `project` as the ownership gate sees it: in the project's
+/// namespace and labelled for it.
+pub fn belongs(vm: &VirtualMachine, project: &crate::authz::server::ProjectRow) -> bool {
+    vm.metadata.namespace.as_deref() == Some(project.namespace.as_str())
+        && vm
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|labels| labels.get(body::PROJECT_LABEL))
+            == Some(&project.id)
+}
+
 fn compare(sort: VmSort, a: &VmSummary, b: &VmSummary) -> Ordering {
     let by_name = || (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name));
     let first = match sort {

@@ -4,7 +4,6 @@
 //! causes no cluster call at all.
 
 use super::{
-    body::PROJECT_LABEL,
     cluster, detail,
     ownership::{self, live_ready, Read},
     page,
@@ -43,14 +42,9 @@ pub async fn list(
     // namespace, labelled for that project.
     let mut rows = state.live.summaries(|vm| {
         let namespace = vm.metadata.namespace.as_deref().unwrap_or_default();
-        let label = vm
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|labels| labels.get(PROJECT_LABEL));
         shown
             .get(namespace)
-            .is_some_and(|project| label == Some(&project.id))
+            .is_some_and(|project| super::belongs(vm, project))
     });
     for row in &mut rows {
         if let Some(project) = shown.get(row.namespace.as_str()) {

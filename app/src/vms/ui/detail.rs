@@ -6,6 +6,7 @@ use super::{
     status::{ConfirmDialog, StatusBadge},
 };
 use crate::{
+    audit::{types::AuditScope, ui::AuditLog},
     authz,
     components::format_utc,
     realtime::{types::LiveEvent, ui::use_live_feed},
@@ -99,8 +100,16 @@ pub fn VmPage() -> impl IntoView {
                     }
                 })}
             </Transition>
+            <section class="card" aria-labelledby="vm-audit-heading">
+                <h2 id="vm-audit-heading">"Audit log"</h2>
+                {move || {
+                    let (project, name) = target();
+                    view! { <AuditLog scope=AuditScope::Vm { project, name } /> }.into_any()
+                }}
+            </section>
         </section>
     }
+    .into_any()
 }
 
 #[component]

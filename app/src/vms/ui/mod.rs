@@ -8,4 +8,4 @@ mod status;
 pub use create::NewVmPage;
 pub use detail::VmPage;
 pub use list::VmListPage;
-pub use status::ConfirmDialog;
+pub use status::{ConfirmDialog, StatusBadge};

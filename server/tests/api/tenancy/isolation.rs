@@ -37,6 +37,7 @@ fn arguments(t: &Tenancy, slug: &str) -> (String, String) {
     );
     let json_body = json!({
         "project": slug, "name": VM, "action": "Start", "disks": "Delete",
+        "scope": {"Project": {"slug": slug}},
         "query": {"name": "", "project": slug, "status": null, "sort": "Name",
             "descending": false, "page": 0},
         "form": {"name": "made", "project": slug, "cpus": "1", "memory_mib": "256",

@@ -1,6 +1,7 @@
 //! Tenancy: projects, members and roles, over the simulated cluster. Every request goes
 //! through the router as a browser's would.
 
+mod audit;
 mod isolation;
 mod membership;
 mod projects;
@@ -259,12 +260,27 @@ impl Tenancy {
             .header(header::COOKIE, cookie)
             .body(Body::from(body.to_owned()))
             .expect("request");
+        let (status, _, body) = self.send(request).await;
+        (status, body)
+    }
+
+    /// Sends `request` through the router; the status, the headers and the body.
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, header::HeaderMap, String) {
         let response = server::http::router(self.state.clone())
             .oneshot(request)
             .await
             .expect("answer");
-        let status = response.status();
-        (status, body_text(response).await)
+        let (status, headers) = (response.status(), response.headers().clone());
+        (status, headers, body_text(response).await)
+    }
+
+    /// GETs `path` (a page, a download) as `who`; the status, the headers and the body.
+    pub async fn get(&self, who: Who, path: &str) -> (StatusCode, header::HeaderMap, String) {
+        let request = Request::get(path)
+            .header(header::COOKIE, self.cookie(who))
+            .body(Body::empty())
+            .expect("request");
+        self.send(request).await
     }
 
     pub async fn post(&self, who: Who, endpoint: &str, body: &str) -> (StatusCode, String) {

@@ -318,3 +318,40 @@ async fn projects_without_a_namespace_get_one_at_start() {
             .expect("read")
     );
 }
+
+/// The dashboard has a card per project of the user (their role, the members, the VMs by
+/// status), and the admin area answers only global admins, as a page and in the menu.
+#[tokio::test]
+async fn the_dashboard_shows_the_users_projects_and_the_admin_area_only_admins() {
+    let t = Tenancy::start().await;
+    let (status, body) = t.post(Who::Viewer, "projects/overview", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        json(&body),
+        value!([{
+            "project": {"id": t.alpha.id, "slug": t.alpha.slug, "name": "Alpha",
+                "description": "A test project.", "is_personal": false,
+                "standing": {"role": "viewer", "global_admin": false}},
+            "members": 5,
+            "vms_by_status": [["Stopped", 1]],
+        }])
+    );
+    let (_, body) = t.post(Who::Outsider, "projects/overview", "").await;
+    let names: Vec<&str> = json(&body)
+        .as_array()
+        .expect("cards")
+        .iter()
+        .filter_map(|card| card["project"]["name"].as_str())
+        .map(|name| if name == "Beta" { "Beta" } else { "other" })
+        .collect();
+    assert_eq!(names, ["Beta"]);
+    let (status, _, html) = t.get(Who::Owner, "/admin").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        !html.contains("/admin/users"),
+        "the admin area's links are not shown"
+    );
+    let (status, _, html) = t.get(Who::GlobalAdmin, "/admin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("/admin/users"));
+}

@@ -1,5 +1,7 @@
 //! Writing audit records, inside the transaction of the change they record.
 
+pub mod query;
+
 use crate::auth::{server::session::Requester, types::CurrentUser};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
