@@ -138,16 +138,12 @@ impl Application {
             sockets: SocketSlots::new(SocketPolicy::new(settings.max_sockets_per_user)),
             cluster,
         };
-        // Projects from before namespaces were made with the project get theirs; in the
-        // background, so that a slow cluster does not hold up the start.
-        let upgrading = state.clone();
-        tokio::spawn(async move {
-            if let Err(error) =
-                app::projects::server::lifecycle::ensure_namespaces(&upgrading).await
-            {
-                tracing::warn!(%error, "could not check the projects' namespaces");
-            }
-        });
+        // Every project gets its namespace, whoever made it (and projects from before
+        // namespaces came with them); in the background, so a slow cluster does not hold up
+        // the start.
+        tokio::spawn(app::projects::server::lifecycle::keep_namespaces(
+            state.clone(),
+        ));
         Ok(Application {
             listener,
             state,

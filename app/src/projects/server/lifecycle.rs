@@ -240,30 +240,62 @@ pub async fn create(
     Ok(project.slug)
 }
 
-/// Creates the namespace of a new project. A cluster that cannot be reached now does not
-/// undo the project: the namespace is made at the next start or by the first VM.
-async fn make_namespace(state: &AppState, namespace: &str, project_id: &str) {
+/// Creates the namespace of a project; whether it exists now. A cluster that cannot be
+/// reached does not undo the project: [`keep_namespaces`] tries again.
+async fn make_namespace(state: &AppState, namespace: &str, project_id: &str) -> bool {
     let Ok(parsed) = Namespace::parse(namespace) else {
         tracing::error!(%namespace, "a project's namespace is not a DNS label");
-        return;
+        return false;
     };
-    if let Err(error) = namespace::ensure(&state.cluster, &parsed, project_id).await {
-        tracing::warn!(%namespace, %error, "the project's namespace could not be created yet");
+    match namespace::ensure(&state.cluster, &parsed, project_id).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(%namespace, %error, "the project's namespace could not be created yet");
+            false
+        }
     }
 }
 
-/// Gives every project without its namespace one (projects from before namespaces were
-/// made with the project), at start. Failures are logged; the first VM retries.
-pub async fn ensure_namespaces(state: &AppState) -> Result<(), AppError> {
+/// Makes sure every project has its namespace: one pass over the projects not in `ensured`
+/// (those whose namespace was confirmed already), adding each it confirms. Failures are
+/// logged and tried again at the next pass.
+pub async fn ensure_namespaces(
+    state: &AppState,
+    ensured: &mut std::collections::HashSet<String>,
+) -> Result<(), AppError> {
     let rows = sqlx::query("SELECT id, namespace FROM projects")
         .fetch_all(state.db.pool())
         .await?;
     for row in rows {
         let id: String = row.try_get("id")?;
+        if ensured.contains(&id) {
+            continue;
+        }
         let namespace: String = row.try_get("namespace")?;
-        make_namespace(state, &namespace, &id).await;
+        if make_namespace(state, &namespace, &id).await {
+            ensured.insert(id);
+        }
     }
     Ok(())
+}
+
+/// How often the namespaces of new projects are checked: projects made without the cluster
+/// at hand (accounts' personal projects, from the command line, an identity provider's
+/// sign-up or the users page) get theirs within this time, and those from before namespaces
+/// came with projects at start.
+pub const NAMESPACE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs [`ensure_namespaces`] now and then every [`NAMESPACE_CHECK_EVERY`], for as long as
+/// the process.
+pub async fn keep_namespaces(state: AppState) {
+    let mut ensured = std::collections::HashSet::new();
+    let mut every = tokio::time::interval(NAMESPACE_CHECK_EVERY);
+    loop {
+        every.tick().await;
+        if let Err(error) = ensure_namespaces(&state, &mut ensured).await {
+            tracing::warn!(%error, "could not check the projects' namespaces");
+        }
+    }
 }
 
 /// Renames a project or changes its description.

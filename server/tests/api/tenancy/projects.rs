@@ -300,17 +300,20 @@ async fn an_adopted_namespace_brings_its_vms_into_the_project() {
     assert_eq!(stopped.data["spec"]["runStrategy"], "Halted");
 }
 
-/// Projects from before namespaces were made with the project get theirs at start.
+/// A project without its namespace (from before namespaces came with projects, or made
+/// without the cluster at hand) gets it at the next pass of the namespace keeper.
 #[tokio::test]
-async fn projects_without_a_namespace_get_one_at_start() {
+async fn projects_without_a_namespace_get_one() {
     let t = Tenancy::start().await;
     namespaces(&t)
         .delete(&t.beta.namespace, &Default::default())
         .await
         .expect("deleted");
-    app::projects::server::lifecycle::ensure_namespaces(&t.state)
+    let mut ensured = std::collections::HashSet::new();
+    app::projects::server::lifecycle::ensure_namespaces(&t.state, &mut ensured)
         .await
         .expect("ensured");
+    assert!(ensured.contains(&t.beta.id) && ensured.contains(&t.alpha.id));
     let namespace = Namespace::parse(&t.beta.namespace).expect("name");
     assert!(
         app::projects::server::namespace::exists(&t.state.cluster, &namespace)
