@@ -76,6 +76,11 @@ const SQLITE_MIGRATIONS: &[MigrationSource] = &[
         "hardening",
         include_str!("../migrations/sqlite/0003_hardening.sql"),
     ),
+    (
+        4,
+        "audit_paging",
+        include_str!("../migrations/sqlite/0004_audit_paging.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationSource] = &[
@@ -93,6 +98,11 @@ const POSTGRES_MIGRATIONS: &[MigrationSource] = &[
         3,
         "hardening",
         include_str!("../migrations/postgres/0003_hardening.sql"),
+    ),
+    (
+        4,
+        "audit_paging",
+        include_str!("../migrations/postgres/0004_audit_paging.sql"),
     ),
 ];
 

@@ -60,6 +60,9 @@ fn start_wukong(sim: &SimCluster, data_dir: &std::path::Path) -> (SocketAddr, st
             &data,
             "--kubeconfig",
             &kubeconfig,
+            // One account opens every socket here; the default cap is sized for browser tabs.
+            "--max-sockets-per-user",
+            &CLIENTS.to_string(),
         ],
         data_dir,
     )
@@ -82,6 +85,8 @@ async fn seed(sim: &SimCluster) -> Cluster {
             memory_mib: "512".to_owned(),
             image: "cirros".to_owned(),
             run_strategy: "Halted".to_owned(),
+            // Checked only for being chosen: the namespace below is where it goes.
+            project: namespace_of(index % PROJECTS),
             ..NewVmForm::default()
         };
         let vm = form.parse().expect("form");
@@ -259,15 +264,15 @@ async fn main() {
         let vm = ownership::from_cluster(&cluster, &target, &project)
             .await
             .expect("Wukong's VM");
-        let needle = format!("\"name\":\"{}\",\"status\":\"Starting\"", target.name);
+        let name = format!("\"name\":\"{}\"", target.name);
         let began = Instant::now();
         let mut waiting = futures_util::stream::FuturesUnordered::new();
         for socket in sockets.iter_mut() {
-            let needle = needle.clone();
+            let name = name.clone();
             waiting.push(async move {
                 while let Some(Ok(message)) = socket.next().await {
                     if let Message::Text(text) = message {
-                        if text.contains(&needle) {
+                        if text.contains(&name) && text.contains("\"status\":\"Starting\"") {
                             return Some(began.elapsed());
                         }
                     }

@@ -388,11 +388,23 @@ fn get_one(sim: &Sim, target: &Target, name: &str) -> Answer {
         .ok_or_else(|| Failure::not_found(&target.resource, name))
 }
 
-/// The continue token: where the next page starts (namespace and name of the last item).
-fn continue_token(key: &Key) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}/{}", key.namespace, key.name))
+/// The continue token: the resource version of the list's first page and where the next
+/// page starts (namespace and name of the last item returned).
+fn continue_token(resource_version: u64, key: &Key) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{resource_version}/{}/{}", key.namespace, key.name))
 }
 
+/// A continue token's resource version and the key the next page starts after.
+fn parse_continue_token(token: &str) -> Option<(u64, String)> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
+    let (version, after) = text.split_once('/')?;
+    Some((version.parse().ok()?, after.to_owned()))
+}
+
+/// Every page of a list carries the resource version of its first page, as the API server's
+/// do (`k8s.io/apiserver/pkg/storage/continue.go`): a watch from it then replays whatever
+/// changed while the later pages were fetched. (The API server serves those pages from a
+/// snapshot; these are served from the present, which the replay makes up for.)
 fn list(sim: &Sim, target: &Target, query: &HashMap<String, String>) -> Answer {
     let selector = Selector::parse(query.get("labelSelector").map_or("", String::as_str))
         .map_err(|message| Failure::new(StatusCode::BAD_REQUEST, "BadRequest", message))?;
@@ -400,45 +412,50 @@ fn list(sim: &Sim, target: &Target, query: &HashMap<String, String>) -> Answer {
         .get("limit")
         .and_then(|limit| limit.parse::<usize>().ok())
         .filter(|limit| *limit > 0);
-    let after = match query.get("continue").filter(|token| !token.is_empty()) {
-        Some(token) => Some(
-            URL_SAFE_NO_PAD
-                .decode(token)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .ok_or_else(|| {
-                    Failure::new(
-                        StatusCode::BAD_REQUEST,
-                        "BadRequest",
-                        "invalid continue token",
-                    )
-                })?,
-        ),
+    let continued = match query.get("continue").filter(|token| !token.is_empty()) {
+        Some(token) => Some(parse_continue_token(token).ok_or_else(|| {
+            Failure::new(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "invalid continue token",
+            )
+        })?),
         None => None,
     };
     let store = lock(sim)?;
+    let resource_version = match &continued {
+        Some((version, _)) if !store.remembers(*version) => {
+            return Err(Failure::new(
+                StatusCode::GONE,
+                "Expired",
+                "the continue token is too old: start the list again",
+            ));
+        }
+        Some((version, _)) => *version,
+        None => store.resource_version(),
+    };
     let resource_id = target.resource.id();
     let mut items: Vec<&Value> = Vec::new();
     let mut next = None;
     let selected = store
         .list(&resource_id, target.namespace.as_deref())
         .filter(|(key, _)| {
-            after
+            continued
                 .as_ref()
-                .is_none_or(|after| format!("{}/{}", key.namespace, key.name) > *after)
+                .is_none_or(|(_, after)| format!("{}/{}", key.namespace, key.name) > *after)
         })
         .filter(|(_, object)| selector.matches(object.pointer("/metadata/labels")));
     let mut last_key = None;
     for (key, object) in selected {
         if limit.is_some_and(|limit| items.len() == limit) {
             // More remain: the token names the last item returned, the next page starts after it.
-            next = last_key.map(continue_token);
+            next = last_key.map(|key| continue_token(resource_version, key));
             break;
         }
         items.push(object);
         last_key = Some(key);
     }
-    let mut metadata = json!({"resourceVersion": store.resource_version().to_string()});
+    let mut metadata = json!({"resourceVersion": resource_version.to_string()});
     if let Some(token) = next {
         metadata["continue"] = Value::String(token);
     }

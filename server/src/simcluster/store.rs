@@ -137,13 +137,21 @@ impl Store {
         let _ = self.events.send(event);
     }
 
+    /// Whether every change after `resource_version` is still kept.
+    pub fn remembers(&self, resource_version: u64) -> bool {
+        resource_version >= self.resource_version
+            || self
+                .history
+                .front()
+                .is_some_and(|oldest| resource_version + 1 >= oldest.resource_version)
+    }
+
     /// The changes after `resource_version`, or `None` when they are no longer all kept.
     pub fn changes_since(&self, resource_version: u64) -> Option<Vec<Event>> {
         if resource_version >= self.resource_version {
             return Some(Vec::new());
         }
-        let oldest = self.history.front()?.resource_version;
-        if resource_version + 1 < oldest {
+        if !self.remembers(resource_version) {
             return None;
         }
         Some(

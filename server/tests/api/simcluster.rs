@@ -434,11 +434,13 @@ fn every_kind_schema_loads_and_the_typical_vm_of_the_kubevirt_docs_validates() {
 }
 
 mod watching {
-    use super::{client, create_namespace, started};
+    use super::{assert_refused, client, create_namespace, started};
     use futures_util::{Stream, StreamExt as _};
     use kube::api::{ApiResource, GroupVersionKind};
     use kube::{
-        api::{Api, DynamicObject, Patch, PatchParams, PostParams, WatchEvent, WatchParams},
+        api::{
+            Api, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+        },
         core::ObjectMeta,
     };
     use serde_json::{json, Value};
@@ -453,6 +455,39 @@ mod watching {
         )
     }
 
+    /// A simulated cluster started with `options` and its quotas in namespace `team-a`.
+    async fn quotas_with(options: SimOptions) -> (SimCluster, Api<DynamicObject>) {
+        let (sim, client) = started(options).await;
+        (
+            sim,
+            Api::namespaced_with(client, "team-a", &quota_resource()),
+        )
+    }
+
+    async fn merge(quotas: &Api<DynamicObject>, name: &str, patch: Value) {
+        quotas
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .expect("patch");
+    }
+
+    /// Options that keep the last `history` changes for watches.
+    fn keeping(history: usize) -> SimOptions {
+        SimOptions {
+            history,
+            ..SimOptions::default()
+        }
+    }
+
+    async fn create_all(quotas: &Api<DynamicObject>, names: &[&str]) {
+        for name in names {
+            quotas
+                .create(&PostParams::default(), &quota(name, json!({})))
+                .await
+                .expect("create");
+        }
+    }
+
     fn quota(name: &str, labels: Value) -> DynamicObject {
         serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "ResourceQuota",
@@ -463,6 +498,17 @@ mod watching {
     }
 
     /// (type, name) of the next event, waiting at most 5 s.
+    async fn watch_from(
+        quotas: &Api<DynamicObject>,
+        version: &str,
+    ) -> impl Stream<Item = kube::Result<WatchEvent<DynamicObject>>> + Unpin {
+        quotas
+            .watch(&WatchParams::default().timeout(30), version)
+            .await
+            .expect("watch")
+            .boxed()
+    }
+
     async fn next(
         events: &mut (impl Stream<Item = kube::Result<WatchEvent<DynamicObject>>> + Unpin),
     ) -> (String, String) {
@@ -502,19 +548,13 @@ mod watching {
             .create(&PostParams::default(), &quota("b", json!({})))
             .await
             .expect("b");
-        quotas
-            .patch(
-                "a",
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"hard": {"requests.cpu": "8"}}})),
-            )
-            .await
-            .expect("patch a");
-        let mut events = quotas
-            .watch(&WatchParams::default().timeout(30), &from)
-            .await
-            .expect("watch")
-            .boxed();
+        merge(
+            &quotas,
+            "a",
+            json!({"spec": {"hard": {"requests.cpu": "8"}}}),
+        )
+        .await;
+        let mut events = watch_from(&quotas, &from).await;
         assert_eq!(next(&mut events).await, event("ADDED", "b"));
         assert_eq!(next(&mut events).await, event("MODIFIED", "a"));
         quotas
@@ -531,18 +571,8 @@ mod watching {
 
     #[tokio::test]
     async fn a_watch_from_an_expired_version_gets_410_gone() {
-        let options = SimOptions {
-            history: 3,
-            ..SimOptions::default()
-        };
-        let (_sim, client) = started(options).await;
-        let quotas: Api<DynamicObject> = Api::namespaced_with(client, "team-a", &quota_resource());
-        for name in ["v1", "v2", "v3", "v4", "v5"] {
-            quotas
-                .create(&PostParams::default(), &quota(name, json!({})))
-                .await
-                .expect("create");
-        }
+        let (_sim, quotas) = quotas_with(keeping(3)).await;
+        create_all(&quotas, &["v1", "v2", "v3", "v4", "v5"]).await;
         let mut events = quotas
             .watch(&WatchParams::default(), "1")
             .await
@@ -560,14 +590,51 @@ mod watching {
         }
     }
 
+    /// The pages of a list are one list at one resource version: a watch from it replays
+    /// what changed while the later pages were fetched (a reflector that relists under load,
+    /// like Wukong's live store, would otherwise keep stale objects for good), and a list
+    /// continued after that version has left the history must start again.
+    #[tokio::test]
+    async fn a_paged_list_and_the_watch_from_it_miss_no_change() {
+        let (_sim, quotas) = quotas_with(keeping(4)).await;
+        create_all(&quotas, &["a", "b"]).await;
+        let first = quotas
+            .list(&ListParams::default().limit(1))
+            .await
+            .expect("page 1");
+        let version = first.metadata.resource_version.clone().expect("version");
+        let token = first.metadata.continue_.clone().expect("continue token");
+        merge(
+            &quotas,
+            "a",
+            json!({"metadata": {"labels": {"tier": "web"}}}),
+        )
+        .await;
+        let second = quotas
+            .list(&ListParams::default().limit(1).continue_token(&token))
+            .await
+            .expect("page 2");
+        assert_eq!(second.metadata.resource_version.as_deref(), Some(&*version));
+        let mut events = watch_from(&quotas, &version).await;
+        assert_eq!(next(&mut events).await, event("MODIFIED", "a"));
+
+        create_all(&quotas, &["c", "d", "e", "f"]).await;
+        assert_refused(
+            quotas
+                .list(&ListParams::default().limit(1).continue_token(&token))
+                .await,
+            410,
+            "Expired",
+        );
+    }
+
     #[tokio::test]
     async fn watches_filter_by_label_and_send_bookmarks() {
         let options = SimOptions {
             bookmark_every: Duration::from_millis(100),
             ..SimOptions::default()
         };
-        let (_sim, client) = started(options).await;
-        let quotas: Api<DynamicObject> = Api::namespaced_with(client, "team-a", &quota_resource());
+        let (_sim, quotas) = quotas_with(options).await;
         let mut events = quotas
             .watch(&WatchParams::default().labels("tier=web"), "0")
             .await

@@ -88,6 +88,7 @@ pub async fn overview(
     state: &crate::context::AppState,
     user: &CurrentUser,
 ) -> Result<Vec<ProjectCard>, AppError> {
+    use crate::vms::types::VmStatus;
     use std::collections::HashMap;
     let found = authz::projects(&state.db, user, Action::View).await?;
     let counts: Vec<(String, i64)> =
@@ -97,18 +98,26 @@ pub async fn overview(
     let members: HashMap<String, i64> = counts.into_iter().collect();
     // The dashboard does not wait for a cluster that is down: it says so instead.
     let listed = state.live.ready(std::time::Duration::ZERO).await;
+    let mut by_project: HashMap<String, HashMap<VmStatus, u64>> = HashMap::new();
+    if listed {
+        for vm in crate::vms::server::rows_of(&state.live, found.iter().map(ProjectAccess::project))
+        {
+            *by_project
+                .entry(vm.project)
+                .or_default()
+                .entry(vm.status)
+                .or_default() += 1;
+        }
+    }
     let mut cards = Vec::with_capacity(found.len());
     for access in &found {
         let project = access.project();
         let vms_by_status = listed.then(|| {
-            let mut by_status: HashMap<crate::vms::types::VmStatus, u64> = HashMap::new();
-            for vm in state
-                .live
-                .summaries(|vm| crate::vms::server::belongs(vm, project))
-            {
-                *by_status.entry(vm.status).or_default() += 1;
-            }
-            let mut counts: Vec<_> = by_status.into_iter().collect();
+            let mut counts: Vec<_> = by_project
+                .remove(&project.slug)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
             counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             counts
         });

@@ -8,16 +8,17 @@ pub mod ownership;
 pub mod requests;
 
 use crate::{
+    authz::server::ProjectRow,
     projects::types::ProjectScope,
     realtime::server::Live,
     vms::types::{VmCondition, VmDetail, VmPage, VmQuery, VmSort, VmSummary, VM_PAGE_SIZE},
 };
 use kubevirt::{Condition, VirtualMachine};
-use std::cmp::Ordering;
+use std::{cmp::Ordering, collections::HashMap};
 
 /// Whether `vm` is a VM of `project` as the ownership gate sees it: in the project's
 /// namespace and labelled for it.
-pub fn belongs(vm: &VirtualMachine, project: &crate::authz::server::ProjectRow) -> bool {
+pub fn belongs(vm: &VirtualMachine, project: &ProjectRow) -> bool {
     vm.metadata.namespace.as_deref() == Some(project.namespace.as_str())
         && vm
             .metadata
@@ -25,6 +26,31 @@ pub fn belongs(vm: &VirtualMachine, project: &crate::authz::server::ProjectRow) 
             .as_ref()
             .and_then(|labels| labels.get(body::PROJECT_LABEL))
             == Some(&project.id)
+}
+
+/// The list rows of the VMs of `projects`, each named with its project. A VM is listed where
+/// the ownership gate would let it be read: in its project's namespace, labelled for it.
+pub fn rows_of<'a>(
+    live: &Live,
+    projects: impl IntoIterator<Item = &'a ProjectRow>,
+) -> Vec<VmSummary> {
+    let by_namespace: HashMap<&str, &ProjectRow> = projects
+        .into_iter()
+        .map(|project| (project.namespace.as_str(), project))
+        .collect();
+    let mut rows = live.summaries(|vm| {
+        let namespace = vm.metadata.namespace.as_deref().unwrap_or_default();
+        by_namespace
+            .get(namespace)
+            .is_some_and(|project| belongs(vm, project))
+    });
+    for row in &mut rows {
+        if let Some(project) = by_namespace.get(row.namespace.as_str()) {
+            row.project.clone_from(&project.slug);
+            row.project_name.clone_from(&project.name);
+        }
+    }
+    rows
 }
 
 fn compare(sort: VmSort, a: &VmSummary, b: &VmSummary) -> Ordering {

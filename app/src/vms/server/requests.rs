@@ -6,13 +6,13 @@
 use super::{
     cluster, detail,
     ownership::{self, live_ready, Read},
-    page,
+    page, rows_of,
 };
 use crate::{
     audit::server::{record, AuditEvent, Outcome, Severity},
     auth::server::session::{Requester, Session},
     authz::{
-        server::{self as authz, ProjectAccess, ProjectRow},
+        server::{self as authz, ProjectAccess},
         Action,
     },
     context::AppState,
@@ -23,7 +23,6 @@ use crate::{
     },
     AppError,
 };
-use std::collections::HashMap;
 
 pub async fn list(
     state: &AppState,
@@ -32,26 +31,11 @@ pub async fn list(
 ) -> Result<VmPage, AppError> {
     let projects = authz::projects(&state.db, &session.user, Action::View).await?;
     live_ready(state).await?;
-    let shown: HashMap<&str, &ProjectRow> = projects
+    let shown = projects
         .iter()
         .map(ProjectAccess::project)
-        .filter(|project| query.project.is_empty() || project.slug == query.project)
-        .map(|project| (project.namespace.as_str(), project))
-        .collect();
-    // A VM is listed where the ownership gate would let it be read: in its project's
-    // namespace, labelled for that project.
-    let mut rows = state.live.summaries(|vm| {
-        let namespace = vm.metadata.namespace.as_deref().unwrap_or_default();
-        shown
-            .get(namespace)
-            .is_some_and(|project| super::belongs(vm, project))
-    });
-    for row in &mut rows {
-        if let Some(project) = shown.get(row.namespace.as_str()) {
-            row.project.clone_from(&project.slug);
-            row.project_name.clone_from(&project.name);
-        }
-    }
+        .filter(|project| query.project.is_empty() || project.slug == query.project);
+    let rows = rows_of(&state.live, shown);
     let scopes = projects
         .iter()
         .map(crate::projects::server::scope)
