@@ -4,7 +4,10 @@
 
 use super::types::LiveEvent;
 use crate::vms::{
-    server::kubevirt::{VirtualMachine, VirtualMachineInstance, MANAGED_BY_WUKONG},
+    server::{
+        body::PROJECT_LABEL,
+        kubevirt::{VirtualMachine, VirtualMachineInstance, MANAGED_BY_WUKONG},
+    },
     types::{VmStatus, VmSummary},
 };
 use futures_util::StreamExt as _;
@@ -23,16 +26,40 @@ use tokio::sync::broadcast;
 /// Events a socket may be behind before it is told to resync instead.
 pub const QUEUE_LENGTH: usize = 256;
 
-/// One event as sent: serialised once for every socket, with the namespace it concerns so
-/// each socket can check the user may see it.
+/// One event as sent: serialised once for every socket, with the VM it concerns so each
+/// socket can check the user may see it.
 #[derive(Debug)]
 pub struct Published {
-    /// `None` for events not about one namespace (resync, access changes).
-    pub namespace: Option<String>,
+    /// `None` for events not about one VM (resync, access changes).
+    pub vm: Option<Owner>,
     /// The only user whose sockets get it, for access changes; `None` for everyone who may
     /// see the namespace.
     pub for_user: Option<String>,
     pub json: String,
+}
+
+/// Where a VM is and which project it is labelled for: a socket passes its events on only
+/// when both name one of the user's projects, as the list and the VM's page would.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub namespace: String,
+    /// The project label; empty when there is none.
+    pub project: String,
+}
+
+impl Owner {
+    fn of(vm: &VirtualMachine) -> Owner {
+        Owner {
+            namespace: vm.metadata.namespace.clone().unwrap_or_default(),
+            project: vm
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|labels| labels.get(PROJECT_LABEL))
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Cheap to clone; the watcher tasks run as long as the process.
@@ -143,14 +170,10 @@ impl Live {
         }
     }
 
-    fn publish(&self, namespace: Option<String>, for_user: Option<String>, event: &LiveEvent) {
+    fn publish(&self, vm: Option<Owner>, for_user: Option<String>, event: &LiveEvent) {
         match serde_json::to_string(event) {
             // Nobody listening is not an error.
-            Ok(json) => drop(self.hub.send(Arc::new(Published {
-                namespace,
-                for_user,
-                json,
-            }))),
+            Ok(json) => drop(self.hub.send(Arc::new(Published { vm, for_user, json }))),
             Err(error) => tracing::error!(%error, "cannot serialise a live event"),
         }
     }
@@ -167,19 +190,18 @@ impl Live {
             Event::Apply(vm) | Event::InitApply(vm) => {
                 let summary = self.summary(&vm);
                 self.publish(
-                    Some(summary.namespace.clone()),
+                    Some(Owner::of(&vm)),
                     None,
                     &LiveEvent::VmChanged { vm: summary },
                 );
             }
             Event::Delete(vm) => {
-                let namespace = vm.metadata.namespace.clone().unwrap_or_default();
-                let name = vm.metadata.name.clone().unwrap_or_default();
-                self.publish(
-                    Some(namespace.clone()),
-                    None,
-                    &LiveEvent::VmRemoved { namespace, name },
-                );
+                let owner = Owner::of(&vm);
+                let removed = LiveEvent::VmRemoved {
+                    namespace: owner.namespace.clone(),
+                    name: vm.metadata.name.clone().unwrap_or_default(),
+                };
+                self.publish(Some(owner), None, &removed);
             }
             // A relist (after a restart of the watch or 410 Gone) may have missed deletions.
             Event::InitDone => self.publish(None, None, &LiveEvent::Resync),
@@ -195,7 +217,11 @@ impl Live {
         let name = vmi.meta().name.clone().unwrap_or_default();
         if let Some(vm) = self.vm(&namespace, &name) {
             let summary = self.summary(&vm);
-            self.publish(Some(namespace), None, &LiveEvent::VmChanged { vm: summary });
+            self.publish(
+                Some(Owner::of(&vm)),
+                None,
+                &LiveEvent::VmChanged { vm: summary },
+            );
         }
     }
 

@@ -29,7 +29,7 @@ use axum::{
     response::{IntoResponse, Response},
     Extension,
 };
-use std::collections::HashSet;
+use std::collections::HashMap;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite;
 
@@ -78,10 +78,11 @@ pub async fn events(
         .on_upgrade(move |socket| serve(state, session, slot, socket))
 }
 
-/// The namespaces whose events a socket passes on: those of the projects the user may see
-/// now. Read when the socket opens, again at once when the user's access changes on this
-/// replica, and at every periodic check (access changed on another replica).
-struct Visible(HashSet<String>);
+/// The namespaces and project ids whose VMs' events a socket passes on: those of the
+/// projects the user may see now. Read when the socket opens, again at once when the user's
+/// access changes on this replica, and at every periodic check (access changed on another
+/// replica).
+struct Visible(HashMap<String, String>);
 
 impl Visible {
     async fn load(state: &AppState, session: &Session) -> Result<Visible, End> {
@@ -89,7 +90,10 @@ impl Visible {
             Ok(found) => Ok(Visible(
                 found
                     .iter()
-                    .map(|access| access.project().namespace.clone())
+                    .map(|access| {
+                        let project = access.project();
+                        (project.namespace.clone(), project.id.clone())
+                    })
                     .collect(),
             )),
             Err(error) => {
@@ -104,10 +108,11 @@ impl Visible {
         if let Some(user) = &event.for_user {
             return *user == session.user.id;
         }
-        event
-            .namespace
-            .as_ref()
-            .is_none_or(|namespace| self.0.contains(namespace))
+        event.vm.as_ref().is_none_or(|vm| {
+            self.0
+                .get(&vm.namespace)
+                .is_some_and(|project| *project == vm.project)
+        })
     }
 }
 

@@ -220,14 +220,15 @@ async fn a_user_holds_at_most_the_configured_number_of_sockets() {
 
 /// A minimal VirtualMachine of Wukong's (labelled, so the watch sees it), with a long
 /// description so that each event carries some weight.
-fn vm(name: &str, namespace: &str) -> serde_json::Value {
+/// A VM `name` in `namespace`, labelled for the project `project_id`.
+fn vm(name: &str, namespace: &str, project_id: &str) -> serde_json::Value {
     serde_json::json!({
         "apiVersion": "kubevirt.io/v1",
         "kind": "VirtualMachine",
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": {"app.kubernetes.io/managed-by": "wukong", "wukong.io/project": "p"},
+            "labels": {"app.kubernetes.io/managed-by": "wukong", "wukong.io/project": project_id},
             "annotations": {"description": "d".repeat(2_000)},
         },
         "spec": {
@@ -270,7 +271,7 @@ async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
         owner_id: &wukong.user_id,
         created_by: None,
     };
-    app::projects::server::lifecycle::insert(&mut conn, &project, 0)
+    let project = app::projects::server::lifecycle::insert(&mut conn, &project, 0)
         .await
         .expect("project");
     drop(conn);
@@ -299,7 +300,8 @@ async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
     );
     let mut created = 0;
     while wukong.state.sockets.held_by(&wukong.user_id) == 2 && created < 2_000 {
-        let object = serde_json::from_value(vm(&format!("vm-{created}"), "flood")).expect("vm");
+        let object =
+            serde_json::from_value(vm(&format!("vm-{created}"), "flood", &project.id)).expect("vm");
         vms.create(&Default::default(), &object)
             .await
             .expect("vm created");

@@ -1,7 +1,7 @@
 //! Isolation between projects, swept over every server function in the registry (so a new
 //! endpoint is covered without editing this test) and over the event socket.
 
-use super::{json, Tenancy, Who, MEMBER, NEWCOMER, VM};
+use super::{json, Project, Tenancy, Who, MEMBER, NEWCOMER, VM};
 use crate::support::{form, ORIGIN};
 use app::realtime::types::EVENTS_PATH;
 use axum::http::{header, StatusCode};
@@ -229,4 +229,33 @@ async fn the_event_socket_carries_only_the_users_projects() {
         .iter()
         .any(|text| json(text)["vm"]["name"] == VM));
     assert!(!viewer_heard.iter().any(|text| text.contains("beta-vm")));
+}
+
+/// WS-04: a VM in Alpha's namespace but labelled for Beta (made behind Wukong's back) is a
+/// VM of neither project, as the list and the VM pages already hold: Alpha's viewer hears
+/// Alpha's own VM and nothing of the stray one.
+#[tokio::test]
+async fn a_vm_labelled_for_another_project_is_not_heard_in_its_namespace() {
+    let mut t = Tenancy::start().await;
+    let viewer_cookie = t.cookie(Who::Viewer).to_owned();
+    let mut viewer = socket(&mut t, &viewer_cookie).await;
+    let stray = Project {
+        id: t.beta.id.clone(),
+        slug: t.beta.slug.clone(),
+        namespace: t.alpha.namespace.clone(),
+    };
+    t.make_vm(&stray, "stray").await;
+    let alpha_slug = t.alpha.slug.clone();
+    start_vm(&t, Who::Owner, &alpha_slug, VM).await;
+    let viewer_heard = heard(&mut viewer, Duration::from_secs(2)).await;
+    assert!(
+        viewer_heard
+            .iter()
+            .any(|text| json(text)["vm"]["name"] == VM),
+        "the viewer's socket works: {viewer_heard:?}"
+    );
+    assert!(
+        !viewer_heard.iter().any(|text| text.contains("stray")),
+        "{viewer_heard:?}"
+    );
 }
