@@ -45,6 +45,18 @@ test('navigation moves between sections without reloading', async ({ page, baseU
   expect(await page.evaluate(() => (window as unknown as { wukongMarker?: boolean }).wukongMarker)).toBe(true);
 });
 
+test('pages and server-fn answers reach the browser compressed', async ({ page, baseURL }) => {
+  await signIn(page, baseURL!);
+  const response = await page.goto('/');
+  expect((await response!.allHeaders())['content-encoding']).toBe('br');
+  await hydrated(page);
+  const answer = page.waitForResponse(
+    (candidate) => candidate.url().includes('/api/vms/') && candidate.request().method() === 'POST',
+  );
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Virtual machines' }).click();
+  expect((await (await answer).allHeaders())['content-encoding']).toBe('br');
+});
+
 test('an unknown address shows the not-found page with status 404', async ({ page, pageProblems, baseURL }) => {
   await signIn(page, baseURL!);
   const response = await page.goto('/no/such/page');

@@ -112,7 +112,9 @@ pub async fn export(
         next: first.next,
     };
     let first = futures_util::stream::once(async move { Ok(Bytes::from(head)) });
-    let body = futures_util::StreamExt::chain(first, later_pages(rest));
+    // Fused: the compression layer reads once more after the end, which `unfold` forbids.
+    let body =
+        futures_util::StreamExt::fuse(futures_util::StreamExt::chain(first, later_pages(rest)));
     let (content_type, extension) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
         Format::JsonLines => ("application/x-ndjson", "jsonl"),

@@ -14,7 +14,14 @@ use app::{context::AppState, shell, App};
 use axum::{middleware, routing::get, Router};
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::sync::LazyLock;
-use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
+use tower_http::{
+    compression::{
+        predicate::{NotForContentType, Predicate as _},
+        CompressionLayer, CompressionLevel, DefaultPredicate,
+    },
+    limit::RequestBodyLimitLayer,
+    trace::TraceLayer,
+};
 
 /// The largest request body accepted (413 beyond): far above any form Wukong has, and small
 /// enough that a flood of huge bodies is refused before it is buffered. Server functions read
@@ -27,6 +34,22 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// while a router was built waited forever. Rendering needs a router, and every router takes
 /// its routes from here, so no render can overlap the one generation.
 static PAGE_ROUTES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_route_list(App));
+
+/// Brotli or gzip, as the client accepts, for pages, server-fn answers, the audit export and
+/// the small static files: a VM list page shrinks about tenfold. Level 5 costs about a
+/// millisecond per page. The WASM bundle is left out: compressing megabytes on every request
+/// would cost more than all the rest; it wants compressing once, at build time. BREACH needs
+/// a secret that stays the same across many responses: sessions travel in cookies, and what
+/// bodies hold once (CSP nonces, a TOTP seed, recovery codes) is new each time.
+fn compression() -> CompressionLayer<impl tower_http::compression::Predicate> {
+    CompressionLayer::new()
+        .no_deflate()
+        .no_zstd()
+        .quality(CompressionLevel::Precise(5))
+        .compress_when(
+            DefaultPredicate::new().and(NotForContentType::const_new("application/wasm")),
+        )
+}
 
 /// The complete application router. Tests drive it directly with `oneshot`.
 pub fn router(state: AppState) -> Router {
@@ -52,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(middleware::from_fn(headers::security_headers))
+        .layer(compression())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -316,6 +316,51 @@ async fn static_files_are_served_with_their_type_and_revalidated() {
     assert_eq!(header_of(&response, "cache-control"), "no-cache");
 }
 
+/// Pages and server-fn answers go out compressed to clients that accept it: brotli when
+/// offered, else gzip, else as they are; the gzip body reads back as the whole page.
+#[tokio::test]
+async fn pages_and_server_fn_answers_are_compressed_when_accepted() {
+    use std::io::Read as _;
+    let test = test_db().await;
+    let cookie = signed_in_cookie(&test.db).await;
+    let page = |accepted: &str| {
+        Request::get("/")
+            .header(header::COOKIE, &cookie)
+            .header(header::ACCEPT_ENCODING, accepted)
+            .body(Body::empty())
+            .expect("request")
+    };
+    let brotli = send(&test, page("gzip, deflate, br")).await;
+    assert_eq!(header_of(&brotli, "content-encoding"), "br");
+    assert!(header_of(&brotli, "vary").contains("accept-encoding"));
+    let identity = send(&test, page("identity")).await;
+    assert!(identity.headers().get(header::CONTENT_ENCODING).is_none());
+    assert!(body_text(identity).await.contains("</html>"));
+
+    let gzip = send(&test, page("gzip")).await;
+    assert_eq!(header_of(&gzip, "content-encoding"), "gzip");
+    let compressed = crate::support::body_bytes(gzip).await;
+    let mut page_text = String::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_string(&mut page_text)
+        .expect("a gzip stream");
+    assert!(page_text.starts_with("<!DOCTYPE html>"), "{page_text}");
+    assert!(page_text.contains("</html>"));
+    assert!(
+        compressed.len() * 2 < page_text.len(),
+        "{} bytes compressed to {}",
+        page_text.len(),
+        compressed.len()
+    );
+
+    let mut info = server_info_request(&cookie);
+    info.headers_mut()
+        .insert(header::ACCEPT_ENCODING, "br".parse().expect("header"));
+    let answer = send(&test, info).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(header_of(&answer, "content-encoding"), "br");
+}
+
 #[tokio::test]
 async fn server_fns_answer_json_that_is_never_cached() {
     let test = test_db().await;

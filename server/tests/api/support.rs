@@ -246,13 +246,17 @@ impl io::Write for CapturedLog {
 
 /// The whole body of a response, as text.
 pub async fn body_text(response: Response) -> String {
-    let bytes = response
+    String::from_utf8(body_bytes(response).await.to_vec()).expect("UTF-8 body")
+}
+
+/// The whole body of `response`, as sent (compressed, when it was).
+pub async fn body_bytes(response: Response) -> axum::body::Bytes {
+    response
         .into_body()
         .collect()
         .await
         .expect("body")
-        .to_bytes();
-    String::from_utf8(bytes.to_vec()).expect("UTF-8 body")
+        .to_bytes()
 }
 
 /// A session cookie (`name=token`) of a fresh user signed in through the router.

@@ -154,6 +154,38 @@ async fn export(t: &Tenancy, who: Who, query: &str) -> (StatusCode, Option<Strin
     (status, disposition, body)
 }
 
+/// Compressed for a client that accepts it, the export is still the whole log (the
+/// compressor reads the stream once more after its end, which the stream must allow).
+#[tokio::test]
+async fn a_compressed_export_is_the_whole_log() {
+    use axum::body::Body;
+    use std::io::Read as _;
+    use tower::ServiceExt as _;
+    let t = Tenancy::start().await;
+    seed(&t, &t.alpha.id, 1_200, START).await;
+    let query = format!("project={}&format=jsonl", form(&t.alpha.slug));
+    let (status, _, plain) = export(&t, Who::Viewer, &query).await;
+    assert_eq!(status, StatusCode::OK);
+    let request = axum::http::Request::get(format!("/audit/export?{query}"))
+        .header(header::COOKIE, t.cookie(Who::Viewer))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+        .expect("request");
+    let response = server::http::router(t.state.clone())
+        .oneshot(request)
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+    let compressed = crate::support::body_bytes(response).await;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_string(&mut text)
+        .expect("a gzip stream");
+    assert_eq!(plain.lines().count(), 1_200, "more rows than one read");
+    assert_eq!(text, plain);
+}
+
 /// The export is the filtered log of the scope, as CSV (cells safe from spreadsheet
 /// formulas) or JSON lines, over more rows than one read; outsiders get 404.
 #[tokio::test]
