@@ -5,8 +5,8 @@
 use super::types::LiveEvent;
 use crate::vms::{
     server::{
-        body::PROJECT_LABEL,
         kubevirt::{VirtualMachine, VirtualMachineInstance, MANAGED_BY_WUKONG},
+        project_label,
     },
     types::{VmStatus, VmSummary},
 };
@@ -31,33 +31,27 @@ pub const QUEUE_LENGTH: usize = 256;
 #[derive(Debug)]
 pub struct Published {
     /// `None` for events not about one VM (resync, access changes).
-    pub vm: Option<Owner>,
+    pub vm: Option<VmScope>,
     /// The only user whose sockets get it, for access changes; `None` for everyone who may
-    /// see the namespace.
+    /// see the VM.
     pub for_user: Option<String>,
     pub json: String,
 }
 
 /// Where a VM is and which project it is labelled for: a socket passes its events on only
 /// when both name one of the user's projects, as the list and the VM's page would.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Owner {
+#[derive(Debug)]
+pub struct VmScope {
     pub namespace: String,
     /// The project label; empty when there is none.
-    pub project: String,
+    pub project_id: String,
 }
 
-impl Owner {
-    fn of(vm: &VirtualMachine) -> Owner {
-        Owner {
+impl VmScope {
+    fn of(vm: &VirtualMachine) -> VmScope {
+        VmScope {
             namespace: vm.metadata.namespace.clone().unwrap_or_default(),
-            project: vm
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|labels| labels.get(PROJECT_LABEL))
-                .cloned()
-                .unwrap_or_default(),
+            project_id: project_label(vm).unwrap_or_default().to_owned(),
         }
     }
 }
@@ -170,7 +164,7 @@ impl Live {
         }
     }
 
-    fn publish(&self, vm: Option<Owner>, for_user: Option<String>, event: &LiveEvent) {
+    fn publish(&self, vm: Option<VmScope>, for_user: Option<String>, event: &LiveEvent) {
         match serde_json::to_string(event) {
             // Nobody listening is not an error.
             Ok(json) => drop(self.hub.send(Arc::new(Published { vm, for_user, json }))),
@@ -190,18 +184,18 @@ impl Live {
             Event::Apply(vm) | Event::InitApply(vm) => {
                 let summary = self.summary(&vm);
                 self.publish(
-                    Some(Owner::of(&vm)),
+                    Some(VmScope::of(&vm)),
                     None,
                     &LiveEvent::VmChanged { vm: summary },
                 );
             }
             Event::Delete(vm) => {
-                let owner = Owner::of(&vm);
+                let scope = VmScope::of(&vm);
                 let removed = LiveEvent::VmRemoved {
-                    namespace: owner.namespace.clone(),
+                    namespace: scope.namespace.clone(),
                     name: vm.metadata.name.clone().unwrap_or_default(),
                 };
-                self.publish(Some(owner), None, &removed);
+                self.publish(Some(scope), None, &removed);
             }
             // A relist (after a restart of the watch or 410 Gone) may have missed deletions.
             Event::InitDone => self.publish(None, None, &LiveEvent::Resync),
@@ -218,7 +212,7 @@ impl Live {
         if let Some(vm) = self.vm(&namespace, &name) {
             let summary = self.summary(&vm);
             self.publish(
-                Some(Owner::of(&vm)),
+                Some(VmScope::of(&vm)),
                 None,
                 &LiveEvent::VmChanged { vm: summary },
             );

@@ -111,7 +111,7 @@ impl Visible {
         event.vm.as_ref().is_none_or(|vm| {
             self.0
                 .get(&vm.namespace)
-                .is_some_and(|project| *project == vm.project)
+                .is_some_and(|project_id| *project_id == vm.project_id)
         })
     }
 }

@@ -16,7 +16,7 @@ use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::sync::LazyLock;
 use tower_http::{
     compression::{
-        predicate::{NotForContentType, Predicate as _},
+        predicate::{NotForContentType, Predicate},
         CompressionLayer, CompressionLevel, DefaultPredicate,
     },
     limit::RequestBodyLimitLayer,
@@ -41,7 +41,7 @@ static PAGE_ROUTES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_
 /// would cost more than all the rest; it wants compressing once, at build time. BREACH needs
 /// a secret that stays the same across many responses: sessions travel in cookies, and what
 /// bodies hold once (CSP nonces, a TOTP seed, recovery codes) is new each time.
-fn compression() -> CompressionLayer<impl tower_http::compression::Predicate> {
+fn compression() -> CompressionLayer<impl Predicate> {
     CompressionLayer::new()
         .no_deflate()
         .no_zstd()

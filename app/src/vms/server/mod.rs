@@ -16,16 +16,20 @@ use crate::{
 use kubevirt::{Condition, VirtualMachine};
 use std::{cmp::Ordering, collections::HashMap};
 
+/// The id of the project `vm` is labelled for, if any.
+pub fn project_label(vm: &VirtualMachine) -> Option<&str> {
+    vm.metadata
+        .labels
+        .as_ref()?
+        .get(body::PROJECT_LABEL)
+        .map(String::as_str)
+}
+
 /// Whether `vm` is a VM of `project` as the ownership gate sees it: in the project's
 /// namespace and labelled for it.
 pub fn belongs(vm: &VirtualMachine, project: &ProjectRow) -> bool {
     vm.metadata.namespace.as_deref() == Some(project.namespace.as_str())
-        && vm
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|labels| labels.get(body::PROJECT_LABEL))
-            == Some(&project.id)
+        && project_label(vm) == Some(project.id.as_str())
 }
 
 /// The list rows of the VMs of `projects`, each named with its project. A VM is listed where
