@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check and test suite of Wukong, installing any missing tool first:
 # formatting, clippy per package, the WASM dependency guard, the Rust tests on SQLite and
-# again (those that use the database) on a private PostgreSQL, and the browser tests in
-# Debian's Chromium. The Rust tests run under cargo-nextest: each test in its own process,
-# ended and named as a failure when it outlives its deadline (.config/nextest.toml).
+# again (those that use the database) on a private PostgreSQL, the release site and its
+# size budget, and the browser tests in Debian's Chromium. The Rust tests run under
+# cargo-nextest: each test in its own process, ended and named as a failure when it
+# outlives its deadline (.config/nextest.toml).
 # Every suite runs even when an earlier one fails; the last line is `N passed, N failed`.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -195,8 +196,12 @@ check "clippy: app (ssr)" cargo clippy -p app --features ssr -- -D warnings
 check "clippy: app (hydrate, wasm32)" cargo clippy -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings
 check "clippy: frontend (wasm32)" cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 check "no server crates in the WASM dependency tree" wasm_tree_is_clean
-# The server binary is the one `cargo test` just built; cargo-leptos builds the site.
-check "build the site (cargo leptos build)" cargo leptos build --frontend-only
+# The server binary is the one `cargo test` just built; cargo-leptos builds the release site,
+# with the brotli and gzip copies it is served as, and the browser tests run on it.
+check "build the release site (cargo leptos build --release --precompress)" \
+  cargo leptos build --release --frontend-only --precompress
+check "the initial route's JS and WASM are within the size budget" \
+  node scripts/bundle-size.mjs target/site --check
 playwright_tests
 
 summary

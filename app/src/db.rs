@@ -81,6 +81,11 @@ const SQLITE_MIGRATIONS: &[MigrationSource] = &[
         "audit_paging",
         include_str!("../migrations/sqlite/0004_audit_paging.sql"),
     ),
+    (
+        5,
+        "session_clock",
+        include_str!("../migrations/sqlite/0005_session_clock.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationSource] = &[
@@ -103,6 +108,11 @@ const POSTGRES_MIGRATIONS: &[MigrationSource] = &[
         4,
         "audit_paging",
         include_str!("../migrations/postgres/0004_audit_paging.sql"),
+    ),
+    (
+        5,
+        "session_clock",
+        include_str!("../migrations/postgres/0005_session_clock.sql"),
     ),
 ];
 

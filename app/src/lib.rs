@@ -14,6 +14,8 @@ pub mod url;
 pub mod vms;
 
 #[cfg(feature = "ssr")]
+pub mod assets;
+#[cfg(feature = "ssr")]
 pub mod cluster;
 #[cfg(feature = "ssr")]
 pub mod context;
@@ -27,4 +29,6 @@ pub mod net;
 pub mod settings;
 
 pub use error::AppError;
-pub use shell::{shell, App};
+#[cfg(feature = "ssr")]
+pub use shell::shell;
+pub use shell::App;

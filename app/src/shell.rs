@@ -12,15 +12,15 @@ use crate::{
     vms::ui::{NewVmPage, VmListPage, VmPage},
 };
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, Title};
 use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
     path,
 };
 
 /// The whole HTML document, rendered on the server around [`App`].
+#[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
     crate::csp::set_page_policy(&options);
     view! {
         <!DOCTYPE html>
@@ -31,8 +31,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
-                <MetaTags />
+                <BundleTags options />
+                <leptos_meta::MetaTags />
             </head>
             <body>
                 <App />
@@ -41,12 +41,42 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The stylesheet and the hydration of the page, from the addresses of this build's
+/// bundle (plain ones where no application state is at hand). The WASM is preloaded beside
+/// the glue module so that both download at once.
+#[cfg(feature = "ssr")]
+#[component]
+fn BundleTags(options: LeptosOptions) -> impl IntoView {
+    let bundle = use_context::<crate::context::AppState>()
+        .map(|state| state.bundle)
+        .unwrap_or_else(|| {
+            std::sync::Arc::new(crate::assets::Bundle::load(
+                std::path::Path::new(options.site_root.as_ref()),
+                &options.site_pkg_dir,
+                &options.output_name,
+                false,
+            ))
+        });
+    let hydrate = format!(
+        "import({js:?}).then(async (glue) => {{ await glue.default({{ module_or_path: {wasm:?} }}); glue.hydrate(); }});",
+        js = bundle.js,
+        wasm = bundle.wasm,
+    );
+    view! {
+        <link rel="stylesheet" id="leptos" href=bundle.css.clone() />
+        <link rel="modulepreload" href=bundle.js.clone() />
+        <link rel="preload" href=bundle.wasm.clone() r#as="fetch" r#type="application/wasm" crossorigin="" />
+        <script type="module" nonce=leptos::nonce::use_nonce()>
+            {hydrate}
+        </script>
+    }
+}
+
 /// The application: routes inside the page chrome, plus the bare sign-in page.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/wukong.css" />
         <Title formatter=|page: String| format!("{page} · Wukong") />
         <Router>
             <Routes fallback=NotFound>

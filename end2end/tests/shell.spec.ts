@@ -57,6 +57,40 @@ test('pages and server-fn answers reach the browser compressed', async ({ page, 
   expect((await (await answer).allHeaders())['content-encoding']).toBe('br');
 });
 
+test('the bundle arrives precompressed under hashed names, and a second visit fetches none of it', async ({ page }) => {
+  const bundle = /\/pkg\/wukong\.[0-9a-f]{16}\.(js|wasm)$/;
+  const extension = (url: string) => url.slice(url.lastIndexOf('.') + 1);
+  const fetched: { url: string; status: number; headers: Record<string, string> }[] = [];
+  page.on('response', async (response) => {
+    if (bundle.test(response.url())) {
+      fetched.push({ url: response.url(), status: response.status(), headers: await response.allHeaders() });
+    }
+  });
+  await page.goto('/login');
+  await hydrated(page);
+  await expect.poll(() => fetched.map(({ url }) => extension(url)).sort()).toEqual(['js', 'wasm']);
+  for (const { url, status, headers } of fetched) {
+    expect(status, url).toBe(200);
+    expect(headers['content-encoding'], url).toBe('br');
+    expect(headers['cache-control'], url).toBe('public, max-age=31536000, immutable');
+  }
+
+  const second = await page.context().newPage();
+  await second.goto('/login');
+  await hydrated(second);
+  const loaded = await second.evaluate(() =>
+    performance.getEntriesByType('resource').map((entry) => ({
+      url: entry.name,
+      transferSize: (entry as PerformanceResourceTiming).transferSize,
+    })),
+  );
+  const again = loaded.filter(({ url }) => bundle.test(url));
+  expect([...new Set(again.map(({ url }) => extension(url)))].sort()).toEqual(['js', 'wasm']);
+  for (const { url, transferSize } of again) {
+    expect(transferSize, `${url} came over the network again`).toBe(0);
+  }
+});
+
 test('an unknown address shows the not-found page with status 404', async ({ page, pageProblems, baseURL }) => {
   await signIn(page, baseURL!);
   const response = await page.goto('/no/such/page');

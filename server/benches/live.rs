@@ -1,14 +1,18 @@
 //! Live updates and the VM list at scale, against a real `wukong` process on loopback whose
-//! kubeconfig points at a simulated cluster run by this benchmark (in memory):
+//! kubeconfig points at a simulated cluster run by this benchmark (in memory); the benchmark
+//! is the client, in a process of its own:
 //!
 //! 1. the VM list page (`GET /vms`, rendered on the server) and `vms/list` with 5,000 VMs
 //!    in 50 projects (namespaces made outside Wukong and adopted), for a user who is a
-//!    member of all 50;
-//! 2. 1,000 WebSocket clients on `/ws/events`; one VM status change; p50/p99 of the time until
-//!    each client received it, and the time until all had; the server's resident memory.
+//!    member of all 50, over 50 keep-alive connections: as fast as they go, and at a fixed
+//!    rate with latencies counted from when each request was due;
+//! 2. 10,000 WebSocket clients on `/ws/events` (20 users of all 50 projects, 500 sockets
+//!    each): the server's resident memory and its CPU use while they are idle; then one VM
+//!    status change at a time, and how long until each client received it.
 //!
-//! Run with `cargo bench -p server --bench live` (it needs about 2,100 file descriptors). It
-//! prints figures; it asserts nothing.
+//! Run with `cargo bench -p server --bench live` in a shell whose `ulimit -n` allows
+//! 10,500 files (`bench/run` sets it); `-- list` or `-- sockets` runs one part. It prints
+//! figures; it asserts nothing.
 
 #[allow(dead_code, reason = "each benchmark uses part of the shared helpers")]
 mod common;
@@ -22,11 +26,12 @@ use app::{
         types::VmAction,
     },
 };
-use common::{create_user, percentile, post, rss_kib, send};
+use common::{cpu_time, create_user, load, percentile, post, request, rss_kib, send};
 use futures_util::StreamExt as _;
 use server::simcluster::{SimCluster, SimOptions};
 use std::{
     net::SocketAddr,
+    sync::Arc,
     time::{Duration, Instant},
 };
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest as _, Message};
@@ -38,7 +43,17 @@ const MEMBER: &str = "member@example.test";
 const PROJECTS: usize = 50;
 const PASSWORD: &str = "benchmark passphrase";
 const VMS: usize = 5_000;
-const CLIENTS: usize = 1_000;
+/// Keep-alive connections the list is requested over at once.
+const CONNECTIONS: usize = 50;
+/// Requests per second over all connections in the fixed-rate runs.
+const RATE: f64 = 1_000.0;
+const LOAD_FOR: Duration = Duration::from_secs(10);
+const SOCKET_USERS: usize = 20;
+const SOCKETS_PER_USER: usize = 500;
+const CLIENTS: usize = SOCKET_USERS * SOCKETS_PER_USER;
+/// How long the sockets' idle CPU use is measured: one period of their checks (each pings
+/// its browser once in it).
+const IDLE_FOR: Duration = Duration::from_secs(45);
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
@@ -50,6 +65,9 @@ fn start_wukong(sim: &SimCluster, data_dir: &std::path::Path) -> (SocketAddr, st
     sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
     create_user(data_dir, EMAIL, PASSWORD, true);
     create_user(data_dir, MEMBER, PASSWORD, false);
+    for user in 0..SOCKET_USERS {
+        create_user(data_dir, &socket_user(user), PASSWORD, false);
+    }
     let data = data_dir.to_string_lossy();
     let kubeconfig = kubeconfig.to_string_lossy();
     common::start_wukong(
@@ -60,12 +78,17 @@ fn start_wukong(sim: &SimCluster, data_dir: &std::path::Path) -> (SocketAddr, st
             &data,
             "--kubeconfig",
             &kubeconfig,
-            // One account opens every socket here; the default cap is sized for browser tabs.
+            // Each account opens hundreds of sockets here; the default cap is sized for
+            // browser tabs.
             "--max-sockets-per-user",
-            &CLIENTS.to_string(),
+            &SOCKETS_PER_USER.to_string(),
         ],
         data_dir,
     )
+}
+
+fn socket_user(index: usize) -> String {
+    format!("watcher-{index:02}@example.test")
 }
 
 fn namespace_of(project: usize) -> String {
@@ -132,19 +155,96 @@ async fn sign_in(address: SocketAddr, email: &str) -> String {
         .to_owned()
 }
 
-async fn timed_requests(label: &str, rounds: usize, call: impl AsyncFn() -> u16) {
-    let mut latencies = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let began = Instant::now();
-        assert_eq!(call().await, 200, "{label}");
-        latencies.push(began.elapsed());
+/// Adds every socket user to every project, as viewers.
+async fn add_socket_users(address: SocketAddr, member: &str) {
+    let (status, projects) = send(
+        address,
+        "POST /api/projects/list",
+        "application/x-www-form-urlencoded",
+        "",
+        Some(member),
+    )
+    .await;
+    assert_eq!(status, 200, "{projects}");
+    let body = projects.split("\r\n\r\n").nth(1).expect("body");
+    let projects: Vec<serde_json::Value> = serde_json::from_str(body).expect("projects");
+    for project in &projects {
+        let slug = project["slug"].as_str().expect("slug");
+        for user in 0..SOCKET_USERS {
+            let body = format!(
+                "slug={slug}&email={}&role=viewer",
+                socket_user(user).replace('@', "%40")
+            );
+            let (status, head) =
+                post(address, "/api/projects/members/add", &body, Some(member)).await;
+            assert_eq!(status, 200, "{head}");
+        }
     }
-    latencies.sort();
-    println!(
-        "{label}: n={rounds} p50={:.1} ms p99={:.1} ms",
-        ms(percentile(&latencies, 0.5)),
-        ms(percentile(&latencies, 0.99))
-    );
+}
+
+/// The list calls over [`CONNECTIONS`] connections, as fast as they go and at [`RATE`].
+async fn list_load(pid: u32, address: SocketAddr, cookie: &str) {
+    let page = request(address, "GET /vms", &format!("Cookie: {cookie}\r\n"), "");
+    let list = |query: &str| {
+        request(
+            address,
+            "POST /api/vms/list",
+            &format!("Cookie: {cookie}\r\nContent-Type: application/json\r\n"),
+            &format!(r#"{{"query":{query}}}"#),
+        )
+    };
+    let calls = [
+        (format!("GET /vms (server-rendered page, {VMS} VMs)"), page),
+        (
+            format!("vms/list (page 1 of {VMS} VMs)"),
+            list(r#"{"name":"","status":null,"sort":"Name","descending":false,"page":0}"#),
+        ),
+        (
+            "vms/list (filtered, sorted by memory, page 4)".to_owned(),
+            list(r#"{"name":"vm-04","status":null,"sort":"Memory","descending":true,"page":3}"#),
+        ),
+    ];
+    for (label, call) in calls {
+        let closed = load(pid, address, call.clone(), CONNECTIONS, LOAD_FOR, None).await;
+        println!(
+            "{label}, {CONNECTIONS} connections, back to back: {}",
+            closed.summary()
+        );
+        let fixed = load(pid, address, call, CONNECTIONS, LOAD_FOR, Some(RATE)).await;
+        println!(
+            "{label}, {CONNECTIONS} connections, {RATE} per second: {}",
+            fixed.summary()
+        );
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens [`SOCKETS_PER_USER`] sockets for each of `cookies`, 200 handshakes at a time.
+async fn open_sockets(address: SocketAddr, cookies: &[String]) -> Vec<Socket> {
+    let handshakes = cookies.iter().flat_map(|cookie| {
+        std::iter::repeat_n(cookie.clone(), SOCKETS_PER_USER).map(move |cookie| async move {
+            let mut request = format!("ws://{address}/ws/events")
+                .into_client_request()
+                .expect("request");
+            request.headers_mut().insert(
+                "origin",
+                format!("http://{address}").parse().expect("origin"),
+            );
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().expect("cookie"));
+            tokio_tungstenite::connect_async(request)
+                .await
+                .expect("socket")
+                .0
+        })
+    });
+    futures_util::stream::iter(handshakes)
+        .buffer_unordered(200)
+        .collect()
+        .await
 }
 
 /// The project a VM was adopted into, by its label.
@@ -156,6 +256,16 @@ async fn project_of(cluster: &Cluster, target: &VmRef) -> String {
         .labels
         .and_then(|labels| labels.get("wukong.io/project").cloned())
         .expect("adopted")
+}
+
+/// Whether the part `name` ("list" or "sockets") is to run: all of them unless arguments
+/// name some (`cargo bench -p server --bench live -- sockets`).
+fn part(name: &str) -> bool {
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    named.is_empty() || named.iter().any(|arg| arg == name)
 }
 
 #[tokio::main]
@@ -177,121 +287,113 @@ async fn main() {
 
     let list_body =
         r#"{"query":{"name":"","status":null,"sort":"Name","descending":false,"page":0}}"#;
-    let list = async || {
-        send(
-            address,
-            "POST /api/vms/list",
-            "application/json",
-            list_body,
-            Some(&cookie),
-        )
-        .await
-    };
     let began = Instant::now();
-    while !list().await.1.contains(&format!("\"total\":{VMS}")) {
+    while !send(
+        address,
+        "POST /api/vms/list",
+        "application/json",
+        list_body,
+        Some(&cookie),
+    )
+    .await
+    .1
+    .contains(&format!("\"total\":{VMS}"))
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!(
         "Wukong listed all {VMS} VMs {:.1} s after sign-in",
         began.elapsed().as_secs_f64()
     );
-    timed_requests(
-        &format!("GET /vms (server-rendered page, {VMS} VMs)"),
-        50,
-        async || {
-            send(address, "GET /vms", "text/html", "", Some(&cookie))
-                .await
-                .0
-        },
-    )
-    .await;
-    timed_requests(&format!("vms/list (page 1 of {VMS} VMs)"), 50, async || {
-        list().await.0
-    })
-    .await;
-    let filtered =
-        r#"{"query":{"name":"vm-04","status":null,"sort":"Memory","descending":true,"page":3}}"#;
-    timed_requests(
-        "vms/list (filtered, sorted by memory, page 4)",
-        50,
-        async || {
-            send(
-                address,
-                "POST /api/vms/list",
-                "application/json",
-                filtered,
-                Some(&cookie),
-            )
-            .await
-            .0
-        },
-    )
-    .await;
     println!(
         "server RSS with {VMS} VMs: {} MiB",
         rss_kib(child.id()) / 1024
     );
-
-    let mut sockets = Vec::with_capacity(CLIENTS);
-    for _ in 0..CLIENTS {
-        let mut request = format!("ws://{address}/ws/events")
-            .into_client_request()
-            .expect("request");
-        request.headers_mut().insert(
-            "origin",
-            format!("http://{address}").parse().expect("origin"),
-        );
-        request
-            .headers_mut()
-            .insert("cookie", cookie.parse().expect("cookie"));
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("socket");
-        sockets.push(socket);
+    if part("list") {
+        list_load(child.id(), address, &cookie).await;
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    if !part("sockets") {
+        let _ = child.kill();
+        let _ = child.wait();
+        return;
+    }
+
+    add_socket_users(address, &cookie).await;
+    let mut cookies = Vec::with_capacity(SOCKET_USERS);
+    for user in 0..SOCKET_USERS {
+        cookies.push(sign_in(address, &socket_user(user)).await);
+    }
+    let before = rss_kib(child.id());
+    let began = Instant::now();
+    let sockets = open_sockets(address, &cookies).await;
     println!(
-        "server RSS with {CLIENTS} sockets open: {} MiB",
-        rss_kib(child.id()) / 1024
+        "{} sockets open in {:.1} s",
+        sockets.len(),
+        began.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let open = rss_kib(child.id());
+    println!(
+        "server RSS with {CLIENTS} sockets open: {} MiB ({:.1} KiB per socket over {} MiB before)",
+        open / 1024,
+        (open.saturating_sub(before)) as f64 / CLIENTS as f64,
+        before / 1024
+    );
+    // Each socket is read by a task of its own, as a browser tab would read it: the
+    // clients answer pings meanwhile, and a change is timed as each one receives it.
+    let (round_sender, round) = tokio::sync::watch::channel(None::<Arc<(String, Instant)>>);
+    let (heard_sender, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    for mut socket in sockets {
+        let round = round.clone();
+        let heard = heard_sender.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = socket.next().await {
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                let current = round.borrow().clone();
+                if let Some(current) = current {
+                    let (name, began) = &*current;
+                    if text.contains(name.as_str()) && text.contains("\"status\":\"Starting\"") {
+                        let _ = heard.send(began.elapsed());
+                    }
+                }
+            }
+        });
+    }
+    let cpu_before = cpu_time(child.id());
+    tokio::time::sleep(IDLE_FOR).await;
+    let idle = cpu_time(child.id()).saturating_sub(cpu_before);
+    println!(
+        "server CPU with {CLIENTS} idle sockets: {:.2}% of one core over {} s",
+        100.0 * idle.as_secs_f64() / IDLE_FOR.as_secs_f64(),
+        IDLE_FOR.as_secs()
     );
 
-    for round in 0..3 {
+    for round_number in 0..5 {
         let target = VmRef {
-            namespace: Namespace::parse(&namespace_of(round % PROJECTS)).expect("namespace"),
-            name: VmName::parse(&format!("vm-{round:05}")).expect("name"),
+            namespace: Namespace::parse(&namespace_of(round_number % PROJECTS)).expect("namespace"),
+            name: VmName::parse(&format!("vm-{round_number:05}")).expect("name"),
         };
         let project = project_of(&cluster, &target).await;
         let vm = ownership::from_cluster(&cluster, &target, &project)
             .await
             .expect("Wukong's VM");
         let name = format!("\"name\":\"{}\"", target.name);
-        let began = Instant::now();
-        let mut waiting = futures_util::stream::FuturesUnordered::new();
-        for socket in sockets.iter_mut() {
-            let name = name.clone();
-            waiting.push(async move {
-                while let Some(Ok(message)) = socket.next().await {
-                    if let Message::Text(text) = message {
-                        if text.contains(&name) && text.contains("\"status\":\"Starting\"") {
-                            return Some(began.elapsed());
-                        }
-                    }
-                }
-                None
-            });
+        round_sender.send_replace(Some(Arc::new((name, Instant::now()))));
+        cluster::act(&cluster, &vm, VmAction::Start)
+            .await
+            .expect("start");
+        let mut latencies = Vec::with_capacity(CLIENTS);
+        while latencies.len() < CLIENTS {
+            match tokio::time::timeout(Duration::from_secs(10), heard.recv()).await {
+                Ok(Some(latency)) => latencies.push(latency),
+                _ => break,
+            }
         }
-        let (acted, mut latencies) =
-            tokio::join!(cluster::act(&cluster, &vm, VmAction::Start), async {
-                let mut latencies = Vec::with_capacity(CLIENTS);
-                while let Some(latency) = waiting.next().await {
-                    latencies.extend(latency);
-                }
-                latencies
-            });
-        acted.expect("start");
         latencies.sort();
         println!(
-            "round {round}: one status change to {} of {CLIENTS} sockets: p50={:.1} ms p99={:.1} ms all={:.1} ms",
+            "round {round_number}: one status change to {} of {CLIENTS} sockets: p50={:.1} ms p99={:.1} ms all={:.1} ms",
             latencies.len(),
             ms(percentile(&latencies, 0.5)),
             ms(percentile(&latencies, 0.99)),

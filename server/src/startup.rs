@@ -2,6 +2,7 @@
 
 use crate::{config::Settings, data_dir, http};
 use app::{
+    assets::Bundle,
     auth::server::{
         first_admin::{self, PasswordFile},
         oidc::OidcSettings,
@@ -23,6 +24,7 @@ use std::{
     io,
     net::SocketAddr,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 use tokio::net::TcpListener;
 
@@ -130,8 +132,10 @@ impl Application {
             },
             first_admin_password,
         };
+        let leptos_options = leptos_options(settings, address);
         let state = AppState {
-            leptos_options: leptos_options(settings, address),
+            bundle: Arc::new(site_bundle(&leptos_options)),
+            leptos_options,
             db,
             auth,
             live: app::realtime::server::Live::start(&cluster.client),
@@ -324,6 +328,18 @@ fn leptos_options(settings: &Settings, address: SocketAddr) -> LeptosOptions {
         .site_addr(address)
         .reload_port(reload_port)
         .build()
+}
+
+/// The browser bundle of the site, under hashed names except while `cargo leptos watch`
+/// rebuilds it in place (it reloads the page's stylesheet by its plain name).
+fn site_bundle(options: &LeptosOptions) -> Bundle {
+    let watching = std::env::var_os("LEPTOS_WATCH").is_some();
+    Bundle::load(
+        Path::new(options.site_root.as_ref()),
+        &options.site_pkg_dir,
+        &options.output_name,
+        !watching,
+    )
 }
 
 /// Completes on SIGINT or SIGTERM.

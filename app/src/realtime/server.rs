@@ -5,11 +5,13 @@
 use super::types::LiveEvent;
 use crate::vms::{
     server::{
+        index::{IndexedVm, VmIndex},
         kubevirt::{VirtualMachine, VirtualMachineInstance, MANAGED_BY_WUKONG},
         project_label,
     },
     types::{VmStatus, VmSummary},
 };
+use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt as _;
 use kube::{
     api::Api,
@@ -18,16 +20,19 @@ use kube::{
         watcher::{self, Event},
         WatchStreamExt as _,
     },
-    Client, Resource as _,
+    Client, Resource as _, ResourceExt as _,
 };
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use tokio::sync::broadcast;
 
 /// Events a socket may be behind before it is told to resync instead.
 pub const QUEUE_LENGTH: usize = 256;
 
-/// One event as sent: serialised once for every socket, with the VM it concerns so each
-/// socket can check the user may see it.
+/// One event as sent: serialised once into a message body every socket shares, with the VM
+/// it concerns so each socket can check the user may see it.
 #[derive(Debug)]
 pub struct Published {
     /// `None` for events not about one VM (resync, access changes).
@@ -35,7 +40,8 @@ pub struct Published {
     /// The only user whose sockets get it, for access changes; `None` for everyone who may
     /// see the VM.
     pub for_user: Option<String>,
-    pub json: String,
+    pub json: Utf8Bytes,
+    pub at: Instant,
 }
 
 /// Where a VM is and which project it is labelled for: a socket passes its events on only
@@ -61,6 +67,8 @@ impl VmScope {
 pub struct Live {
     vms: Store<VirtualMachine>,
     vmis: Store<VirtualMachineInstance>,
+    /// The list rows, kept up to date by the watch tasks.
+    index: VmIndex,
     hub: broadcast::Sender<Arc<Published>>,
     watchers: Arc<Vec<tokio::task::AbortHandle>>,
 }
@@ -74,6 +82,7 @@ impl Live {
         let mut live = Live {
             vms,
             vmis,
+            index: VmIndex::default(),
             hub,
             watchers: Arc::default(),
         };
@@ -131,14 +140,30 @@ impl Live {
         self.vmis.get(&ObjectRef::new(name).within(namespace))
     }
 
-    /// Every VM `visible` accepts, as list rows.
-    pub fn summaries(&self, visible: impl Fn(&VirtualMachine) -> bool) -> Vec<VmSummary> {
-        self.vms
-            .state()
-            .iter()
-            .filter(|vm| visible(vm))
-            .map(|vm| self.summary(vm))
-            .collect()
+    /// The list rows of every VM.
+    pub fn index(&self) -> &VmIndex {
+        &self.index
+    }
+
+    /// Brings the list row of the VM `namespace`/`name` in line with the stores; whether
+    /// that changed it.
+    fn reindex(&self, namespace: &str, name: &str) -> bool {
+        self.index.update(namespace, name, || {
+            self.vm(namespace, name).map(|vm| self.indexed(&vm))
+        })
+    }
+
+    /// Rebuilds every list row from the stores, after a watch listed the cluster again.
+    fn reindex_all(&self) {
+        let rows: Vec<IndexedVm> = self.vms.state().iter().map(|vm| self.indexed(vm)).collect();
+        self.index.replace_all(rows);
+    }
+
+    fn indexed(&self, vm: &VirtualMachine) -> IndexedVm {
+        IndexedVm::new(
+            self.summary(vm),
+            project_label(vm).unwrap_or_default().to_owned(),
+        )
     }
 
     /// The list row of `vm`, with the address and node of its instance.
@@ -167,7 +192,12 @@ impl Live {
     fn publish(&self, vm: Option<VmScope>, for_user: Option<String>, event: &LiveEvent) {
         match serde_json::to_string(event) {
             // Nobody listening is not an error.
-            Ok(json) => drop(self.hub.send(Arc::new(Published { vm, for_user, json }))),
+            Ok(json) => drop(self.hub.send(Arc::new(Published {
+                vm,
+                for_user,
+                json: json.into(),
+                at: Instant::now(),
+            }))),
             Err(error) => tracing::error!(%error, "cannot serialise a live event"),
         }
     }
@@ -181,16 +211,20 @@ impl Live {
 
     fn on_vm(&self, event: Event<VirtualMachine>) {
         match event {
+            // Only a change of what the list shows is sent: most updates of a VM (status
+            // conditions, its instance's phases, metadata) change nothing there, and each
+            // event sent costs a write on every socket. A relist's objects reach the store
+            // at its end, which sends a resync instead.
             Event::Apply(vm) | Event::InitApply(vm) => {
-                let summary = self.summary(&vm);
-                self.publish(
-                    Some(VmScope::of(&vm)),
-                    None,
-                    &LiveEvent::VmChanged { vm: summary },
-                );
+                let scope = VmScope::of(&vm);
+                if self.reindex(&scope.namespace, &vm.name_any()) {
+                    let summary = self.summary(&vm);
+                    self.publish(Some(scope), None, &LiveEvent::VmChanged { vm: summary });
+                }
             }
             Event::Delete(vm) => {
                 let scope = VmScope::of(&vm);
+                self.reindex(&scope.namespace, &vm.name_any());
                 let removed = LiveEvent::VmRemoved {
                     namespace: scope.namespace.clone(),
                     name: vm.metadata.name.clone().unwrap_or_default(),
@@ -198,17 +232,30 @@ impl Live {
                 self.publish(Some(scope), None, &removed);
             }
             // A relist (after a restart of the watch or 410 Gone) may have missed deletions.
-            Event::InitDone => self.publish(None, None, &LiveEvent::Resync),
+            Event::InitDone => {
+                self.reindex_all();
+                self.publish(None, None, &LiveEvent::Resync);
+            }
             Event::Init => {}
         }
     }
 
     fn on_vmi(&self, event: Event<VirtualMachineInstance>) {
-        let (Event::Apply(vmi) | Event::InitApply(vmi) | Event::Delete(vmi)) = event else {
-            return;
+        let vmi = match event {
+            Event::Apply(vmi) | Event::InitApply(vmi) | Event::Delete(vmi) => vmi,
+            // The instances' addresses and nodes in the rows may be out of date.
+            Event::InitDone => {
+                self.reindex_all();
+                self.publish(None, None, &LiveEvent::Resync);
+                return;
+            }
+            Event::Init => return,
         };
         let namespace = vmi.meta().namespace.clone().unwrap_or_default();
         let name = vmi.meta().name.clone().unwrap_or_default();
+        if !self.reindex(&namespace, &name) {
+            return;
+        }
         if let Some(vm) = self.vm(&namespace, &name) {
             let summary = self.summary(&vm);
             self.publish(

@@ -1,10 +1,12 @@
 //! Limits of the live-update sockets: how many one user may hold, how big a message may be,
-//! how long a send may wait, how often the session is checked again.
+//! how long a send may wait, how often the session is checked again; and what the sockets
+//! of one user share: the projects they may see, read once for all of them.
 
 use std::{
     collections::HashMap,
+    future::Future,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 /// The limits every `/ws/events` socket lives by.
@@ -27,65 +29,148 @@ impl SocketPolicy {
             max_per_user,
             max_incoming_bytes: 4 * 1024,
             send_timeout: Duration::from_secs(10),
-            check_every: Duration::from_secs(15),
+            // Each check pings the browser: often enough for proxies that close a WebSocket
+            // idle for 60 s, and at 10,000 sockets about 1 % of a core.
+            check_every: Duration::from_secs(45),
         }
     }
+}
+
+/// The namespaces whose VMs' events a user's sockets pass on, each with the id of the
+/// project it belongs to, as read at `read_at`. A reading that finds nothing changed keeps
+/// the same `by_namespace`, so sockets see it is unchanged without comparing it.
+#[derive(Debug)]
+pub struct VisibleNamespaces {
+    pub read_at: Instant,
+    pub by_namespace: Arc<HashMap<String, String>>,
+}
+
+/// What the open sockets of one user share. The lock is held while the projects are read,
+/// so that of many sockets wanting them at once one reads and the rest wait for it.
+#[derive(Default)]
+struct UserSockets {
+    open: u32,
+    visible: Arc<tokio::sync::Mutex<Option<Arc<VisibleNamespaces>>>>,
 }
 
 /// Open sockets, counted per user. Cheap to clone.
 #[derive(Clone)]
 pub struct SocketSlots {
     pub policy: SocketPolicy,
-    open: Arc<Mutex<HashMap<String, u32>>>,
+    users: Arc<Mutex<HashMap<String, UserSockets>>>,
 }
 
 impl SocketSlots {
     pub fn new(policy: SocketPolicy) -> Self {
         SocketSlots {
             policy,
-            open: Arc::default(),
+            users: Arc::default(),
         }
     }
 
     /// A slot for one more socket of `user_id`, or `None` when they hold the most allowed.
     /// The slot frees itself when dropped.
     pub fn take(&self, user_id: &str) -> Option<SocketSlot> {
-        let mut open = self.open.lock().ok()?;
-        let count = open.entry(user_id.to_owned()).or_default();
-        if *count >= self.policy.max_per_user {
+        let mut users = self.users.lock().ok()?;
+        let user = users.entry(user_id.to_owned()).or_default();
+        if user.open >= self.policy.max_per_user {
             return None;
         }
-        *count += 1;
+        user.open += 1;
         Some(SocketSlot {
-            open: Arc::clone(&self.open),
+            users: Arc::clone(&self.users),
+            visible: Arc::clone(&user.visible),
             user_id: user_id.to_owned(),
         })
     }
 
     /// Sockets `user_id` holds open right now.
     pub fn held_by(&self, user_id: &str) -> u32 {
-        self.open
+        self.users
             .lock()
-            .map(|open| open.get(user_id).copied().unwrap_or_default())
+            .map(|users| users.get(user_id).map(|user| user.open).unwrap_or_default())
             .unwrap_or_default()
     }
 }
 
-/// One open socket's place in the count.
+/// One open socket's place in the count, and its way to what the user's sockets share.
 pub struct SocketSlot {
-    open: Arc<Mutex<HashMap<String, u32>>>,
+    users: Arc<Mutex<HashMap<String, UserSockets>>>,
+    visible: Arc<tokio::sync::Mutex<Option<Arc<VisibleNamespaces>>>>,
     user_id: String,
+}
+
+impl SocketSlot {
+    /// The namespaces the user may see, as read at `fresh_since` or later: the copy another
+    /// socket of the user read, or one `read` now.
+    pub async fn visible<E>(
+        &self,
+        fresh_since: Instant,
+        read: impl Future<Output = Result<HashMap<String, String>, E>>,
+    ) -> Result<Arc<VisibleNamespaces>, E> {
+        let mut shared = self.visible.lock().await;
+        if let Some(known) = shared.as_ref().filter(|known| known.read_at >= fresh_since) {
+            return Ok(Arc::clone(known));
+        }
+        let read_at = Instant::now();
+        let found = read.await?;
+        let by_namespace = match shared.as_ref() {
+            Some(known) if *known.by_namespace == found => Arc::clone(&known.by_namespace),
+            _ => Arc::new(found),
+        };
+        let fresh = Arc::new(VisibleNamespaces {
+            read_at,
+            by_namespace,
+        });
+        *shared = Some(Arc::clone(&fresh));
+        Ok(fresh)
+    }
 }
 
 impl Drop for SocketSlot {
     fn drop(&mut self) {
-        if let Ok(mut open) = self.open.lock() {
-            if let Some(count) = open.get_mut(&self.user_id) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    open.remove(&self.user_id);
+        if let Ok(mut users) = self.users.lock() {
+            if let Some(user) = users.get_mut(&self.user_id) {
+                user.open = user.open.saturating_sub(1);
+                if user.open == 0 {
+                    users.remove(&self.user_id);
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_users_sockets_read_their_projects_once_per_freshness() {
+        let slots = SocketSlots::new(SocketPolicy::new(5));
+        let (first, second) = (slots.take("u").unwrap(), slots.take("u").unwrap());
+        let other = slots.take("v").unwrap();
+        let reads = std::sync::atomic::AtomicU32::new(0);
+        let read = || async {
+            reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, ()>(HashMap::from([("ns".to_owned(), "p".to_owned())]))
+        };
+        let start = Instant::now();
+        let a = first.visible(start, read()).await.unwrap();
+        let b = second.visible(start, read()).await.unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+        other.visible(start, read()).await.unwrap();
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let later = Instant::now();
+        let c = second.visible(later, read()).await.unwrap();
+        assert!(c.read_at >= later);
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert!(
+            Arc::ptr_eq(&a.by_namespace, &c.by_namespace),
+            "an unchanged reading is shared"
+        );
+        drop((first, second));
+        assert_eq!(slots.held_by("u"), 0);
+        assert_eq!(slots.held_by("v"), 1);
     }
 }

@@ -138,3 +138,194 @@ pub fn start_wukong(args: &[&str], home: &Path) -> (SocketAddr, Child) {
     std::thread::spawn(move || lines.for_each(drop));
     (address, child)
 }
+
+/// The CPU time process `pid` has used so far (user and system), from `/proc`.
+pub fn cpu_time(pid: u32) -> Duration {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // The fields after the command name, which is in parentheses and may hold spaces.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let user: u64 = fields.get(11)?.parse().ok()?;
+            let system: u64 = fields.get(12)?.parse().ok()?;
+            Some(user + system)
+        })
+        .unwrap_or(0);
+    // Linux reports these in clock ticks of 1/100 s (USER_HZ) on every architecture it runs.
+    Duration::from_millis(ticks * 10)
+}
+
+/// One keep-alive HTTP/1.1 connection that sends a request and reads the whole answer.
+pub struct Connection {
+    stream: tokio::io::BufReader<TcpStream>,
+}
+
+impl Connection {
+    pub async fn open(address: SocketAddr) -> std::io::Result<Connection> {
+        let stream = TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        Ok(Connection {
+            stream: tokio::io::BufReader::new(stream),
+        })
+    }
+
+    /// Sends `request` (a complete request with keep-alive) and returns the status and the
+    /// number of body bytes, read in full.
+    pub async fn exchange(&mut self, request: &[u8]) -> std::io::Result<(u16, usize)> {
+        use tokio::io::AsyncBufReadExt as _;
+        self.stream.get_mut().write_all(request).await?;
+        let mut status = 0;
+        let mut length = None;
+        let mut chunked = false;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.stream.read_line(&mut line).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let header = line.trim_end().to_ascii_lowercase();
+            if header.is_empty() {
+                break;
+            }
+            if let Some(code) = header.strip_prefix("http/1.1 ") {
+                status = code.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+            } else if let Some(value) = header.strip_prefix("content-length:") {
+                length = value.trim().parse().ok();
+            } else if header == "transfer-encoding: chunked" {
+                chunked = true;
+            }
+        }
+        let mut body = 0;
+        if chunked {
+            loop {
+                line.clear();
+                self.stream.read_line(&mut line).await?;
+                let size = usize::from_str_radix(line.trim(), 16)
+                    .map_err(|_| std::io::Error::other("bad chunk size"))?;
+                let mut chunk = vec![0; size + 2];
+                self.stream.read_exact(&mut chunk).await?;
+                body += size;
+                if size == 0 {
+                    break;
+                }
+            }
+        } else if let Some(length) = length {
+            let mut content = vec![0; length];
+            self.stream.read_exact(&mut content).await?;
+            body = length;
+        }
+        Ok((status, body))
+    }
+}
+
+/// A request for `Connection::exchange`.
+pub fn request(address: SocketAddr, head: &str, headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{head} HTTP/1.1\r\nHost: {address}\r\nOrigin: http://{address}\r\n{headers}\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// What a load run measured.
+pub struct Load {
+    pub requests: usize,
+    pub errors: usize,
+    pub elapsed: Duration,
+    /// Sorted.
+    pub latencies: Vec<Duration>,
+    /// CPU time the server used during the run.
+    pub server_cpu: Duration,
+}
+
+impl Load {
+    pub fn summary(&self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        format!(
+            "{} requests ({} failed) in {:.1} s = {:.0}/s; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; \
+             server CPU {:.0}% of one core ({:.0} requests per server CPU-second)",
+            self.requests,
+            self.errors,
+            self.elapsed.as_secs_f64(),
+            self.requests as f64 / self.elapsed.as_secs_f64(),
+            ms(percentile(&self.latencies, 0.5)),
+            ms(percentile(&self.latencies, 0.99)),
+            ms(self.latencies.last().copied().unwrap_or_default()),
+            100.0 * self.server_cpu.as_secs_f64() / self.elapsed.as_secs_f64(),
+            self.requests as f64 / self.server_cpu.as_secs_f64().max(0.001),
+        )
+    }
+}
+
+/// Sends `request` over `connections` keep-alive connections for `duration`. With a `rate`
+/// (requests per second over all connections) each connection sends on a fixed schedule
+/// and a latency counts from when its request was due, so a stalled server cannot hide
+/// the requests it delayed; without one, each connection sends again as soon as it has
+/// its answer.
+pub async fn load(
+    server: u32,
+    address: SocketAddr,
+    request: Vec<u8>,
+    connections: usize,
+    duration: Duration,
+    rate: Option<f64>,
+) -> Load {
+    let request = std::sync::Arc::new(request);
+    let cpu_before = cpu_time(server);
+    let began = tokio::time::Instant::now();
+    let deadline = began + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..connections {
+        let request = request.clone();
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            let Ok(mut connection) = Connection::open(address).await else {
+                return (latencies, 1);
+            };
+            let every = rate.map(|rate| Duration::from_secs_f64(connections as f64 / rate));
+            let mut due = began
+                + every.map_or(Duration::ZERO, |every| {
+                    every * index as u32 / connections as u32
+                });
+            while due < deadline {
+                if every.is_some() {
+                    tokio::time::sleep_until(due).await;
+                }
+                let sent = tokio::time::Instant::now();
+                let start = if every.is_some() { due } else { sent };
+                match connection.exchange(&request).await {
+                    Ok((200, _)) => latencies.push(start.elapsed()),
+                    _ => {
+                        errors += 1;
+                        match Connection::open(address).await {
+                            Ok(fresh) => connection = fresh,
+                            Err(_) => break,
+                        }
+                    }
+                }
+                due = match every {
+                    Some(every) => due + every,
+                    None => tokio::time::Instant::now(),
+                };
+            }
+            (latencies, errors)
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    while let Some(Ok((mut some, failed))) = tasks.join_next().await {
+        latencies.append(&mut some);
+        errors += failed;
+    }
+    let elapsed = began.elapsed();
+    latencies.sort();
+    Load {
+        requests: latencies.len(),
+        errors,
+        elapsed,
+        latencies,
+        server_cpu: cpu_time(server).saturating_sub(cpu_before),
+    }
+}

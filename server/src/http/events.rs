@@ -4,9 +4,11 @@
 //! WebSocket handshakes with cookies and no preflight) and a free slot among the user's
 //! sockets. Each socket reads from the hub's bounded queue; a socket that falls behind is told
 //! to resync instead of holding memory, and one whose client stops reading is dropped after
-//! a send timeout. A socket closes within a second of its session ending (the revocation
-//! poller), and checks its session itself periodically without counting as activity, so
-//! pushes never keep an idle session alive. Anything it cannot check closes it.
+//! a send timeout. A socket closes within a second of its session ending, by anyone or by
+//! the clock (the revocation poller); its own traffic never counts as activity, so pushes
+//! never keep an idle session alive. The projects a user may see are read once for all
+//! their sockets, again when their access changes here and at the periodic check (it may
+//! have changed on another replica). Anything a socket cannot check closes it.
 
 use super::{origin, session::cookie_value};
 use app::{
@@ -16,7 +18,7 @@ use app::{
     db::now_ms,
     realtime::{
         server::Published,
-        sockets::SocketSlot,
+        sockets::{SocketSlot, VisibleNamespaces},
         types::{LiveEvent, CLOSE_SESSION_ENDED, CLOSE_SESSION_REPLACED},
     },
 };
@@ -29,12 +31,16 @@ use axum::{
     response::{IntoResponse, Response},
     Extension,
 };
-use std::collections::HashMap;
+use std::{sync::Arc, time::Instant};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite;
 
 /// Outgoing bytes buffered per socket before a send waits for the client.
 const WRITE_BUFFER: usize = 16 * 1024;
+
+/// Bytes read from the client at a time, held by every socket for its whole life: the
+/// browser sends only pongs and the closing frame, and a larger message is still read.
+const READ_BUFFER: usize = 1024;
 
 pub async fn events(
     State(state): State<AppState>,
@@ -72,22 +78,28 @@ pub async fn events(
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
-        .read_buffer_size(limit)
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(4 * WRITE_BUFFER)
         .on_upgrade(move |socket| serve(state, session, slot, socket))
 }
 
 /// The namespaces and project ids whose VMs' events a socket passes on: those of the
-/// projects the user may see now. Read when the socket opens, again at once when the user's
-/// access changes on this replica, and at every periodic check (access changed on another
-/// replica).
-struct Visible(HashMap<String, String>);
+/// projects the user may see, as read at some time.
+struct Visible(Arc<VisibleNamespaces>);
 
 impl Visible {
-    async fn load(state: &AppState, session: &Session) -> Result<Visible, End> {
-        match projects(&state.db, &session.user, Action::View).await {
-            Ok(found) => Ok(Visible(
+    /// What the user may see as read at `fresh_since` or later, by this socket or another
+    /// of the user's.
+    async fn load(
+        state: &AppState,
+        session: &Session,
+        slot: &SocketSlot,
+        fresh_since: Instant,
+    ) -> Result<Visible, End> {
+        let read = async {
+            let found = projects(&state.db, &session.user, Action::View).await?;
+            Ok::<_, app::AppError>(
                 found
                     .iter()
                     .map(|access| {
@@ -95,7 +107,10 @@ impl Visible {
                         (project.namespace.clone(), project.id.clone())
                     })
                     .collect(),
-            )),
+            )
+        };
+        match slot.visible(fresh_since, read).await {
+            Ok(shared) => Ok(Visible(shared)),
             Err(error) => {
                 tracing::warn!(%error, "the projects of a live socket could not be read; closing it");
                 Err(End::Close(close(close_code::ERROR, "access check failed")))
@@ -110,6 +125,7 @@ impl Visible {
         }
         event.vm.as_ref().is_none_or(|vm| {
             self.0
+                .by_namespace
                 .get(&vm.namespace)
                 .is_some_and(|project_id| *project_id == vm.project_id)
         })
@@ -163,10 +179,11 @@ fn too_big(error: axum::Error) -> End {
     }
 }
 
-async fn serve(state: AppState, session: Session, _slot: SocketSlot, mut socket: WebSocket) {
+async fn serve(state: AppState, session: Session, slot: SocketSlot, mut socket: WebSocket) {
     let policy = state.sockets.policy.clone();
     let mut events = state.live.subscribe();
-    let mut visible = match Visible::load(&state, &session).await {
+    let opened = Instant::now();
+    let mut visible = match Visible::load(&state, &session, &slot, opened).await {
         Ok(visible) => visible,
         Err(end) => {
             if let End::Close(frame) = end {
@@ -175,21 +192,27 @@ async fn serve(state: AppState, session: Session, _slot: SocketSlot, mut socket:
             return;
         }
     };
-    let mut ended = state.auth.revocations.subscribe(&state.db);
-    let mut check = tokio::time::interval(policy.check_every);
-    check.tick().await;
+    let mut ended = state
+        .auth
+        .revocations
+        .subscribe(&state.db, &state.auth.sessions);
+    // Spread over the period, so that sockets opened together do not all check at once.
+    let offset = policy.check_every.mul_f64(rand::random::<f64>());
+    let mut check = tokio::time::interval_at((opened + offset).into(), policy.check_every);
     let end = loop {
         let outgoing = tokio::select! {
             event = events.recv() => match event {
                 Ok(event) if !visible.passes(&session, &event) => continue,
-                Ok(event) if event.for_user.is_some() => match Visible::load(&state, &session).await {
-                    Ok(now) => {
-                        visible = now;
-                        Message::Text(event.json.clone().into())
+                Ok(event) if event.for_user.is_some() => {
+                    match Visible::load(&state, &session, &slot, event.at).await {
+                        Ok(now) => {
+                            visible = now;
+                            Message::Text(event.json.clone())
+                        }
+                        Err(end) => break end,
                     }
-                    Err(end) => break end,
-                },
-                Ok(event) => Message::Text(event.json.clone().into()),
+                }
+                Ok(event) => Message::Text(event.json.clone()),
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "live socket fell behind; sending resync");
                     resync()
@@ -209,22 +232,26 @@ async fn serve(state: AppState, session: Session, _slot: SocketSlot, mut socket:
                     Some(_) => break End::Close(close(CLOSE_SESSION_ENDED, "signed out")),
                     None => continue,
                 },
+                // Endings were missed: ask about this one.
                 Err(_) => match still_signed_in(&state, &session).await {
                     Ok(()) => continue,
                     Err(end) => break end,
                 },
             },
-            _ = check.tick() => match still_signed_in(&state, &session).await {
-                Ok(()) => match Visible::load(&state, &session).await {
+            _ = check.tick() => {
+                let fresh_since = Instant::now().checked_sub(policy.check_every).unwrap_or(opened);
+                match Visible::load(&state, &session, &slot, fresh_since).await {
                     // Access changed elsewhere: the page fetches what it may see now.
-                    Ok(now) if now.0 != visible.0 => {
+                    Ok(now) if !Arc::ptr_eq(&now.0.by_namespace, &visible.0.by_namespace) => {
                         visible = now;
                         access_changed()
                     }
-                    Ok(_) => Message::Ping(Vec::new().into()),
+                    Ok(now) => {
+                        visible = now;
+                        Message::Ping(Vec::new().into())
+                    }
                     Err(end) => break end,
-                },
-                Err(end) => break end,
+                }
             },
         };
         if !send(&mut socket, outgoing, policy.send_timeout).await {

@@ -1,6 +1,7 @@
 //! The HTTP surface: pages and server fns from `app`, probes, static files, and the layers
 //! every response passes through.
 
+mod assets;
 mod audit_export;
 mod events;
 mod headers;
@@ -12,6 +13,7 @@ mod session;
 
 use app::{context::AppState, shell, App};
 use axum::{middleware, routing::get, Router};
+use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::sync::LazyLock;
 use tower_http::{
@@ -37,10 +39,11 @@ static PAGE_ROUTES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_
 
 /// Brotli or gzip, as the client accepts, for pages, server-fn answers, the audit export and
 /// the small static files: a VM list page shrinks about tenfold. Level 5 costs about a
-/// millisecond per page. The WASM bundle is left out: compressing megabytes on every request
-/// would cost more than all the rest; it wants compressing once, at build time. BREACH needs
-/// a secret that stays the same across many responses: sessions travel in cookies, and what
-/// bodies hold once (CSP nonces, a TOTP seed, recovery codes) is new each time.
+/// millisecond per page. WASM is left out: the bundle goes out as the copies compressed
+/// once at build time (`assets`), and compressing megabytes per request would cost more
+/// than all the rest. BREACH needs a secret that stays the same across many responses:
+/// sessions travel in cookies, and what bodies hold once (CSP nonces, a TOTP seed, recovery
+/// codes) is new each time.
 fn compression() -> CompressionLayer<impl Predicate> {
     CompressionLayer::new()
         .no_deflate()
@@ -55,6 +58,12 @@ fn compression() -> CompressionLayer<impl Predicate> {
 pub fn router(state: AppState) -> Router {
     let routes = PAGE_ROUTES.clone();
     let options = state.leptos_options.clone();
+    // The not-found page is rendered with the state in context, like every other page.
+    let context = state.clone();
+    let pages = leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+        move || provide_context(context.clone()),
+        shell,
+    );
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -63,7 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/oidc/callback", get(oidc::callback))
         .route("/auth/oidc/{provider}/start", get(oidc::start))
         .leptos_routes(&state, routes, move || shell(options.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(move |uri, state, request| assets::bundle_or(pages, uri, state, request))
         .layer(middleware::from_fn(server_fn::client_errors_as_400))
         .layer(middleware::from_fn_with_state(
             state.clone(),

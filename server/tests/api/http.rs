@@ -127,8 +127,11 @@ async fn pages_render_on_the_server_with_navigation_for_the_users_role_and_hydra
         !html.contains(">Admin<"),
         "a user who is not an admin sees Admin"
     );
-    assert!(html.contains("/pkg/wukong.js"), "no hydration script");
-    assert!(html.contains("/pkg/wukong.css"), "no stylesheet");
+    assert!(
+        html.contains(r#"import("/pkg/wukong.js")"#),
+        "no hydration script"
+    );
+    assert!(html.contains(r#"href="/pkg/wukong.css""#), "no stylesheet");
     let cookie = signed_in_cookie(&test.db).await;
     sqlx::query("UPDATE users SET global_role = 'admin'")
         .execute(test.db.pool())
@@ -314,6 +317,112 @@ async fn static_files_are_served_with_their_type_and_revalidated() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header_of(&response, "content-type"), "image/svg+xml");
     assert_eq!(header_of(&response, "cache-control"), "no-cache");
+}
+
+/// A site whose bundle was built with brotli and gzip copies beside each file.
+fn built_site() -> tempfile::TempDir {
+    let site = tempfile::tempdir().expect("site directory");
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir(&pkg).expect("pkg directory");
+    for (file, content) in [
+        ("wukong.js", "export default async function init() {}"),
+        ("wukong.wasm", "\0asm wasm bytes"),
+        ("wukong.css", "body { margin: 0 }"),
+    ] {
+        std::fs::write(pkg.join(file), content).expect("bundle file");
+        std::fs::write(pkg.join(format!("{file}.br")), format!("br:{content}")).expect("br");
+        std::fs::write(pkg.join(format!("{file}.gz")), format!("gz:{content}")).expect("gz");
+    }
+    site
+}
+
+/// Pages name the bundle by hashes of its content; under those names each file goes out as
+/// the build's brotli copy, else its gzip copy, else as it is, with the type of the file
+/// and kept by browsers for a year. The plain names still answer, revalidated.
+#[tokio::test]
+async fn the_bundle_goes_out_precompressed_under_hashed_names_that_browsers_keep() {
+    let test = test_db().await;
+    let site = built_site();
+    let mut state = app_state(test.db.clone());
+    state.bundle = std::sync::Arc::new(app::assets::Bundle::load(
+        site.path(),
+        "pkg",
+        "wukong",
+        true,
+    ));
+    state.leptos_options = leptos::config::LeptosOptions::builder()
+        .output_name("wukong")
+        .site_root(site.path().to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .build();
+    let router = server::http::router(state);
+    let send = |path: &str, accepted: &str| {
+        let request = Request::get(path)
+            .header(header::COOKIE, "")
+            .header(header::ACCEPT_ENCODING, accepted)
+            .body(Body::empty())
+            .expect("request");
+        router.clone().oneshot(request)
+    };
+
+    let html = body_text(send("/login", "identity").await.expect("page")).await;
+    let address = |extension: &str| {
+        html.match_indices("/pkg/wukong.")
+            .map(|(at, _)| &html[at..])
+            .map(|rest| &rest[..rest.find('"').expect("closing quote")])
+            .find(|url| {
+                url.ends_with(extension) && url.len() == "/pkg/wukong.".len() + 16 + extension.len()
+            })
+            .unwrap_or_else(|| panic!("no hashed {extension} in {html}"))
+            .to_owned()
+    };
+    let (js, wasm, css) = (address(".js"), address(".wasm"), address(".css"));
+    assert!(
+        !html.contains("/pkg/wukong.js\""),
+        "the page names the unhashed script"
+    );
+
+    for (url, content, kind) in [
+        (
+            &js,
+            "export default async function init() {}",
+            "text/javascript",
+        ),
+        (&wasm, "\0asm wasm bytes", "application/wasm"),
+        (&css, "body { margin: 0 }", "text/css"),
+    ] {
+        let brotli = send(url, "gzip, deflate, br").await.expect("answer");
+        assert_eq!(brotli.status(), StatusCode::OK, "{url}");
+        assert_eq!(header_of(&brotli, "content-encoding"), "br");
+        assert!(
+            header_of(&brotli, "content-type").starts_with(kind),
+            "{url}"
+        );
+        assert!(header_of(&brotli, "vary")
+            .to_lowercase()
+            .contains("accept-encoding"));
+        assert_eq!(
+            header_of(&brotli, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(body_text(brotli).await, format!("br:{content}"));
+
+        let gzip = send(url, "gzip").await.expect("answer");
+        assert_eq!(header_of(&gzip, "content-encoding"), "gzip");
+        assert_eq!(body_text(gzip).await, format!("gz:{content}"));
+
+        let identity = send(url, "identity").await.expect("answer");
+        assert!(identity.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(body_text(identity).await, content);
+    }
+
+    let plain = send("/pkg/wukong.js", "identity").await.expect("answer");
+    assert_eq!(plain.status(), StatusCode::OK);
+    assert_eq!(header_of(&plain, "cache-control"), "no-cache");
+    let stale = send("/pkg/wukong.0123456789abcdef.js", "br")
+        .await
+        .expect("answer");
+    assert_eq!(stale.status(), StatusCode::NOT_FOUND);
 }
 
 /// Pages and server-fn answers go out compressed to clients that accept it: brotli when

@@ -1,6 +1,7 @@
 //! Shared test fixtures: fresh databases and an in-process application.
 
 use app::{
+    assets::Bundle,
     auth::server::{
         oidc::OidcSettings,
         password::PasswordHasher,
@@ -200,6 +201,7 @@ pub fn app_state_on(db: Db, auth: Auth, cluster: Cluster) -> AppState {
         .site_pkg_dir("pkg")
         .build();
     AppState {
+        bundle: Arc::new(Bundle::load(&public, "pkg", "wukong", true)),
         leptos_options,
         db,
         auth,

@@ -2,11 +2,12 @@
 //!
 //! Sessions end in many places (sign-out, the device list, a password or MFA change, an
 //! admin disabling an account, a lock, the `wukong user` commands, another replica), all
-//! through a write to `user_sessions`. Rather than trusting each of them to also notify,
-//! one task per process polls the table for sessions ended since its last look and
-//! broadcasts their ids; it runs only while some socket listens.
+//! through a write to `user_sessions`, and by the clock (idle too long, too old), with no
+//! write at all. Rather than trusting each of them to also notify, or each socket to ask
+//! about its own session, one task per process polls the table for sessions ended since its
+//! last look, either way, and broadcasts their ids; it runs only while some socket listens.
 
-use super::session::{self, EndedSession};
+use super::session::{self, EndedSession, SessionPolicy};
 use crate::db::{now_ms, Db};
 use std::{
     collections::HashMap,
@@ -43,18 +44,18 @@ impl Default for Revocations {
 
 impl Revocations {
     /// Ended sessions from now on; starts the poller on `db` if it is not running.
-    pub fn subscribe(&self, db: &Db) -> broadcast::Receiver<Ended> {
+    pub fn subscribe(&self, db: &Db, policy: &SessionPolicy) -> broadcast::Receiver<Ended> {
         let receiver = self.sender.subscribe();
         if let Ok(mut polling) = self.polling.lock() {
             if !*polling {
                 *polling = true;
-                tokio::spawn(self.clone().poll(db.clone()));
+                tokio::spawn(self.clone().poll(db.clone(), policy.clone()));
             }
         }
         receiver
     }
 
-    async fn poll(self, db: Db) {
+    async fn poll(self, db: Db, policy: SessionPolicy) {
         let mut cursor = now_ms();
         let mut sent: HashMap<String, i64> = HashMap::new();
         let mut tick = tokio::time::interval(POLL_EVERY);
@@ -63,10 +64,12 @@ impl Revocations {
             if self.stop_when_unheard() {
                 return;
             }
-            let ended = match session::ended_since(&db, cursor - OVERLAP_MS).await {
+            let ended = match session::ended_since(&db, &policy, cursor - OVERLAP_MS, now_ms())
+                .await
+            {
                 Ok(ended) => ended,
                 Err(error) => {
-                    tracing::warn!(%error, "cannot read ended sessions; sockets re-check on their own");
+                    tracing::warn!(%error, "cannot read ended sessions; sockets fail closed at their next check");
                     continue;
                 }
             };

@@ -474,20 +474,48 @@ pub struct EndedSession {
     pub replaced: bool,
 }
 
-/// Sessions ended at or after `since` (unix milliseconds).
-pub async fn ended_since(db: &Db, since: i64) -> Result<Vec<EndedSession>, sqlx::Error> {
-    sqlx::query("SELECT id, ended_at, end_reason FROM user_sessions WHERE ended_at >= $1")
-        .bind(since)
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(EndedSession {
-                id: row.try_get("id")?,
-                ended_at: row.try_get("ended_at")?,
-                replaced: row.try_get::<Option<String>, _>("end_reason")?.as_deref()
-                    == Some(REPLACED),
+/// Sessions that ended at or after `since` and by `now` (unix milliseconds): ended by
+/// someone (sign-out, an admin, a lock...) or by the clock, idle too long or too old. The
+/// clock ends sessions without a write, so they are found by when their time was up.
+pub async fn ended_since(
+    db: &Db,
+    policy: &SessionPolicy,
+    since: i64,
+    now: i64,
+) -> Result<Vec<EndedSession>, sqlx::Error> {
+    let mut ended =
+        sqlx::query("SELECT id, ended_at, end_reason FROM user_sessions WHERE ended_at >= $1")
+            .bind(since)
+            .fetch_all(db.pool())
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(EndedSession {
+                    id: row.try_get("id")?,
+                    ended_at: row.try_get("ended_at")?,
+                    replaced: row.try_get::<Option<String>, _>("end_reason")?.as_deref()
+                        == Some(REPLACED),
+                })
             })
-        })
-        .collect()
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let timed_out: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT id, expires_at, last_seen_at FROM user_sessions WHERE ended_at IS NULL \
+         AND ((expires_at >= $1 AND expires_at <= $2) OR (last_seen_at >= $3 AND last_seen_at <= $4))",
+    )
+    .bind(since)
+    .bind(now)
+    .bind(since - policy.idle_ms)
+    .bind(now - policy.idle_ms)
+    .fetch_all(db.pool())
+    .await?;
+    ended.extend(
+        timed_out
+            .into_iter()
+            .map(|(id, expires_at, last_seen_at)| EndedSession {
+                id,
+                ended_at: expires_at.min(last_seen_at + policy.idle_ms),
+                replaced: false,
+            }),
+    );
+    Ok(ended)
 }

@@ -98,23 +98,18 @@ pub async fn overview(
     let members: HashMap<String, i64> = counts.into_iter().collect();
     // The dashboard does not wait for a cluster that is down: it says so instead.
     let listed = state.live.ready(std::time::Duration::ZERO).await;
-    let mut by_project: HashMap<String, HashMap<VmStatus, u64>> = HashMap::new();
-    if listed {
-        for vm in crate::vms::server::rows_of(&state.live, found.iter().map(ProjectAccess::project))
-        {
-            *by_project
-                .entry(vm.project)
-                .or_default()
-                .entry(vm.status)
-                .or_default() += 1;
-        }
-    }
+    let mut by_project: HashMap<String, HashMap<VmStatus, u64>> = if listed {
+        let visible: Vec<_> = found.iter().map(ProjectAccess::project).collect();
+        state.live.index().counts(&visible)
+    } else {
+        HashMap::new()
+    };
     let mut cards = Vec::with_capacity(found.len());
     for access in &found {
         let project = access.project();
         let vms_by_status = listed.then(|| {
             let mut counts: Vec<_> = by_project
-                .remove(&project.slug)
+                .remove(&project.id)
                 .unwrap_or_default()
                 .into_iter()
                 .collect();

@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod cluster;
+pub mod index;
 pub mod kubevirt;
 pub mod ownership;
 pub mod requests;
@@ -11,10 +12,10 @@ use crate::{
     authz::server::ProjectRow,
     projects::types::ProjectScope,
     realtime::server::Live,
-    vms::types::{VmCondition, VmDetail, VmPage, VmQuery, VmSort, VmSummary, VM_PAGE_SIZE},
+    vms::types::{VmCondition, VmDetail, VmSort, VmSummary},
 };
 use kubevirt::{Condition, VirtualMachine};
-use std::{cmp::Ordering, collections::HashMap};
+use std::cmp::Ordering;
 
 /// The id of the project `vm` is labelled for, if any.
 pub fn project_label(vm: &VirtualMachine) -> Option<&str> {
@@ -28,33 +29,16 @@ pub fn project_label(vm: &VirtualMachine) -> Option<&str> {
 /// Whether `vm` is a VM of `project` as the ownership gate sees it: in the project's
 /// namespace and labelled for it.
 pub fn belongs(vm: &VirtualMachine, project: &ProjectRow) -> bool {
-    vm.metadata.namespace.as_deref() == Some(project.namespace.as_str())
-        && project_label(vm) == Some(project.id.as_str())
+    belongs_to(
+        vm.metadata.namespace.as_deref().unwrap_or_default(),
+        project_label(vm).unwrap_or_default(),
+        project,
+    )
 }
 
-/// The list rows of the VMs of `projects`, each named with its project. A VM is listed where
-/// the ownership gate would let it be read: in its project's namespace, labelled for it.
-pub fn rows_of<'a>(
-    live: &Live,
-    projects: impl IntoIterator<Item = &'a ProjectRow>,
-) -> Vec<VmSummary> {
-    let by_namespace: HashMap<&str, &ProjectRow> = projects
-        .into_iter()
-        .map(|project| (project.namespace.as_str(), project))
-        .collect();
-    let mut rows = live.summaries(|vm| {
-        let namespace = vm.metadata.namespace.as_deref().unwrap_or_default();
-        by_namespace
-            .get(namespace)
-            .is_some_and(|project| belongs(vm, project))
-    });
-    for row in &mut rows {
-        if let Some(project) = by_namespace.get(row.namespace.as_str()) {
-            row.project.clone_from(&project.slug);
-            row.project_name.clone_from(&project.name);
-        }
-    }
-    rows
+/// [`belongs`] for a VM in `namespace` labelled `project_id` (empty: no label).
+pub fn belongs_to(namespace: &str, project_id: &str, project: &ProjectRow) -> bool {
+    namespace == project.namespace && !project_id.is_empty() && project_id == project.id
 }
 
 fn compare(sort: VmSort, a: &VmSummary, b: &VmSummary) -> Ordering {
@@ -69,38 +53,6 @@ fn compare(sort: VmSort, a: &VmSummary, b: &VmSummary) -> Ordering {
         VmSort::Age => b.created_ms.cmp(&a.created_ms),
     };
     first.then_with(by_name)
-}
-
-/// Filters, sorts and cuts one page out of `rows`, the VMs of `projects`. A page past the
-/// end gives the last one.
-pub fn page(mut rows: Vec<VmSummary>, query: &VmQuery, projects: Vec<ProjectScope>) -> VmPage {
-    let needle = query.name.trim().to_lowercase();
-    rows.retain(|row| {
-        (needle.is_empty() || row.name.to_lowercase().contains(&needle))
-            && query.status.is_none_or(|status| row.status == status)
-    });
-    rows.sort_unstable_by(|a, b| {
-        let order = compare(query.sort, a, b);
-        if query.descending {
-            order.reverse()
-        } else {
-            order
-        }
-    });
-    let total = rows.len();
-    let last_page = total.saturating_sub(1) / VM_PAGE_SIZE;
-    let page = query.page.min(last_page);
-    let items = rows
-        .into_iter()
-        .skip(page * VM_PAGE_SIZE)
-        .take(VM_PAGE_SIZE)
-        .collect();
-    VmPage {
-        items,
-        total,
-        page,
-        projects,
-    }
 }
 
 fn conditions(conditions: Option<&Vec<Condition>>) -> impl Iterator<Item = VmCondition> + '_ {

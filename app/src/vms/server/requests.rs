@@ -6,7 +6,6 @@
 use super::{
     cluster, detail,
     ownership::{self, live_ready, Read},
-    page, rows_of,
 };
 use crate::{
     audit::server::{record, AuditEvent, Outcome, Severity},
@@ -31,16 +30,16 @@ pub async fn list(
 ) -> Result<VmPage, AppError> {
     let projects = authz::projects(&state.db, &session.user, Action::View).await?;
     live_ready(state).await?;
-    let shown = projects
+    let shown: Vec<_> = projects
         .iter()
         .map(ProjectAccess::project)
-        .filter(|project| query.project.is_empty() || project.slug == query.project);
-    let rows = rows_of(&state.live, shown);
+        .filter(|project| query.project.is_empty() || project.slug == query.project)
+        .collect();
     let scopes = projects
         .iter()
         .map(crate::projects::server::scope)
         .collect();
-    Ok(page(rows, query, scopes))
+    Ok(state.live.index().page(&shown, query, scopes))
 }
 
 /// The project `project` (a slug) checked for `action`, and the VM `name` in it. A
