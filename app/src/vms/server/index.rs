@@ -376,7 +376,7 @@ mod tests {
             .iter()
             .filter_map(|vm| {
                 let project = projects.iter().find(|project| {
-                    super::super::belongs_to(&vm.row.namespace, &vm.project_id, project)
+                    vm.row.namespace == project.namespace && vm.project_id == project.id
                 })?;
                 let mut row = vm.row.clone();
                 row.project.clone_from(&project.slug);

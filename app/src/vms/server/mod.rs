@@ -29,16 +29,8 @@ pub fn project_label(vm: &VirtualMachine) -> Option<&str> {
 /// Whether `vm` is a VM of `project` as the ownership gate sees it: in the project's
 /// namespace and labelled for it.
 pub fn belongs(vm: &VirtualMachine, project: &ProjectRow) -> bool {
-    belongs_to(
-        vm.metadata.namespace.as_deref().unwrap_or_default(),
-        project_label(vm).unwrap_or_default(),
-        project,
-    )
-}
-
-/// [`belongs`] for a VM in `namespace` labelled `project_id` (empty: no label).
-pub fn belongs_to(namespace: &str, project_id: &str, project: &ProjectRow) -> bool {
-    namespace == project.namespace && !project_id.is_empty() && project_id == project.id
+    vm.metadata.namespace.as_deref() == Some(project.namespace.as_str())
+        && project_label(vm) == Some(project.id.as_str())
 }
 
 fn compare(sort: VmSort, a: &VmSummary, b: &VmSummary) -> Ordering {
