@@ -8,6 +8,6 @@ cd "$REPO_ROOT"
 
 ensure_site_tools
 say "building Wukong (release)"
-cargo leptos build --release --precompress
+cargo leptos build --release --precompress --split
 say "starting Wukong on http://127.0.0.1:3000"
 exec target/release/wukong --site-root target/site "$@"

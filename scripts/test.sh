@@ -198,8 +198,8 @@ check "clippy: frontend (wasm32)" cargo clippy -p frontend --target wasm32-unkno
 check "no server crates in the WASM dependency tree" wasm_tree_is_clean
 # The server binary is the one `cargo test` just built; cargo-leptos builds the release site,
 # with the brotli and gzip copies it is served as, and the browser tests run on it.
-check "build the release site (cargo leptos build --release --precompress)" \
-  cargo leptos build --release --frontend-only --precompress
+check "build the release site (cargo leptos build --release --precompress --split)" \
+  cargo leptos build --release --frontend-only --precompress --split
 check "the initial route's JS and WASM are within the size budget" \
   node scripts/bundle-size.mjs target/site --check
 playwright_tests

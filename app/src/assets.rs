@@ -1,11 +1,14 @@
-//! The browser bundle (glue JS, WASM, stylesheet) under names that carry a hash of each
-//! file's content.
+//! The browser bundle (glue JS, WASM, the chunks of lazily loaded pages, stylesheet) under
+//! an address that carries a hash of the whole build.
 //!
-//! A browser may then keep them for a year without asking again, and a new build is
-//! fetched at once because its names differ. The hashes are taken when the server starts,
-//! from the files it will serve, so a build tool's naming scheme cannot drift from what
-//! the pages ask for. The brotli and gzip copies made at build time (`name.br`,
-//! `name.gz`) are served as they are.
+//! A browser may then keep every file for a year without asking again, and a new build is
+//! fetched at once because its addresses differ. The hash names a directory rather than
+//! each file because the build's own files name each other by relative paths (the glue
+//! imports the split loader, which fetches page chunks beside it); they keep working
+//! unchanged under one hashed directory. The hash is taken when the server starts, from
+//! the files it will serve, so a build tool's naming scheme cannot drift from what the
+//! pages ask for. The brotli and gzip copies made at build time (`name.br`, `name.gz`) are
+//! served as they are.
 
 use sha2::{Digest, Sha256};
 use std::{
@@ -19,47 +22,76 @@ pub struct Bundle {
     pub js: String,
     pub wasm: String,
     pub css: String,
+    /// `/<pkg_dir>/<hash>/`, when the build was found and fingerprinting is on.
+    hashed_dir: Option<String>,
+    /// The build's files by name: only these are served under the hashed directory.
     files: HashMap<String, PathBuf>,
 }
 
 impl Bundle {
-    /// The bundle in `<site_root>/<pkg_dir>`, as `<output_name>.{js,wasm,css}`. Unless
-    /// `fingerprint` is off, each file found gets a hashed address; a missing file (tests
-    /// without a built site) keeps its plain one, served like any other static file.
+    /// The bundle in `<site_root>/<pkg_dir>`, whose entry files are
+    /// `<output_name>.{js,wasm,css}`. Unless `fingerprint` is off, a build that is found is
+    /// addressed under a directory named by its hash; otherwise (tests without a built
+    /// site, `cargo leptos watch`) files keep their plain addresses, served like any other
+    /// static file.
     pub fn load(site_root: &Path, pkg_dir: &str, output_name: &str, fingerprint: bool) -> Bundle {
-        let mut bundle = Bundle::default();
-        let mut address = |extension: &str| {
-            let plain = format!("{output_name}.{extension}");
-            let path = site_root.join(pkg_dir).join(&plain);
-            let hashed = fingerprint
-                .then(|| std::fs::read(&path).ok())
-                .flatten()
-                .map(|content| format!("{output_name}.{}.{extension}", content_hash(&content)));
-            match hashed {
-                Some(hashed) => {
-                    let url = format!("/{pkg_dir}/{hashed}");
-                    bundle.files.insert(url.clone(), path);
-                    url
-                }
-                None => format!("/{pkg_dir}/{plain}"),
+        let files = if fingerprint {
+            build_files(&site_root.join(pkg_dir))
+        } else {
+            HashMap::new()
+        };
+        let hashed_dir = (!files.is_empty()).then(|| format!("/{pkg_dir}/{}/", build_hash(&files)));
+        let address = |extension: &str| {
+            let name = format!("{output_name}.{extension}");
+            match &hashed_dir {
+                Some(dir) if files.contains_key(&name) => format!("{dir}{name}"),
+                _ => format!("/{pkg_dir}/{name}"),
             }
         };
-        let (js, wasm, css) = (address("js"), address("wasm"), address("css"));
-        bundle.js = js;
-        bundle.wasm = wasm;
-        bundle.css = css;
-        bundle
+        Bundle {
+            js: address("js"),
+            wasm: address("wasm"),
+            css: address("css"),
+            hashed_dir,
+            files,
+        }
     }
 
     /// The file behind a hashed address (a request path).
     pub fn file(&self, url_path: &str) -> Option<&Path> {
-        self.files.get(url_path).map(PathBuf::as_path)
+        let name = url_path.strip_prefix(self.hashed_dir.as_deref()?)?;
+        self.files.get(name).map(PathBuf::as_path)
     }
 }
 
-/// Sixteen hex digits of the SHA-256 of `content`: plenty to tell builds apart.
-fn content_hash(content: &[u8]) -> String {
-    Sha256::digest(content)[..8]
+/// The files of the build in `pkg`, by name, leaving out the compressed copies (they are
+/// found beside each file when it is served).
+fn build_files(pkg: &Path) -> HashMap<String, PathBuf> {
+    let Ok(entries) = std::fs::read_dir(pkg) else {
+        return HashMap::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
+        .filter_map(|entry| Some((entry.file_name().into_string().ok()?, entry.path())))
+        .filter(|(name, _)| !name.ends_with(".br") && !name.ends_with(".gz"))
+        .collect()
+}
+
+/// Sixteen hex digits of a SHA-256 over every file's name and content, in name order:
+/// plenty to tell builds apart.
+fn build_hash(files: &HashMap<String, PathBuf>) -> String {
+    let mut names: Vec<&String> = files.keys().collect();
+    names.sort();
+    let mut hasher = Sha256::new();
+    for name in names {
+        let content = std::fs::read(&files[name]).unwrap_or_default();
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update((content.len() as u64).to_le_bytes());
+        hasher.update(&content);
+    }
+    hasher.finalize()[..8]
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()
@@ -70,28 +102,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn addresses_follow_the_content_and_missing_files_keep_plain_names() {
+    fn addresses_follow_the_whole_build_and_serve_only_its_files() {
         let site = std::env::temp_dir().join(format!("wukong-bundle-{}", std::process::id()));
         let pkg = site.join("pkg");
         std::fs::create_dir_all(&pkg).unwrap();
         std::fs::write(pkg.join("w.js"), b"one").unwrap();
         std::fs::write(pkg.join("w.wasm"), b"two").unwrap();
+        std::fs::write(pkg.join("w.wasm.br"), b"compressed").unwrap();
+        std::fs::write(pkg.join("chunk_1.wasm"), b"page").unwrap();
 
         let first = Bundle::load(&site, "pkg", "w", true);
-        assert!(first.js.starts_with("/pkg/w.") && first.js.ends_with(".js"));
-        assert_ne!(first.js, "/pkg/w.js");
+        let dir = first.js.strip_suffix("w.js").unwrap();
+        assert!(
+            dir.starts_with("/pkg/") && dir.len() == "/pkg/".len() + 17,
+            "{dir}"
+        );
+        assert_eq!(first.wasm, format!("{dir}w.wasm"));
         assert_eq!(first.file(&first.js), Some(pkg.join("w.js").as_path()));
+        assert_eq!(
+            first.file(&format!("{dir}chunk_1.wasm")),
+            Some(pkg.join("chunk_1.wasm").as_path())
+        );
+        assert_eq!(first.file(&format!("{dir}w.wasm.br")), None);
+        assert_eq!(first.file(&format!("{dir}../w.js")), None);
+        assert_eq!(first.file("/pkg/w.js"), None);
         assert_eq!(first.css, "/pkg/w.css");
-        assert_eq!(first.file("/pkg/w.css"), None);
 
-        std::fs::write(pkg.join("w.js"), b"changed").unwrap();
+        std::fs::write(pkg.join("chunk_1.wasm"), b"changed page").unwrap();
         let second = Bundle::load(&site, "pkg", "w", true);
-        assert_ne!(second.js, first.js);
-        assert_eq!(second.wasm, first.wasm);
+        assert_ne!(
+            second.js, first.js,
+            "a change to any file of the build moves every address"
+        );
+        assert_eq!(second.file(&first.js), None);
 
         let plain = Bundle::load(&site, "pkg", "w", false);
         assert_eq!(plain.js, "/pkg/w.js");
-        assert_eq!(plain.file(&first.js), None);
+        assert_eq!(plain.file(&second.js), None);
         std::fs::remove_dir_all(&site).unwrap();
     }
 }

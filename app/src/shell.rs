@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Title};
 use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
-    path,
+    lazy_route, path, Lazy, LazyRoute,
 };
 
 /// The whole HTML document, rendered on the server around [`App`].
@@ -89,16 +89,47 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("projects/:slug/vms/:name") view=VmPage />
                     <Route path=path!("projects") view=ProjectsPage />
                     <Route path=path!("projects/:slug") view=ProjectPage />
-                    <Route path=path!("audit") view=AuditPage />
-                    <Route path=path!("projects/:slug/audit") view=ProjectAuditPage />
-                    <Route path=path!("admin") view=AdminPage />
-                    <Route path=path!("admin/users") view=AdminUsersPage />
-                    <Route path=path!("admin/oidc") view=AdminOidcPage />
-                    <Route path=path!("account") view=AccountPage />
-                    <Route path=path!("account/password") view=PasswordPage />
-                    <Route path=path!("account/mfa") view=MfaSettingsPage />
+                    <Route path=path!("audit") view={Lazy::<AuditPageRoute>::new()} />
+                    <Route path=path!("projects/:slug/audit") view={Lazy::<ProjectAuditPageRoute>::new()} />
+                    <Route path=path!("admin") view={Lazy::<AdminPageRoute>::new()} />
+                    <Route path=path!("admin/users") view={Lazy::<AdminUsersPageRoute>::new()} />
+                    <Route path=path!("admin/oidc") view={Lazy::<AdminOidcPageRoute>::new()} />
+                    <Route path=path!("account") view={Lazy::<AccountPageRoute>::new()} />
+                    <Route path=path!("account/password") view={Lazy::<PasswordPageRoute>::new()} />
+                    <Route path=path!("account/mfa") view={Lazy::<MfaSettingsPageRoute>::new()} />
                 </ParentRoute>
             </Routes>
         </Router>
     }
+}
+
+/// Pages few users open, as routes whose code the browser fetches the first time one is
+/// shown: `cargo leptos build --split` takes it out of the main bundle.
+macro_rules! lazy_pages {
+    ($($page:ident => $route:ident),* $(,)?) => {$(
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(this: Self) -> AnyView {
+                let _ = this;
+                view! { <$page /> }.into_any()
+            }
+        }
+    )*};
+}
+
+lazy_pages! {
+    AuditPage => AuditPageRoute,
+    ProjectAuditPage => ProjectAuditPageRoute,
+    AdminPage => AdminPageRoute,
+    AdminUsersPage => AdminUsersPageRoute,
+    AdminOidcPage => AdminOidcPageRoute,
+    AccountPage => AccountPageRoute,
+    PasswordPage => PasswordPageRoute,
+    MfaSettingsPage => MfaSettingsPageRoute,
 }

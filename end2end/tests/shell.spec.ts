@@ -58,7 +58,7 @@ test('pages and server-fn answers reach the browser compressed', async ({ page, 
 });
 
 test('the bundle arrives precompressed under hashed names, and a second visit fetches none of it', async ({ page }) => {
-  const bundle = /\/pkg\/wukong\.[0-9a-f]{16}\.(js|wasm)$/;
+  const bundle = /\/pkg\/[0-9a-f]{16}\/wukong\.(js|wasm)$/;
   const extension = (url: string) => url.slice(url.lastIndexOf('.') + 1);
   const fetched: { url: string; status: number; headers: Record<string, string> }[] = [];
   page.on('response', async (response) => {
@@ -89,6 +89,32 @@ test('the bundle arrives precompressed under hashed names, and a second visit fe
   for (const { url, transferSize } of again) {
     expect(transferSize, `${url} came over the network again`).toBe(0);
   }
+});
+
+test('a rarely used page comes in its own chunk: opened first it hydrates, and its code is kept like the rest', async ({ page, baseURL }) => {
+  await signIn(page, baseURL!);
+  const chunks: { url: string; status: number; headers: Record<string, string> }[] = [];
+  page.on('response', async (response) => {
+    if (/\/pkg\/[0-9a-f]{16}\/split_.*password_page.*\.wasm$/.test(response.url())) {
+      chunks.push({ url: response.url(), status: response.status(), headers: await response.allHeaders() });
+    }
+  });
+  await page.goto('/account/password');
+  await hydrated(page);
+  await expect(page.getByRole('heading', { level: 1, name: 'Change password' })).toBeVisible();
+  await expect.poll(() => chunks.length).toBe(1);
+  expect(chunks[0].status).toBe(200);
+  expect(chunks[0].headers['content-encoding']).toBe('br');
+  expect(chunks[0].headers['cache-control']).toBe('public, max-age=31536000, immutable');
+
+  // A page that failed to hydrate would leave the links to full page loads.
+  await page.evaluate(() => ((window as unknown as { wukongMarker: boolean }).wukongMarker = true));
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  await nav.getByRole('link', { name: 'Admin' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Admin' })).toBeVisible();
+  await nav.getByRole('link', { name: 'Virtual machines' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Virtual machines' })).toBeVisible();
+  expect(await page.evaluate(() => (window as unknown as { wukongMarker?: boolean }).wukongMarker)).toBe(true);
 });
 
 test('an unknown address shows the not-found page with status 404', async ({ page, pageProblems, baseURL }) => {

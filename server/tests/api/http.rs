@@ -328,6 +328,7 @@ fn built_site() -> tempfile::TempDir {
         ("wukong.js", "export default async function init() {}"),
         ("wukong.wasm", "\0asm wasm bytes"),
         ("wukong.css", "body { margin: 0 }"),
+        ("chunk_1.wasm", "\0asm a page's own code"),
     ] {
         std::fs::write(pkg.join(file), content).expect("bundle file");
         std::fs::write(pkg.join(format!("{file}.br")), format!("br:{content}")).expect("br");
@@ -336,7 +337,7 @@ fn built_site() -> tempfile::TempDir {
     site
 }
 
-/// Pages name the bundle by hashes of its content; under those names each file goes out as
+/// Pages name the bundle under a hash of the build's content; there each file goes out as
 /// the build's brotli copy, else its gzip copy, else as it is, with the type of the file
 /// and kept by browsers for a year. The plain names still answer, revalidated.
 #[tokio::test]
@@ -367,16 +368,22 @@ async fn the_bundle_goes_out_precompressed_under_hashed_names_that_browsers_keep
 
     let html = body_text(send("/login", "identity").await.expect("page")).await;
     let address = |extension: &str| {
-        html.match_indices("/pkg/wukong.")
+        html.match_indices("/pkg/")
             .map(|(at, _)| &html[at..])
             .map(|rest| &rest[..rest.find('"').expect("closing quote")])
             .find(|url| {
-                url.ends_with(extension) && url.len() == "/pkg/wukong.".len() + 16 + extension.len()
+                let hash = &url["/pkg/".len()..url.len().min("/pkg/".len() + 16)];
+                hash.len() == 16
+                    && hash.bytes().all(|byte| byte.is_ascii_hexdigit())
+                    && url.ends_with(&format!("/wukong{extension}"))
+                    && url.len() == "/pkg/".len() + 17 + "wukong".len() + extension.len()
             })
             .unwrap_or_else(|| panic!("no hashed {extension} in {html}"))
             .to_owned()
     };
     let (js, wasm, css) = (address(".js"), address(".wasm"), address(".css"));
+    // The glue and the split loader fetch page chunks by paths relative to their own.
+    let chunk = js.replace("/wukong.js", "/chunk_1.wasm");
     assert!(
         !html.contains("/pkg/wukong.js\""),
         "the page names the unhashed script"
@@ -390,6 +397,7 @@ async fn the_bundle_goes_out_precompressed_under_hashed_names_that_browsers_keep
         ),
         (&wasm, "\0asm wasm bytes", "application/wasm"),
         (&css, "body { margin: 0 }", "text/css"),
+        (&chunk, "\0asm a page's own code", "application/wasm"),
     ] {
         let brotli = send(url, "gzip, deflate, br").await.expect("answer");
         assert_eq!(brotli.status(), StatusCode::OK, "{url}");
@@ -419,7 +427,7 @@ async fn the_bundle_goes_out_precompressed_under_hashed_names_that_browsers_keep
     let plain = send("/pkg/wukong.js", "identity").await.expect("answer");
     assert_eq!(plain.status(), StatusCode::OK);
     assert_eq!(header_of(&plain, "cache-control"), "no-cache");
-    let stale = send("/pkg/wukong.0123456789abcdef.js", "br")
+    let stale = send("/pkg/0123456789abcdef/wukong.js", "br")
         .await
         .expect("answer");
     assert_eq!(stale.status(), StatusCode::NOT_FOUND);
