@@ -30,7 +30,7 @@ impl SocketPolicy {
             max_incoming_bytes: 4 * 1024,
             send_timeout: Duration::from_secs(10),
             // Each check pings the browser: often enough for proxies that close a WebSocket
-            // idle for 60 s, and at 10,000 sockets about 1 % of a core.
+            // idle for 60 s. A whole number of check steps, so sockets keep sharing wake-ups.
             check_every: Duration::from_secs(45),
         }
     }
@@ -53,11 +53,19 @@ struct UserSockets {
     visible: Arc<tokio::sync::Mutex<Option<Arc<VisibleNamespaces>>>>,
 }
 
+/// Socket checks fall on whole steps of this length from a common start. A server woken for
+/// one check then finds every socket due in that step ready at once, instead of waking for
+/// each at its own millisecond: at 10,000 sockets the wake-ups, not the pings, were most of
+/// the idle CPU.
+const CHECK_STEP: Duration = Duration::from_secs(1);
+
 /// Open sockets, counted per user. Cheap to clone.
 #[derive(Clone)]
 pub struct SocketSlots {
     pub policy: SocketPolicy,
     users: Arc<Mutex<HashMap<String, UserSockets>>>,
+    /// Where the steps of the socket checks count from.
+    steps_from: Instant,
 }
 
 impl SocketSlots {
@@ -65,7 +73,20 @@ impl SocketSlots {
         SocketSlots {
             policy,
             users: Arc::default(),
+            steps_from: Instant::now(),
         }
+    }
+
+    /// When a socket opened at `opened` first checks its session: in a random step of the
+    /// first period, so that sockets opened together do not all check together, and on a
+    /// step boundary (see [`CHECK_STEP`]; a shorter period is its own step).
+    pub fn first_check(&self, opened: Instant) -> Instant {
+        let step = CHECK_STEP.min(self.policy.check_every).as_nanos().max(1);
+        let steps_per_period = (self.policy.check_every.as_nanos() / step).max(1);
+        let since = opened.saturating_duration_since(self.steps_from).as_nanos();
+        let steps = since.div_ceil(step) + rand::random_range(0..steps_per_period);
+        let offset = u64::try_from(steps * step).unwrap_or(u64::MAX);
+        self.steps_from + Duration::from_nanos(offset)
     }
 
     /// A slot for one more socket of `user_id`, or `None` when they hold the most allowed.
@@ -143,6 +164,40 @@ impl Drop for SocketSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checks_fall_on_shared_steps_within_the_first_period() {
+        let slots = SocketSlots::new(SocketPolicy::new(5));
+        let every = slots.policy.check_every;
+        let firsts: Vec<Instant> = (0..200)
+            .map(|socket| {
+                let opened = slots.steps_from + Duration::from_micros(socket * 7_919);
+                let first = slots.first_check(opened);
+                assert!(first >= opened && first < opened + every + CHECK_STEP);
+                first
+            })
+            .collect();
+        for first in &firsts {
+            let offset = first.duration_since(slots.steps_from);
+            assert_eq!(offset.as_nanos() % CHECK_STEP.as_nanos(), 0, "{offset:?}");
+        }
+        let distinct: std::collections::HashSet<_> = firsts.iter().collect();
+        assert!(
+            distinct.len() > 10 && distinct.len() <= 46,
+            "{} distinct first checks",
+            distinct.len()
+        );
+
+        let mut fast = SocketPolicy::new(5);
+        fast.check_every = Duration::from_millis(100);
+        let slots = SocketSlots::new(fast);
+        let opened = slots.steps_from + Duration::from_millis(1_234);
+        assert_eq!(
+            slots.first_check(opened),
+            slots.steps_from + Duration::from_millis(1_300),
+            "a period shorter than a step checks on its own boundaries"
+        );
+    }
 
     #[tokio::test]
     async fn a_users_sockets_read_their_projects_once_per_freshness() {

@@ -196,9 +196,8 @@ async fn serve(state: AppState, session: Session, slot: SocketSlot, mut socket: 
         .auth
         .revocations
         .subscribe(&state.db, &state.auth.sessions);
-    // Spread over the period, so that sockets opened together do not all check at once.
-    let offset = policy.check_every.mul_f64(rand::random::<f64>());
-    let mut check = tokio::time::interval_at((opened + offset).into(), policy.check_every);
+    let first_check = state.sockets.first_check(opened);
+    let mut check = tokio::time::interval_at(first_check.into(), policy.check_every);
     let end = loop {
         let outgoing = tokio::select! {
             event = events.recv() => match event {

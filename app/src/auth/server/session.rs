@@ -474,6 +474,10 @@ pub struct EndedSession {
     pub replaced: bool,
 }
 
+/// A session as [`ended_since`] reads it: id, `ended_at`, `end_reason` (both `NULL` for one
+/// ended by the clock), `expires_at`, `last_seen_at`.
+type EndingRow = (String, Option<i64>, Option<String>, i64, i64);
+
 /// Sessions that ended at or after `since` and by `now` (unix milliseconds): ended by
 /// someone (sign-out, an admin, a lock...) or by the clock, idle too long or too old. The
 /// clock ends sessions without a write, so they are found by when their time was up.
@@ -483,39 +487,32 @@ pub async fn ended_since(
     since: i64,
     now: i64,
 ) -> Result<Vec<EndedSession>, sqlx::Error> {
-    let mut ended =
-        sqlx::query("SELECT id, ended_at, end_reason FROM user_sessions WHERE ended_at >= $1")
-            .bind(since)
-            .fetch_all(db.pool())
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(EndedSession {
-                    id: row.try_get("id")?,
-                    ended_at: row.try_get("ended_at")?,
-                    replaced: row.try_get::<Option<String>, _>("end_reason")?.as_deref()
-                        == Some(REPLACED),
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let timed_out: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT id, expires_at, last_seen_at FROM user_sessions WHERE ended_at IS NULL \
-         AND ((expires_at >= $1 AND expires_at <= $2) OR (last_seen_at >= $3 AND last_seen_at <= $4))",
+    // One statement for both kinds: the poller runs it four times a second, and each
+    // statement costs the pool a round trip between threads.
+    let rows: Vec<EndingRow> = sqlx::query_as(
+        "SELECT id, ended_at, end_reason, expires_at, last_seen_at FROM user_sessions \
+         WHERE ended_at >= $1 \
+         UNION ALL \
+         SELECT id, CAST(NULL AS BIGINT), CAST(NULL AS TEXT), expires_at, last_seen_at \
+         FROM user_sessions WHERE ended_at IS NULL \
+         AND ((expires_at >= $2 AND expires_at <= $3) OR (last_seen_at >= $4 AND last_seen_at <= $5))",
     )
+    .bind(since)
     .bind(since)
     .bind(now)
     .bind(since - policy.idle_ms)
     .bind(now - policy.idle_ms)
     .fetch_all(db.pool())
     .await?;
-    ended.extend(
-        timed_out
-            .into_iter()
-            .map(|(id, expires_at, last_seen_at)| EndedSession {
+    let ended = rows
+        .into_iter()
+        .map(
+            |(id, ended_at, end_reason, expires_at, last_seen_at)| EndedSession {
                 id,
-                ended_at: expires_at.min(last_seen_at + policy.idle_ms),
-                replaced: false,
-            }),
-    );
+                ended_at: ended_at.unwrap_or(expires_at.min(last_seen_at + policy.idle_ms)),
+                replaced: end_reason.as_deref() == Some(REPLACED),
+            },
+        )
+        .collect();
     Ok(ended)
 }
