@@ -8,6 +8,7 @@ pub mod components;
 pub mod error;
 pub mod projects;
 pub mod realtime;
+pub mod resource;
 pub mod shell;
 pub mod system;
 pub mod url;

@@ -5,6 +5,7 @@ use super::{
     api::list_audit,
     types::{AuditCursor, AuditFilter, AuditScope},
 };
+use crate::resource::wire_resource;
 use crate::{
     components::{format_utc, utc_day_start_ms},
     projects::api::list_projects,
@@ -101,7 +102,7 @@ pub fn AuditLog(scope: AuditScope) -> impl IntoView {
     // The cursors of the pages before this one; the last is where this page starts.
     let cursors = RwSignal::new(Vec::<Option<AuditCursor>>::new());
     let fetch_scope = scope.clone();
-    let page = Resource::new(
+    let page = wire_resource(
         move || {
             (
                 filter.get(),
@@ -213,8 +214,8 @@ pub fn AuditLog(scope: AuditScope) -> impl IntoView {
 /// `/audit`: the whole log for global admins; for everyone, each of their projects' logs.
 #[component]
 pub fn AuditPage() -> impl IntoView {
-    let projects = Resource::new(|| (), |_| list_projects());
-    let user = Resource::new(|| (), |_| crate::auth::api::get_current_user());
+    let projects = wire_resource(|| (), |_| list_projects());
+    let user = wire_resource(|| (), |_| crate::auth::api::get_current_user());
     view! {
         <Title text="Audit log" />
         <section class="page">

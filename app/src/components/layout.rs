@@ -1,4 +1,5 @@
 use super::ErrorPanel;
+use crate::resource::wire_resource;
 use crate::{
     auth::{api::get_current_user, ui::UserMenu},
     projects::ui::ProjectSwitcher,
@@ -19,7 +20,7 @@ const NAV: [(&str, &str); 4] = [
 #[component]
 pub fn Layout() -> impl IntoView {
     crate::realtime::ui::LiveFeed::provide();
-    let user = Resource::new(|| (), |_| get_current_user());
+    let user = wire_resource(|| (), |_| get_current_user());
     let (menu_open, set_menu_open) = signal(false);
     let close_menu = move |_| set_menu_open.set(false);
     let main = NodeRef::<leptos::html::Main>::new();

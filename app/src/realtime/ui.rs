@@ -168,7 +168,7 @@ mod connection {
             let event = message
                 .data()
                 .as_string()
-                .and_then(|text| serde_json::from_str::<LiveEvent>(&text).ok());
+                .and_then(|text| serde_json::from_slice::<LiveEvent>(text.as_bytes()).ok());
             if let Some(event) = event {
                 feed.dispatch(&event);
             }

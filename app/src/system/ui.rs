@@ -1,4 +1,5 @@
 use super::api::{check_admin, get_server_info, is_cluster_simulated};
+use crate::resource::wire_resource;
 use crate::{projects::api::project_overview, vms::ui::StatusBadge, AppError};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -7,7 +8,7 @@ use leptos_router::components::A;
 /// The landing page after sign-in.
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let info = Resource::new(|| (), |_| get_server_info());
+    let info = wire_resource(|| (), |_| get_server_info());
     view! {
         <Title text="Dashboard" />
         <section class="page">
@@ -49,7 +50,7 @@ pub fn DashboardPage() -> impl IntoView {
 /// A card per project of the user: their role, its members, its VMs by status.
 #[component]
 fn ProjectCards() -> impl IntoView {
-    let cards = Resource::new(|| (), |_| project_overview());
+    let cards = wire_resource(|| (), |_| project_overview());
     view! {
         <section aria-labelledby="projects-heading">
             <h2 id="projects-heading">"Your projects"</h2>
@@ -100,7 +101,7 @@ fn ProjectCards() -> impl IntoView {
 /// The admin area: where each administrative page lives, for global admins only.
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let allowed = Resource::new(|| (), |_| check_admin());
+    let allowed = wire_resource(|| (), |_| check_admin());
     view! {
         <Title text="Admin" />
         <Suspense fallback=|| ()>
@@ -137,7 +138,7 @@ fn AdminLinks() -> impl IntoView {
 /// Says so on every page when the virtual machines are simulated.
 #[component]
 pub fn SimulatedClusterBanner() -> impl IntoView {
-    let simulated = Resource::new(|| (), |_| is_cluster_simulated());
+    let simulated = wire_resource(|| (), |_| is_cluster_simulated());
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {

@@ -1,4 +1,5 @@
 use super::mfa_settings::failure;
+use crate::resource::{wire_resource, WireResource};
 use crate::{
     auth::{
         api::{
@@ -27,8 +28,8 @@ fn confirmed(question: &str) -> bool {
 /// sessions they have open.
 #[component]
 pub fn AccountPage() -> impl IntoView {
-    let user = Resource::new(|| (), |_| get_current_user());
-    let mfa = Resource::new(|| (), |_| get_mfa_status());
+    let user = wire_resource(|| (), |_| get_current_user());
+    let mfa = wire_resource(|| (), |_| get_mfa_status());
     view! {
         <Title text="Account" />
         <section class="page">
@@ -68,7 +69,7 @@ pub fn AccountPage() -> impl IntoView {
 fn Sessions() -> impl IntoView {
     let end_one = ServerAction::<EndSession>::new();
     let end_all = ServerAction::<EndOtherSessions>::new();
-    let sessions = Resource::new(
+    let sessions = wire_resource(
         move || (end_one.version().get(), end_all.version().get()),
         |_| list_sessions(),
     );
@@ -167,9 +168,9 @@ fn SessionRow(session: SessionSummary, end_one: ServerAction<EndSession>) -> imp
 /// again (accounts without one show a fresh provider sign-in instead) and, with MFA on, a
 /// code; the server refuses without them.
 #[component]
-fn LinkedIdentities(mfa: Resource<Result<MfaStatus, AppError>>) -> impl IntoView {
-    let methods = Resource::new(|| (), |_| list_linked_identities());
-    let providers = Resource::new(|| (), |_| list_sign_in_providers());
+fn LinkedIdentities(mfa: WireResource<Result<MfaStatus, AppError>>) -> impl IntoView {
+    let methods = wire_resource(|| (), |_| list_linked_identities());
+    let providers = wire_resource(|| (), |_| list_sign_in_providers());
     let query = use_query_map();
     let message = move || {
         query.with(|query| {
@@ -282,7 +283,7 @@ fn LinkedIdentityRow(
     identity: LinkedIdentity,
     reauth: Reauth,
     last_way: bool,
-    methods: Resource<Result<SignInMethods, AppError>>,
+    methods: WireResource<Result<SignInMethods, AppError>>,
 ) -> impl IntoView {
     let unlink = ServerAction::<UnlinkProvider>::new();
     Effect::new(move |_| {

@@ -1,3 +1,4 @@
+use crate::resource::wire_resource;
 use crate::{
     auth::{
         api::oidc::{list_oidc_providers, SaveOidcProvider},
@@ -12,7 +13,7 @@ use leptos_meta::Title;
 #[component]
 pub fn AdminOidcPage() -> impl IntoView {
     let save = ServerAction::<SaveOidcProvider>::new();
-    let providers = Resource::new(move || save.version().get(), |_| list_oidc_providers());
+    let providers = wire_resource(move || save.version().get(), |_| list_oidc_providers());
     let editing = RwSignal::new(None::<OidcProviderSummary>);
     Effect::new(move |_| {
         if let Some(Ok(_)) = save.value().get() {

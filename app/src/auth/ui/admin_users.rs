@@ -1,3 +1,4 @@
+use crate::resource::wire_resource;
 use crate::{
     auth::{
         api::admin::{list_users, CreateUser, UpdateUser, UserAction},
@@ -16,7 +17,7 @@ pub fn AdminUsersPage() -> impl IntoView {
     let (page, set_page) = signal(0u32);
     let create = ServerAction::<CreateUser>::new();
     let update = ServerAction::<UpdateUser>::new();
-    let users = Resource::new(
+    let users = wire_resource(
         move || {
             (
                 search.get(),

@@ -1,3 +1,4 @@
+use crate::resource::wire_resource;
 use crate::{
     auth::{
         api::{oidc::list_sign_in_providers, Login},
@@ -27,7 +28,7 @@ pub fn LoginPage() -> impl IntoView {
             follow(&landing);
         }
     });
-    let providers = Resource::new(|| (), |_| list_sign_in_providers());
+    let providers = wire_resource(|| (), |_| list_sign_in_providers());
     let error = move || {
         login
             .value()

@@ -1,3 +1,4 @@
+use crate::resource::{wire_resource, WireResource};
 use crate::{
     auth::{
         api::{
@@ -34,8 +35,8 @@ fn reload() {
 /// off, and (for admins) requiring it for everyone.
 #[component]
 pub fn MfaSettingsPage() -> impl IntoView {
-    let status = Resource::new(|| (), |_| get_mfa_status());
-    let user = Resource::new(|| (), |_| get_current_user());
+    let status = wire_resource(|| (), |_| get_mfa_status());
+    let user = wire_resource(|| (), |_| get_current_user());
     view! {
         <Title text="Two-factor sign-in" />
         <section class="page">
@@ -212,8 +213,8 @@ fn MfaEnabled(status: MfaStatus) -> impl IntoView {
 /// Admins only: the "MFA required for everyone" setting.
 #[component]
 fn MfaPolicy(
-    user: Resource<Result<crate::auth::types::CurrentUser, AppError>>,
-    status: Resource<Result<MfaStatus, AppError>>,
+    user: WireResource<Result<crate::auth::types::CurrentUser, AppError>>,
+    status: WireResource<Result<MfaStatus, AppError>>,
 ) -> impl IntoView {
     let save = ServerAction::<SetMfaRequired>::new();
     Effect::new(move |_| {

@@ -1,3 +1,4 @@
+use crate::resource::wire_resource;
 use crate::{
     auth::api::{has_local_password, ChangePassword},
     AppError,
@@ -10,7 +11,7 @@ use leptos_meta::Title;
 #[component]
 pub fn PasswordPage() -> impl IntoView {
     let change = ServerAction::<ChangePassword>::new();
-    let has_password = Resource::new(|| (), |_| has_local_password());
+    let has_password = wire_resource(|| (), |_| has_local_password());
     Effect::new(move |_| {
         if let Some(Ok(())) = change.value().get() {
             let _ = window().location().set_href("/");

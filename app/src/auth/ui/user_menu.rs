@@ -1,3 +1,4 @@
+use crate::resource::wire_resource;
 use crate::{
     auth::api::{get_current_user, Logout},
     realtime::ui::use_live_feed,
@@ -8,7 +9,7 @@ use leptos_router::components::A;
 /// The signed-in user and the sign-out button, in the top bar.
 #[component]
 pub fn UserMenu() -> impl IntoView {
-    let user = Resource::new(|| (), |_| get_current_user());
+    let user = wire_resource(|| (), |_| get_current_user());
     let logout = ServerAction::<Logout>::new();
     // From the moment the user signs out, pages stop refetching what the live feed reports.
     Effect::new(move |_| {

@@ -2,6 +2,7 @@
 //! leaving, and adding a user by email, each offered only where the role allows it.
 
 use super::{field_message, other_message};
+use crate::resource::wire_resource;
 use crate::{
     auth::api::get_current_user,
     authz::{Action as Can, ProjectRole},
@@ -29,7 +30,7 @@ pub fn Members(project: ProjectSummary) -> impl IntoView {
     let change = ServerAction::<ChangeMemberRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
     let slug = project.slug.clone();
-    let members = Resource::new(
+    let members = wire_resource(
         move || {
             (
                 add.version().get(),
@@ -39,7 +40,7 @@ pub fn Members(project: ProjectSummary) -> impl IntoView {
         },
         move |_| list_members(slug.clone()),
     );
-    let me = Resource::new(|| (), |_| get_current_user());
+    let me = wire_resource(|| (), |_| get_current_user());
     let may_manage = project.may(Can::ManageMembers);
     let leaving = RwSignal::new(false);
     let navigate = use_navigate();

@@ -9,6 +9,7 @@ pub use project::ProjectPage;
 use super::api::{
     list_projects, may_create_projects, AdoptNamespace, CreateProject, SetUsersCreateProjects,
 };
+use crate::resource::wire_resource;
 use crate::AppError;
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
@@ -86,11 +87,11 @@ pub fn ProjectsPage() -> impl IntoView {
     let create = ServerAction::<CreateProject>::new();
     let adopt = ServerAction::<AdoptNamespace>::new();
     let setting = ServerAction::<SetUsersCreateProjects>::new();
-    let projects = Resource::new(
+    let projects = wire_resource(
         move || (create.version().get(), adopt.version().get()),
         |_| list_projects(),
     );
-    let creation = Resource::new(move || setting.version().get(), |_| may_create_projects());
+    let creation = wire_resource(move || setting.version().get(), |_| may_create_projects());
     let navigate = use_navigate();
     Effect::new(move |_| {
         let made = create.value().get().or_else(|| adopt.value().get());

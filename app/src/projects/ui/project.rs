@@ -2,6 +2,7 @@
 //! allows.
 
 use super::{field_message, members::Members, other_message};
+use crate::resource::wire_resource;
 use crate::{
     authz::Action as Can,
     projects::{
@@ -25,7 +26,7 @@ pub fn ProjectPage() -> impl IntoView {
     let params = use_params_map();
     let slug = move || params.with(|params| params.get("slug").unwrap_or_default());
     let update = ServerAction::<UpdateProject>::new();
-    let project = Resource::new(
+    let project = wire_resource(
         move || (slug(), update.version().get()),
         |(slug, _)| get_project(slug),
     );
@@ -43,7 +44,7 @@ pub fn ProjectPage() -> impl IntoView {
 #[component]
 fn Project(project: ProjectSummary, update: ServerAction<UpdateProject>) -> impl IntoView {
     let slug = project.slug.clone();
-    let vms = Resource::new(
+    let vms = wire_resource(
         {
             let slug = slug.clone();
             move || slug.clone()
@@ -128,7 +129,7 @@ fn DeleteSection(project: ProjectSummary) -> impl IntoView {
     let asking = RwSignal::new(false);
     let delete = ServerAction::<DeleteProject>::new();
     let slug = project.slug.clone();
-    let preview = Resource::new(
+    let preview = wire_resource(
         move || asking.get(),
         move |asking| {
             let slug = slug.clone();

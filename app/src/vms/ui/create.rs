@@ -1,6 +1,7 @@
 //! `/vms/new`: the create form, checked in the browser as the user types and again on the
 //! server, with each problem shown at its field.
 
+use crate::resource::wire_resource;
 use crate::{
     vms::{
         api::{create_vm, vm_projects},
@@ -47,7 +48,7 @@ pub fn NewVmPage() -> impl IntoView {
         ..NewVmForm::default()
     });
     let submitted = RwSignal::new(false);
-    let projects = Resource::new(|| (), |_| vm_projects());
+    let projects = wire_resource(|| (), |_| vm_projects());
     let create = Action::new(|form: &NewVmForm| create_vm(form.clone()));
     let navigate = use_navigate();
     Effect::new(move |_| {

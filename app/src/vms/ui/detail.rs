@@ -5,6 +5,7 @@ use super::{
     list::{memory_text, ActionRunner, LiveIndicator},
     status::{ConfirmDialog, StatusBadge},
 };
+use crate::resource::wire_resource;
 use crate::{
     audit::{types::AuditScope, ui::AuditLog},
     authz,
@@ -40,7 +41,7 @@ pub fn VmPage() -> impl IntoView {
     let namespace = StoredValue::new(String::new());
     // Every refresh here follows a pushed change: not the user's activity (see the list).
     let pushed = StoredValue::new(false);
-    let detail = Resource::new(
+    let detail = wire_resource(
         move || (target(), refresh.get()),
         move |((project, name), _)| {
             get_vm(

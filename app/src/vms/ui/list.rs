@@ -1,6 +1,7 @@
 //! The VM list: filtered, sorted and paged on the server, kept current by live events.
 
 use super::status::{confirmation_text, ConfirmDialog, StatusBadge};
+use crate::resource::wire_resource;
 use crate::{
     authz,
     components::{age, format_utc, now_ms},
@@ -209,7 +210,7 @@ pub fn VmListPage() -> impl IntoView {
     // Fetches caused by a pushed change are the page's doing, not the user's: the server does
     // not count them as activity, so a page left open does not keep the session alive.
     let pushed = StoredValue::new(false);
-    let page = Resource::new(
+    let page = wire_resource(
         move || (query.get(), refresh.get()),
         move |(query, _)| {
             list_vms(
