@@ -22,6 +22,9 @@ pub struct Bundle {
     pub js: String,
     pub wasm: String,
     pub css: String,
+    /// The split loader the glue imports, when the build was split (`--split`): pages
+    /// preload it beside the glue rather than finding it only once the glue arrives.
+    pub split_loader: Option<String>,
     /// `/<pkg_dir>/<hash>/`, when the build was found and fingerprinting is on.
     hashed_dir: Option<String>,
     /// The build's files by name: only these are served under the hashed directory.
@@ -48,10 +51,16 @@ impl Bundle {
                 _ => format!("/{pkg_dir}/{name}"),
             }
         };
+        let split_loader =
+            split_loader_name(&site_root.join(pkg_dir)).map(|name| match &hashed_dir {
+                Some(dir) => format!("{dir}{name}"),
+                None => format!("/{pkg_dir}/{name}"),
+            });
         Bundle {
             js: address("js"),
             wasm: address("wasm"),
             css: address("css"),
+            split_loader,
             hashed_dir,
             files,
         }
@@ -62,6 +71,15 @@ impl Bundle {
         let name = url_path.strip_prefix(self.hashed_dir.as_deref()?)?;
         self.files.get(name).map(PathBuf::as_path)
     }
+}
+
+/// The name of the split loader cargo-leptos writes beside the glue, if there is one.
+fn split_loader_name(pkg: &Path) -> Option<String> {
+    std::fs::read_dir(pkg)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .find(|name| name.starts_with("__wasm_split.") && name.ends_with(".js"))
 }
 
 /// The files of the build in `pkg`, by name, leaving out the compressed copies (they are
@@ -110,6 +128,7 @@ mod tests {
         std::fs::write(pkg.join("w.wasm"), b"two").unwrap();
         std::fs::write(pkg.join("w.wasm.br"), b"compressed").unwrap();
         std::fs::write(pkg.join("chunk_1.wasm"), b"page").unwrap();
+        std::fs::write(pkg.join("__wasm_split.___.js"), b"loader").unwrap();
 
         let first = Bundle::load(&site, "pkg", "w", true);
         let dir = first.js.strip_suffix("w.js").unwrap();
@@ -127,6 +146,10 @@ mod tests {
         assert_eq!(first.file(&format!("{dir}../w.js")), None);
         assert_eq!(first.file("/pkg/w.js"), None);
         assert_eq!(first.css, "/pkg/w.css");
+        assert_eq!(
+            first.split_loader,
+            Some(format!("{dir}__wasm_split.___.js"))
+        );
 
         std::fs::write(pkg.join("chunk_1.wasm"), b"changed page").unwrap();
         let second = Bundle::load(&site, "pkg", "w", true);
@@ -138,6 +161,10 @@ mod tests {
 
         let plain = Bundle::load(&site, "pkg", "w", false);
         assert_eq!(plain.js, "/pkg/w.js");
+        assert_eq!(
+            plain.split_loader.as_deref(),
+            Some("/pkg/__wasm_split.___.js")
+        );
         assert_eq!(plain.file(&second.js), None);
         std::fs::remove_dir_all(&site).unwrap();
     }

@@ -42,8 +42,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 }
 
 /// The stylesheet and the hydration of the page, from the addresses of this build's
-/// bundle (plain ones where no application state is at hand). The WASM is preloaded beside
-/// the glue module so that both download at once.
+/// bundle (plain ones where no application state is at hand). The WASM and the split loader
+/// are preloaded beside the glue module so that all download at once.
 #[cfg(feature = "ssr")]
 #[component]
 fn BundleTags(options: LeptosOptions) -> impl IntoView {
@@ -65,6 +65,7 @@ fn BundleTags(options: LeptosOptions) -> impl IntoView {
     view! {
         <link rel="stylesheet" id="leptos" href=bundle.css.clone() />
         <link rel="modulepreload" href=bundle.js.clone() />
+        {bundle.split_loader.clone().map(|loader| view! { <link rel="modulepreload" href=loader /> })}
         <link rel="preload" href=bundle.wasm.clone() r#as="fetch" r#type="application/wasm" crossorigin="" />
         <script type="module" nonce=leptos::nonce::use_nonce()>
             {hydrate}

@@ -329,6 +329,10 @@ fn built_site() -> tempfile::TempDir {
         ("wukong.wasm", "\0asm wasm bytes"),
         ("wukong.css", "body { margin: 0 }"),
         ("chunk_1.wasm", "\0asm a page's own code"),
+        (
+            "__wasm_split.____.js",
+            "import { initSync } from \"./wukong.js\";",
+        ),
     ] {
         std::fs::write(pkg.join(file), content).expect("bundle file");
         std::fs::write(pkg.join(format!("{file}.br")), format!("br:{content}")).expect("br");
@@ -384,6 +388,11 @@ async fn the_bundle_goes_out_precompressed_under_hashed_names_that_browsers_keep
     let (js, wasm, css) = (address(".js"), address(".wasm"), address(".css"));
     // The glue and the split loader fetch page chunks by paths relative to their own.
     let chunk = js.replace("/wukong.js", "/chunk_1.wasm");
+    let loader = js.replace("/wukong.js", "/__wasm_split.____.js");
+    assert!(
+        html.contains(&format!(r#"<link rel="modulepreload" href="{loader}">"#)),
+        "the split loader is not preloaded: {html}"
+    );
     assert!(
         !html.contains("/pkg/wukong.js\""),
         "the page names the unhashed script"
@@ -398,6 +407,11 @@ async fn the_bundle_goes_out_precompressed_under_hashed_names_that_browsers_keep
         (&wasm, "\0asm wasm bytes", "application/wasm"),
         (&css, "body { margin: 0 }", "text/css"),
         (&chunk, "\0asm a page's own code", "application/wasm"),
+        (
+            &loader,
+            "import { initSync } from \"./wukong.js\";",
+            "text/javascript",
+        ),
     ] {
         let brotli = send(url, "gzip, deflate, br").await.expect("answer");
         assert_eq!(brotli.status(), StatusCode::OK, "{url}");
