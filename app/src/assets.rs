@@ -27,7 +27,8 @@ pub struct Bundle {
     pub split_loader: Option<String>,
     /// `/<pkg_dir>/<hash>/`, when the build was found and fingerprinting is on.
     hashed_dir: Option<String>,
-    /// The build's files by name: only these are served under the hashed directory.
+    /// The build's files by name, as found at start: only these are served under the
+    /// hashed directory.
     files: HashMap<String, PathBuf>,
 }
 
@@ -38,28 +39,21 @@ impl Bundle {
     /// site, `cargo leptos watch`) files keep their plain addresses, served like any other
     /// static file.
     pub fn load(site_root: &Path, pkg_dir: &str, output_name: &str, fingerprint: bool) -> Bundle {
-        let files = if fingerprint {
-            build_files(&site_root.join(pkg_dir))
-        } else {
-            HashMap::new()
+        let files = build_files(&site_root.join(pkg_dir));
+        let hashed_dir = (fingerprint && !files.is_empty())
+            .then(|| format!("/{pkg_dir}/{}/", build_hash(&files)));
+        let address = |name: &str| match &hashed_dir {
+            Some(dir) if files.contains_key(name) => format!("{dir}{name}"),
+            _ => format!("/{pkg_dir}/{name}"),
         };
-        let hashed_dir = (!files.is_empty()).then(|| format!("/{pkg_dir}/{}/", build_hash(&files)));
-        let address = |extension: &str| {
-            let name = format!("{output_name}.{extension}");
-            match &hashed_dir {
-                Some(dir) if files.contains_key(&name) => format!("{dir}{name}"),
-                _ => format!("/{pkg_dir}/{name}"),
-            }
-        };
-        let split_loader =
-            split_loader_name(&site_root.join(pkg_dir)).map(|name| match &hashed_dir {
-                Some(dir) => format!("{dir}{name}"),
-                None => format!("/{pkg_dir}/{name}"),
-            });
+        let split_loader = files
+            .keys()
+            .find(|name| name.starts_with("__wasm_split.") && name.ends_with(".js"))
+            .map(|name| address(name));
         Bundle {
-            js: address("js"),
-            wasm: address("wasm"),
-            css: address("css"),
+            js: address(&format!("{output_name}.js")),
+            wasm: address(&format!("{output_name}.wasm")),
+            css: address(&format!("{output_name}.css")),
             split_loader,
             hashed_dir,
             files,
@@ -71,15 +65,6 @@ impl Bundle {
         let name = url_path.strip_prefix(self.hashed_dir.as_deref()?)?;
         self.files.get(name).map(PathBuf::as_path)
     }
-}
-
-/// The name of the split loader cargo-leptos writes beside the glue, if there is one.
-fn split_loader_name(pkg: &Path) -> Option<String> {
-    std::fs::read_dir(pkg)
-        .ok()?
-        .flatten()
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .find(|name| name.starts_with("__wasm_split.") && name.ends_with(".js"))
 }
 
 /// The files of the build in `pkg`, by name, leaving out the compressed copies (they are

@@ -3,7 +3,7 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    // Pages are lazy routes: hydration first loads the code of the page on screen.
+    // Some pages are lazy routes: hydration first loads the code of the page on screen.
     wasm_bindgen_futures::spawn_local(async {
         let body = leptos::prelude::document().body();
         let Some(body) = body else { return };
