@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Extracts the storage-version OpenAPI schemas of the KubeVirt kinds Wukong's simulated
-cluster serves from KubeVirt's generated CRDs (../shared/crds/kubevirt-crds.yaml), dropping
-descriptions, into server/crds/kubevirt-schemas.json. Run it when the CRDs are updated."""
+"""Extracts from KubeVirt's and CDI's generated CRDs (../shared/crds/), dropping descriptions:
+the storage-version OpenAPI schemas of the KubeVirt kinds Wukong's simulated cluster serves,
+into server/crds/kubevirt-schemas.json, and the whole CRDs of the kinds Wukong uses, which the
+test control plane installs, into end2end/controlplane/crds.json. Run it when the CRDs are
+updated."""
 import json
 import pathlib
 import sys
@@ -15,6 +17,13 @@ KINDS = [
     "virtualmachinerestores.snapshot.kubevirt.io",
 ]
 
+# Installed on the real control plane in tests: what Wukong reads and writes.
+CONTROL_PLANE_KINDS = KINDS + [
+    "virtualmachinesnapshotcontents.snapshot.kubevirt.io",
+    "virtualmachineclones.clone.kubevirt.io",
+    "datavolumes.cdi.kubevirt.io",
+]
+
 
 def strip(node):
     if isinstance(node, dict):
@@ -26,10 +35,16 @@ def strip(node):
 
 def main():
     root = pathlib.Path(__file__).resolve().parent.parent
-    source = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else root.parent / "shared/crds/kubevirt-crds.yaml"
+    shared = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else root.parent / "shared/crds"
+    crds = [
+        crd
+        for name in ("kubevirt-crds.yaml", "cdi-crds.yaml")
+        for crd in yaml.safe_load_all((shared / name).open())
+        if crd
+    ]
     out = {}
-    for crd in yaml.safe_load_all(source.open()):
-        if not crd or crd["metadata"]["name"] not in KINDS:
+    for crd in crds:
+        if crd["metadata"]["name"] not in KINDS:
             continue
         for version in crd["spec"]["versions"]:
             if version.get("storage"):
@@ -42,9 +57,27 @@ def main():
                 }
     missing = set(KINDS) - set(out)
     if missing:
-        sys.exit(f"not found in {source}: {sorted(missing)}")
-    target = root / "server/crds/kubevirt-schemas.json"
-    target.write_text(json.dumps(out, indent=None, separators=(",", ":"), sort_keys=True) + "\n")
+        sys.exit(f"not found in {shared}: {sorted(missing)}")
+    write(root / "server/crds/kubevirt-schemas.json", out)
+
+    installed = [
+        {
+            "apiVersion": crd["apiVersion"],
+            "kind": crd["kind"],
+            "metadata": {"name": crd["metadata"]["name"]},
+            "spec": strip(crd["spec"]),
+        }
+        for crd in crds
+        if crd["metadata"]["name"] in CONTROL_PLANE_KINDS
+    ]
+    missing = set(CONTROL_PLANE_KINDS) - {crd["metadata"]["name"] for crd in installed}
+    if missing:
+        sys.exit(f"not found in {shared}: {sorted(missing)}")
+    write(root / "end2end/controlplane/crds.json", sorted(installed, key=lambda crd: crd["metadata"]["name"]))
+
+
+def write(target, value):
+    target.write_text(json.dumps(value, indent=None, separators=(",", ":"), sort_keys=True) + "\n")
     print(f"wrote {target} ({target.stat().st_size} bytes)")
 
 

@@ -108,6 +108,23 @@ ensure_site_tools() {
   ensure_wasm_opt
 }
 
+# The real Kubernetes control plane the cluster tests run against (end2end/controlplane):
+# built with the machine's Go from the module proxy, once; later builds come from Go's build
+# cache in seconds. The version flags make `kubectl version` see the release it is.
+ensure_controlplane() {
+  command -v go >/dev/null || { echo "Go is not installed" >&2; return 1; }
+  local dir="$REPO_ROOT/end2end/controlplane" version
+  version="$(cd "$dir" && go list -m -f '{{.Version}}' k8s.io/kubernetes)" || return 1
+  local minor="${version#v1.}"
+  minor="${minor%%.*}"
+  say "building the test control plane (Kubernetes $version; about 5 minutes the first time)"
+  (cd "$dir" && go build -o "$REPO_ROOT/target/controlplane/controlplane" -ldflags "\
+    -X k8s.io/component-base/version.gitVersion=$version \
+    -X k8s.io/component-base/version.gitMajor=1 \
+    -X k8s.io/component-base/version.gitMinor=$minor" .) || return 1
+  export WUKONG_CONTROLPLANE="$REPO_ROOT/target/controlplane/controlplane"
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

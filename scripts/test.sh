@@ -103,6 +103,16 @@ deadline_ends_a_hung_test() {
   fi
 }
 
+go_checks() {
+  local unformatted
+  unformatted="$(cd end2end/controlplane && gofmt -l .)" || return 1
+  if [ -n "$unformatted" ]; then
+    echo "not gofmt-formatted: $unformatted"
+    return 1
+  fi
+  (cd end2end/controlplane && go vet .)
+}
+
 # The crates that must never reach the browser bundle.
 wasm_tree_is_clean() {
   local tree
@@ -173,8 +183,10 @@ ensure_cargo_nextest || fail_setup "cargo-nextest"
 ensure_postgres || fail_setup "PostgreSQL"
 ensure_oathtool || fail_setup "oathtool"
 ensure_npm "$REPO_ROOT/end2end" || fail_setup "npm packages for the browser tests"
+ensure_controlplane || fail_setup "the test control plane"
 
 check "cargo fmt --check" cargo fmt --all --check
+check "gofmt and go vet: end2end/controlplane" go_checks
 # With `app`'s unit tests: selected beside `server`, `app` gets `ssr` from it and every
 # dependency is the build `server` uses (`-p app --features ssr` alone resolves features
 # differently and rebuilds 44 crates).
@@ -184,7 +196,7 @@ if start_postgres; then
   # The integration tests less the modules that never open the application's database
   # (server/tests/api/main.rs), but with the binary's own PostgreSQL test.
   cargo_tests "Rust tests on PostgreSQL" postgres cargo nextest run -p server -p app --profile ci \
-    --run-ignored all -E 'binary_id(server::api) & (not test(/^(cli|simcluster|simconsole|vms)::/) | test(/^cli::with_postgresql/))'
+    --run-ignored all -E 'binary_id(server::api) & (not test(/^(cli|controlplane|simcluster|simconsole|vms)::/) | test(/^cli::with_postgresql/))'
   stop_postgres
 else
   echo "FAILED: could not start PostgreSQL" >&2

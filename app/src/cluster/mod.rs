@@ -1,5 +1,7 @@
 //! The Kubernetes cluster Wukong runs virtual machines on: one `kube::Client` per process.
 
+mod refusals;
+
 use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 /// How long one request to the cluster may take before the user is told it timed out.
@@ -80,6 +82,7 @@ fn user_error(error: kube::Error, what: &str) -> crate::AppError {
     use crate::AppError;
     match error {
         kube::Error::Api(status) => match status.code {
+            403 if let Some(refusal) = refusals::from_admission(&status, what) => refusal,
             404 => AppError::NotFound {
                 what: what.to_owned(),
             },

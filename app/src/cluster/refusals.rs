@@ -1,0 +1,87 @@
+//! Refusals by the API server's admission plugins, which come as 403 Forbidden like a
+//! missing permission but mean something the user can act on. They are told apart by the
+//! Status `details.causes` and, where the API server gives no cause, by its message.
+
+use crate::AppError;
+use kube::core::Status;
+use std::collections::BTreeMap;
+
+/// The refusal in `status` about `what`, if an admission plugin made it.
+pub fn from_admission(status: &Status, what: &str) -> Option<AppError> {
+    let refused = |message: String| AppError::Invalid {
+        field: String::new(),
+        message,
+    };
+    if terminating_namespace(status) {
+        return Some(refused(format!(
+            "{what} cannot be created: its namespace is being deleted. Wait until it is gone, or \
+             ask an administrator why it is stuck."
+        )));
+    }
+    exceeded_quota(&status.message).map(|usage| {
+        refused(format!(
+            "The cluster's quota refused {what}: {usage}. Delete something in the project or ask \
+             an administrator for more room."
+        ))
+    })
+}
+
+/// The NamespaceLifecycle plugin adds the cause `NamespaceTerminating`
+/// (kube-apiserver `staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go`).
+fn terminating_namespace(status: &Status) -> bool {
+    status.details.as_ref().is_some_and(|details| {
+        details
+            .causes
+            .iter()
+            .any(|cause| cause.reason == "NamespaceTerminating")
+    })
+}
+
+/// The ResourceQuota plugin gives no cause, only the message
+/// `exceeded quota: NAME, requested: R, used: U, limited: L`, each list `resource=value`
+/// joined by commas and sorted (`staging/src/k8s.io/apiserver/pkg/admission/plugin/resourcequota/controller.go`,
+/// `prettyPrint`). Returns, per requested resource, "R requested, U of L used".
+fn exceeded_quota(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("exceeded quota: ")?;
+    let (_, rest) = rest.split_once(", requested: ")?;
+    let (requested, rest) = rest.split_once(", used: ")?;
+    let (used, limited) = rest.split_once(", limited: ")?;
+    let list = |text: &str| -> BTreeMap<String, String> {
+        text.split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+            .collect()
+    };
+    let (used, limited) = (list(used), list(limited));
+    let parts: Vec<String> = list(requested)
+        .into_iter()
+        .map(|(name, amount)| {
+            let of = |values: &BTreeMap<String, String>| {
+                values.get(&name).cloned().unwrap_or_else(|| "?".to_owned())
+            };
+            format!(
+                "{name}: {amount} requested, {} of {} used",
+                of(&used),
+                of(&limited)
+            )
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exceeded_quota;
+
+    #[test]
+    fn quota_messages_name_each_resource_with_its_usage_and_limit() {
+        let message = "virtualmachines.kubevirt.io \"b\" is forbidden: exceeded quota: q, \
+                       requested: limits.memory=2Gi,requests.cpu=2, used: limits.memory=15Gi,requests.cpu=1, \
+                       limited: limits.memory=16Gi,requests.cpu=2";
+        assert_eq!(
+            exceeded_quota(message).as_deref(),
+            Some("limits.memory: 2Gi requested, 15Gi of 16Gi used; requests.cpu: 2 requested, 1 of 2 used")
+        );
+        assert_eq!(exceeded_quota("User \"x\" cannot create resource"), None);
+    }
+}
