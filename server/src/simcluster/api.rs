@@ -251,13 +251,21 @@ async fn handle(
     let result =
         parse_target(&sim, uri.path()).and_then(|target| match (&method, target.name.clone()) {
             (&Method::GET, Some(name)) => get_one(&sim, &target, &name),
-            (&Method::PATCH | &Method::PUT, Some(name)) if target.status => {
-                write_status(&sim, &target, &name, &method, &headers, &body)
-            }
+            (&Method::PATCH | &Method::PUT, Some(name)) if target.status => write_status(
+                &sim,
+                &target,
+                &name,
+                &method,
+                &headers,
+                &body,
+                is_strict(&query),
+            ),
             _ if target.status => Err(method_not_allowed(&method)),
             (&Method::GET, None) => list(&sim, &target, &query),
-            (&Method::POST, None) => create(&sim, &target, &body),
-            (&Method::PATCH, Some(name)) => patch(&sim, &target, &name, &headers, &body),
+            (&Method::POST, None) => create(&sim, &target, &body, is_strict(&query)),
+            (&Method::PATCH, Some(name)) => {
+                patch(&sim, &target, &name, &headers, &body, is_strict(&query))
+            }
             (&Method::DELETE, Some(name)) => delete(&sim, &target, &name),
             _ => Err(method_not_allowed(&method)),
         });
@@ -502,9 +510,40 @@ fn now_rfc3339() -> String {
     )
 }
 
-/// Checks an object before it is stored: kind and apiVersion, name, and the CRD schema.
-fn check_object(target: &Target, object: &Value, name: &str) -> Result<(), Failure> {
+/// Whether the request asks for strict field validation (`?fieldValidation=Strict`); the
+/// default, `Warn`, and `Ignore` both prune unknown fields silently here.
+fn is_strict(query: &HashMap<String, String>) -> bool {
+    query.get("fieldValidation").map(String::as_str) == Some("Strict")
+}
+
+/// Checks an object before it is stored: kind and apiVersion, name, and the CRD schema,
+/// after pruning the fields the schema does not declare (refused instead when `strict`).
+fn check_object(
+    target: &Target,
+    object: &mut Value,
+    name: &str,
+    strict: bool,
+) -> Result<(), Failure> {
     let resource = &target.resource;
+    if let Some(schema) = &resource.schema {
+        let pruned = schema::prune(schema, object);
+        if strict && !pruned.is_empty() {
+            let fields: Vec<String> = pruned
+                .iter()
+                .map(|field| format!("unknown field \"{field}\""))
+                .collect();
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                format!(
+                    "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                    fields.join(", "),
+                    kind = resource.kind,
+                    version = resource.version,
+                ),
+            ));
+        }
+    }
     let mut causes = Vec::new();
     if object.get("apiVersion").and_then(Value::as_str) != Some(resource.api_version().as_str()) {
         causes.push((
@@ -530,7 +569,7 @@ fn check_object(target: &Target, object: &Value, name: &str) -> Result<(), Failu
     }
 }
 
-fn create(sim: &Sim, target: &Target, body: &[u8]) -> Answer {
+fn create(sim: &Sim, target: &Target, body: &[u8], strict: bool) -> Answer {
     let mut object = parse_json(body)?;
     let name = object
         .pointer("/metadata/name")
@@ -551,7 +590,7 @@ fn create(sim: &Sim, target: &Target, body: &[u8]) -> Answer {
             ));
         }
     }
-    check_object(target, &object, &name)?;
+    check_object(target, &mut object, &name, strict)?;
     let mut store = lock(sim)?;
     if let Some(namespace) = &target.namespace {
         let namespace_key = Key {
@@ -559,7 +598,7 @@ fn create(sim: &Sim, target: &Target, body: &[u8]) -> Answer {
             namespace: String::new(),
             name: namespace.clone(),
         };
-        if store.get(&namespace_key).is_none() {
+        let Some(namespace_object) = store.get(&namespace_key) else {
             let mut failure = Failure::new(
                 StatusCode::NOT_FOUND,
                 "NotFound",
@@ -567,6 +606,9 @@ fn create(sim: &Sim, target: &Target, body: &[u8]) -> Answer {
             );
             failure.details = json!({"name": namespace, "kind": "namespaces"});
             return Err(failure);
+        };
+        if is_terminating(namespace_object) {
+            return Err(terminating_namespace(target, &name, namespace));
         }
     }
     let key = key(target, &name);
@@ -666,7 +708,14 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
-fn patch(sim: &Sim, target: &Target, name: &str, headers: &HeaderMap, body: &[u8]) -> Answer {
+fn patch(
+    sim: &Sim,
+    target: &Target,
+    name: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    strict: bool,
+) -> Answer {
     let is_apply = content_type_allowed(headers)?;
     let patch = parse_json(body)?;
     let key = key(target, name);
@@ -674,7 +723,7 @@ fn patch(sim: &Sim, target: &Target, name: &str, headers: &HeaderMap, body: &[u8
     let Some(mut object) = existing else {
         // Server-side apply creates what does not exist yet.
         if is_apply {
-            return create(sim, target, body);
+            return create(sim, target, body, strict);
         }
         return Err(Failure::not_found(&target.resource, name));
     };
@@ -698,7 +747,7 @@ fn patch(sim: &Sim, target: &Target, name: &str, headers: &HeaderMap, body: &[u8
         }
     }
     merge(&mut object, &patch);
-    check_object(target, &object, name)?;
+    check_object(target, &mut object, name, strict)?;
     let mut store = lock(sim)?;
     let version = store.bump();
     // The generation counts changes of the spec, as the API server does.
@@ -716,7 +765,7 @@ fn patch(sim: &Sim, target: &Target, name: &str, headers: &HeaderMap, body: &[u8
             metadata.insert("generation".to_owned(), json!(generation + 1));
         }
     }
-    store.put(key, object.clone()).map_err(Failure::internal)?;
+    store_or_finish(&mut store, key, object.clone())?;
     Ok((StatusCode::OK, object))
 }
 
@@ -729,6 +778,7 @@ fn write_status(
     method: &Method,
     headers: &HeaderMap,
     body: &[u8],
+    strict: bool,
 ) -> Answer {
     if method == Method::PATCH {
         content_type_allowed(headers)?;
@@ -752,21 +802,96 @@ fn write_status(
             &status,
         );
     }
-    check_object(target, &object, name)?;
+    check_object(target, &mut object, name, strict)?;
     let version = store.bump();
     object["metadata"]["resourceVersion"] = Value::String(version.to_string());
     store.put(key, object.clone()).map_err(Failure::internal)?;
     Ok((StatusCode::OK, object))
 }
 
+fn is_terminating(object: &Value) -> bool {
+    object.pointer("/metadata/deletionTimestamp").is_some()
+}
+
+fn has_finalizers(object: &Value) -> bool {
+    object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|finalizers| !finalizers.is_empty())
+}
+
+/// The NamespaceLifecycle admission plugin's refusal, with its `NamespaceTerminating` cause
+/// (`staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go`).
+fn terminating_namespace(target: &Target, name: &str, namespace: &str) -> Failure {
+    let mut failure = Failure::new(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        format!(
+            "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} \
+             because it is being terminated",
+            target.resource.id()
+        ),
+    );
+    failure.details = json!({"name": name, "group": target.resource.group,
+        "kind": target.resource.plural, "causes": [{"reason": "NamespaceTerminating",
+        "message": format!("namespace {namespace} is being terminated"),
+        "field": "metadata.namespace"}]});
+    failure
+}
+
+/// Marks `object` as being deleted: it stays, Terminating, until its finalizers are gone.
+fn mark_terminating(
+    store: &mut super::store::Store,
+    key: Key,
+    mut object: Value,
+) -> Result<Value, Failure> {
+    if !is_terminating(&object) {
+        let version = store.bump();
+        object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+        object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        object["metadata"]["resourceVersion"] = Value::String(version.to_string());
+        store.put(key, object.clone()).map_err(Failure::internal)?;
+    }
+    Ok(object)
+}
+
+/// Stores a changed object, unless it was being deleted and its last finalizer just went:
+/// then it is removed, and a namespace it held in Terminating goes too once empty.
+fn store_or_finish(
+    store: &mut super::store::Store,
+    key: Key,
+    object: Value,
+) -> Result<(), Failure> {
+    if !is_terminating(&object) || has_finalizers(&object) {
+        return store.put(key, object).map_err(Failure::internal);
+    }
+    store.bump();
+    store.remove(&key).map_err(Failure::internal)?;
+    let namespace_key = Key {
+        resource: "namespaces".to_owned(),
+        namespace: String::new(),
+        name: key.namespace.clone(),
+    };
+    let emptied = !key.namespace.is_empty()
+        && store.get(&namespace_key).is_some_and(is_terminating)
+        && !store.keys().any(|inner| inner.namespace == key.namespace);
+    if emptied {
+        store.bump();
+        store.remove(&namespace_key).map_err(Failure::internal)?;
+    }
+    Ok(())
+}
+
 fn delete(sim: &Sim, target: &Target, name: &str) -> Answer {
     let mut store = lock(sim)?;
     let key = key(target, name);
-    if store.get(&key).is_none() {
+    let Some(object) = store.get(&key).cloned() else {
         return Err(Failure::not_found(&target.resource, name));
-    }
-    // Kubernetes' namespace controller deletes everything in a deleted namespace; here at
-    // once, each object with its own DELETED event.
+    };
+    // Kubernetes' namespace controller deletes everything in a deleted namespace (here at
+    // once, each object with its own DELETED event); objects with finalizers stay
+    // Terminating, and so does the namespace until they are gone.
+    let mut held = false;
     if target.resource.plural == "namespaces" {
         let inside: Vec<Key> = store
             .keys()
@@ -774,9 +899,25 @@ fn delete(sim: &Sim, target: &Target, name: &str) -> Answer {
             .cloned()
             .collect();
         for inner in inside {
-            store.bump();
-            store.remove(&inner).map_err(Failure::internal)?;
+            let Some(inner_object) = store.get(&inner).cloned() else {
+                continue;
+            };
+            if has_finalizers(&inner_object) {
+                mark_terminating(&mut store, inner, inner_object)?;
+                held = true;
+            } else {
+                store.bump();
+                store.remove(&inner).map_err(Failure::internal)?;
+            }
         }
+    }
+    if held || has_finalizers(&object) {
+        let mut marked = mark_terminating(&mut store, key.clone(), object)?;
+        if held && marked.pointer("/status/phase").is_none() {
+            marked["status"] = json!({"phase": "Terminating"});
+            store.put(key, marked.clone()).map_err(Failure::internal)?;
+        }
+        return Ok((StatusCode::OK, marked));
     }
     store.bump();
     let removed = store.remove(&key).map_err(Failure::internal)?;

@@ -1,6 +1,8 @@
 //! Checks objects against the structural OpenAPI v3 schemas of KubeVirt's CRDs, the way the
-//! Kubernetes API server does with strict field validation: wrong types, missing required
-//! fields, values outside an enum and unknown fields are refused with the path of the field.
+//! Kubernetes API server does: fields the schema does not declare are pruned (refused only
+//! when the client asks for strict field validation), then wrong types, missing required
+//! fields and values outside an enum are refused with the path of the field
+//! (`staging/src/k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning/algorithm.go`).
 
 use serde_json::{Map, Value};
 
@@ -17,6 +19,55 @@ pub fn validate(schema: &Value, value: &Value) -> Vec<FieldError> {
     let mut errors = Vec::new();
     check(schema, value, "", &mut errors);
     errors
+}
+
+/// Removes from `value` every field `schema` does not declare, as the API server prunes
+/// custom resources; returns their paths (`spec.runStratgy`) in document order.
+pub fn prune(schema: &Value, value: &mut Value) -> Vec<String> {
+    let mut pruned = Vec::new();
+    prune_at(schema, value, "", &mut pruned);
+    pruned
+}
+
+fn prune_at(schema: &Value, value: &mut Value, path: &str, pruned: &mut Vec<String>) {
+    match value {
+        Value::Object(fields) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            let additional = schema
+                .get("additionalProperties")
+                .filter(|extra| extra.is_object());
+            let open = flag(schema, "x-kubernetes-preserve-unknown-fields")
+                || (properties.is_none() && schema.get("additionalProperties").is_none());
+            fields.retain(|name, field| {
+                let field_path = child(path, name);
+                match (properties.and_then(|p| p.get(name)), additional) {
+                    (Some(field_schema), _) | (None, Some(field_schema)) => {
+                        prune_at(field_schema, field, &field_path, pruned);
+                        true
+                    }
+                    // The root's apiVersion, kind and metadata are not the schema's to prune.
+                    _ if open
+                        || (path.is_empty()
+                            && matches!(name.as_str(), "apiVersion" | "kind" | "metadata")) =>
+                    {
+                        true
+                    }
+                    _ => {
+                        pruned.push(field_path);
+                        false
+                    }
+                }
+            });
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for item in items {
+                    prune_at(item_schema, item, path, pruned);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn child(path: &str, key: &str) -> String {
@@ -143,19 +194,15 @@ fn check_object(
             }
         }
     }
+    // Unknown fields are gone by now (`prune`).
     let properties = schema.get("properties").and_then(Value::as_object);
-    let additional = schema.get("additionalProperties");
-    let open = flag(schema, "x-kubernetes-preserve-unknown-fields")
-        || (properties.is_none() && additional.is_none());
+    let additional = schema
+        .get("additionalProperties")
+        .filter(|extra| extra.is_object());
     for (name, field) in fields {
         let field_path = child(path, name);
-        match (properties.and_then(|p| p.get(name)), additional) {
-            (Some(field_schema), _) => check(field_schema, field, &field_path, errors),
-            (None, Some(Value::Bool(false))) | (None, None) if !open => {
-                fail(errors, &field_path, "is not a known field".to_owned());
-            }
-            (None, Some(extra)) if extra.is_object() => check(extra, field, &field_path, errors),
-            _ => {}
+        if let Some(field_schema) = properties.and_then(|p| p.get(name)).or(additional) {
+            check(field_schema, field, &field_path, errors);
         }
     }
 }

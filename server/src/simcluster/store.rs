@@ -33,6 +33,9 @@ pub struct Event {
     pub resource_version: u64,
     pub key: Key,
     pub object: Value,
+    /// For MODIFIED, the labels the object had before, so a watch with a label selector
+    /// can tell an object that entered or left it.
+    pub previous_labels: Option<Value>,
 }
 
 pub struct Store {
@@ -100,13 +103,20 @@ impl Store {
 
     /// Stores `object` (whose resourceVersion is the current one) and announces it.
     pub fn put(&mut self, key: Key, object: Value) -> io::Result<()> {
-        let kind = if self.objects.contains_key(&key) {
-            "MODIFIED"
-        } else {
-            "ADDED"
+        let previous = self.objects.insert(key.clone(), object.clone());
+        let (kind, previous_labels) = match previous {
+            Some(previous) => (
+                "MODIFIED",
+                Some(
+                    previous
+                        .pointer("/metadata/labels")
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                ),
+            ),
+            None => ("ADDED", None),
         };
-        self.objects.insert(key.clone(), object.clone());
-        self.record(kind, key, object);
+        self.record(kind, key, object, previous_labels);
         self.save()
     }
 
@@ -116,18 +126,25 @@ impl Store {
             let mut object = object.clone();
             object["metadata"]["resourceVersion"] =
                 Value::String(self.resource_version.to_string());
-            self.record("DELETED", key.clone(), object);
+            self.record("DELETED", key.clone(), object, None);
         }
         self.save()?;
         Ok(removed)
     }
 
-    fn record(&mut self, kind: &'static str, key: Key, object: Value) {
+    fn record(
+        &mut self,
+        kind: &'static str,
+        key: Key,
+        object: Value,
+        previous_labels: Option<Value>,
+    ) {
         let event = Event {
             kind,
             resource_version: self.resource_version,
             key,
             object,
+            previous_labels,
         };
         if self.history.len() == self.history_limit {
             self.history.pop_front();

@@ -2,11 +2,7 @@
 //! resourceVersion (or from the current state), carries every later change, sends bookmarks
 //! when asked, and ends with a 410 Gone error when it cannot resume.
 
-use super::{
-    selector::Selector,
-    store::{Event, Key},
-    Resource, Sim,
-};
+use super::{selector::Selector, store::Event, Resource, Sim};
 use axum::{body::Body, http::header, response::Response};
 use serde_json::{json, Value};
 use std::{convert::Infallible, sync::Arc, time::Duration};
@@ -24,13 +20,32 @@ pub struct WatchRequest {
 }
 
 impl WatchRequest {
-    fn wants(&self, key: &Key, object: &Value) -> bool {
-        key.resource == self.resource.id()
+    /// The event type this watch sees for `event`, if any. A change that moves an object
+    /// into the label selector is ADDED for this watch, one that moves it out DELETED, as
+    /// the API server's watch cache turns them (`staging/src/k8s.io/apiserver/pkg/storage/cacher/cache_watcher.go`,
+    /// `convertToWatchEvent`).
+    fn sees(&self, event: &Event) -> Option<&'static str> {
+        let ours = event.key.resource == self.resource.id()
             && self
                 .namespace
                 .as_ref()
-                .is_none_or(|ns| *ns == key.namespace)
-            && self.selector.matches(object.pointer("/metadata/labels"))
+                .is_none_or(|ns| *ns == event.key.namespace);
+        if !ours {
+            return None;
+        }
+        let now = self
+            .selector
+            .matches(event.object.pointer("/metadata/labels"));
+        let before = event
+            .previous_labels
+            .as_ref()
+            .map(|labels| self.selector.matches(Some(labels)));
+        match (now, before) {
+            (true, Some(false)) => Some("ADDED"),
+            (false, Some(true)) => Some("DELETED"),
+            (true, _) => Some(event.kind),
+            (false, _) => None,
+        }
     }
 }
 
@@ -64,6 +79,7 @@ pub fn watch(sim: Arc<Sim>, request: WatchRequest) -> Response {
                             resource_version: store.resource_version(),
                             key: key.clone(),
                             object: object.clone(),
+                            previous_labels: None,
                         })
                         .collect(),
                 ),
@@ -78,11 +94,11 @@ pub fn watch(sim: Arc<Sim>, request: WatchRequest) -> Response {
                 .await;
             return;
         };
-        for event in replay
-            .iter()
-            .filter(|event| request.wants(&event.key, &event.object))
-        {
-            if sender.send(line(event.kind, &event.object)).await.is_err() {
+        for event in &replay {
+            let Some(kind) = request.sees(event) else {
+                continue;
+            };
+            if sender.send(line(kind, &event.object)).await.is_err() {
                 return;
             }
         }
@@ -109,10 +125,10 @@ pub fn watch(sim: Arc<Sim>, request: WatchRequest) -> Response {
                 received = live.recv() => match received {
                     Ok(event) if event.resource_version > last => {
                         last = event.resource_version;
-                        if request.wants(&event.key, &event.object)
-                            && sender.send(line(event.kind, &event.object)).await.is_err()
-                        {
-                            return;
+                        if let Some(kind) = request.sees(&event) {
+                            if sender.send(line(kind, &event.object)).await.is_err() {
+                                return;
+                            }
                         }
                     }
                     Ok(_) => {}
