@@ -53,6 +53,8 @@ def main():
                     "version": version["name"],
                     "kind": crd["spec"]["names"]["kind"],
                     "plural": crd["spec"]["names"]["plural"],
+                    "singular": crd["spec"]["names"]["singular"],
+                    "shortNames": crd["spec"]["names"].get("shortNames", []),
                     "schema": strip(version["schema"]["openAPIV3Schema"]),
                 }
     missing = set(KINDS) - set(out)

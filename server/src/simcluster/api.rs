@@ -1,7 +1,9 @@
 //! The REST surface: `/api/v1/…` for core kinds and `/apis/{group}/{version}/…` for the
 //! rest, answering as the Kubernetes API server does, errors as `Status` objects.
 
-use super::{console, lifecycle, schema, selector::Selector, store::Key, watch, Resource, Sim};
+use super::{
+    console, discovery, lifecycle, schema, selector::Selector, store::Key, watch, Resource, Sim,
+};
 use axum::{
     body::Bytes,
     extract::{
@@ -20,6 +22,10 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/version", get(version))
+        .route("/api", get(core_versions))
+        .route("/apis", get(groups))
+        .route("/openapi/v3", get(openapi_root))
+        .route("/openapi/v3/{*path}", get(openapi_group_version))
         .route("/api/{*path}", any(handle))
         .route("/apis/{*path}", any(handle))
         .layer(axum::middleware::from_fn_with_state(
@@ -84,6 +90,37 @@ async fn unless_stopped(
         return response;
     }
     next.run(request).await
+}
+
+async fn core_versions(headers: HeaderMap) -> Json<Value> {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or_default();
+    Json(discovery::core_versions(host))
+}
+
+async fn groups(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(discovery::groups(&sim))
+}
+
+async fn openapi_root(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    Json(discovery::openapi_root(&sim))
+}
+
+async fn openapi_group_version(
+    State(sim): State<Arc<Sim>>,
+    axum::extract::Path(path): axum::extract::Path<String>,
+) -> Response {
+    match discovery::openapi_group_version(&sim, &path) {
+        Some(document) => Json(document).into_response(),
+        None => Failure::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .into_response(),
+    }
 }
 
 async fn version() -> Json<Value> {
@@ -248,6 +285,11 @@ async fn handle(
             _ => subresource(&sim, &method, rest, &body),
         };
     }
+    if method == Method::GET {
+        if let Some(list) = discovery::resource_list(&sim, uri.path()) {
+            return Json(list).into_response();
+        }
+    }
     let result =
         parse_target(&sim, uri.path()).and_then(|target| match (&method, target.name.clone()) {
             (&Method::GET, Some(name)) => get_one(&sim, &target, &name),
@@ -262,7 +304,9 @@ async fn handle(
             ),
             _ if target.status => Err(method_not_allowed(&method)),
             (&Method::GET, None) => list(&sim, &target, &query),
-            (&Method::POST, None) => create(&sim, &target, &body, is_strict(&query)),
+            (&Method::POST, None) => {
+                json_body(&headers).and_then(|()| create(&sim, &target, &body, is_strict(&query)))
+            }
             (&Method::PATCH, Some(name)) => {
                 patch(&sim, &target, &name, &headers, &body, is_strict(&query))
             }
@@ -659,6 +703,24 @@ fn content_type_allowed(headers: &HeaderMap) -> Result<bool, Failure> {
     let is_apply = content_type.starts_with("application/apply-patch");
     if is_apply || content_type.starts_with("application/merge-patch+json") {
         Ok(is_apply)
+    } else {
+        Err(Failure::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format: {content_type}"),
+        ))
+    }
+}
+
+/// A create's body must be JSON: this server decodes neither protobuf nor CBOR, and says so
+/// with 415, on which client-go sends the request again as JSON.
+fn json_body(headers: &HeaderMap) -> Result<(), Failure> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    if content_type.starts_with("application/json") {
+        Ok(())
     } else {
         Err(Failure::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

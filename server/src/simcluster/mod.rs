@@ -9,6 +9,7 @@
 mod access;
 mod api;
 mod console;
+mod discovery;
 pub mod lifecycle;
 mod pattern;
 mod rfb;
@@ -40,18 +41,21 @@ pub struct Resource {
     pub kind: String,
     pub plural: String,
     pub namespaced: bool,
+    /// What `kubectl` also accepts for the plural (`vm`, `ns`).
+    pub short_names: Vec<String>,
     /// The CRD's OpenAPI schema, for kinds that have one.
     pub schema: Option<Value>,
 }
 
 impl Resource {
-    fn core(kind: &str, plural: &str, namespaced: bool) -> Self {
+    fn core(kind: &str, plural: &str, short_name: &str, namespaced: bool) -> Self {
         Resource {
             group: String::new(),
             version: "v1".to_owned(),
             kind: kind.to_owned(),
             plural: plural.to_owned(),
             namespaced,
+            short_names: vec![short_name.to_owned()],
             schema: None,
         }
     }
@@ -77,8 +81,8 @@ impl Resource {
 /// Every kind served.
 pub fn resources() -> Result<Vec<Resource>, serde_json::Error> {
     let mut resources = vec![
-        Resource::core("Namespace", "namespaces", false),
-        Resource::core("ResourceQuota", "resourcequotas", true),
+        Resource::core("Namespace", "namespaces", "ns", false),
+        Resource::core("ResourceQuota", "resourcequotas", "quota", true),
     ];
     let schemas: serde_json::Map<String, Value> = serde_json::from_str(KUBEVIRT_SCHEMAS)?;
     for entry in schemas.values() {
@@ -89,6 +93,13 @@ pub fn resources() -> Result<Vec<Resource>, serde_json::Error> {
             kind: text("kind"),
             plural: text("plural"),
             namespaced: true,
+            short_names: entry["shortNames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
             schema: Some(entry["schema"].clone()),
         });
     }

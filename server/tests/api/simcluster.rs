@@ -860,3 +860,148 @@ pub(crate) mod lifecycle {
         assert_eq!(quantity_bytes("1Xi"), None);
     }
 }
+
+/// `kubectl`, the standard client, works against the simulated cluster with the kubeconfig
+/// it writes: apply of a KubeVirt example VM (create, then a change), get across
+/// namespaces, patch, delete, and a watch that sees each of those.
+mod kubectl {
+    use server::simcluster::SimCluster;
+    use std::{path::Path, process::Stdio, time::Duration};
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+
+    const NAMESPACE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n";
+
+    /// A VM as KubeVirt's examples write one: a container disk and cloud-init.
+    fn example_vm(run_strategy: &str) -> String {
+        format!(
+            "apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata:\n  name: testvm\n\
+             spec:\n  runStrategy: {run_strategy}\n  template:\n    metadata:\n      labels:\n        \
+             kubevirt.io/domain: testvm\n    spec:\n      domain:\n        devices:\n          \
+             disks:\n          - name: containerdisk\n            disk:\n              bus: virtio\n          \
+             - name: cloudinitdisk\n            disk:\n              bus: virtio\n          \
+             interfaces:\n          - name: default\n            masquerade: {{}}\n        \
+             resources:\n          requests:\n            memory: 64M\n      networks:\n      \
+             - name: default\n        pod: {{}}\n      volumes:\n      - name: containerdisk\n        \
+             containerDisk:\n          image: quay.io/kubevirt/cirros-container-disk-demo\n      \
+             - name: cloudinitdisk\n        cloudInitNoCloud:\n          userDataBase64: SGkuXG4=\n"
+        )
+    }
+
+    async fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> String {
+        let mut child = tokio::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run kubectl");
+        let mut input = child.stdin.take().expect("stdin");
+        input
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .await
+            .expect("write stdin");
+        drop(input);
+        let output = child.wait_with_output().await.expect("kubectl output");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "kubectl {args:?}: {}{text}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        text
+    }
+
+    #[tokio::test]
+    async fn apply_get_patch_delete_and_watch_work() {
+        let sim = SimCluster::start(None).await.expect("start");
+        let dir = tempfile::tempdir().expect("dir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+        kubectl(&kubeconfig, &["apply", "-f", "-"], Some(NAMESPACE)).await;
+        let created = kubectl(
+            &kubeconfig,
+            &["apply", "-n", "demo", "-f", "-"],
+            Some(&example_vm("Halted")),
+        )
+        .await;
+        assert_eq!(created.trim(), "virtualmachine.kubevirt.io/testvm created");
+        let mut watch = tokio::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args([
+                "get",
+                "vm",
+                "-n",
+                "demo",
+                "-w",
+                "--output-watch-events",
+                "-o",
+                "jsonpath={.type} {.object.metadata.name} {.object.spec.runStrategy}{\"\\n\"}",
+            ])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("kubectl get -w");
+        let mut lines = BufReader::new(watch.stdout.take().expect("stdout")).lines();
+        let mut next_line = async || {
+            tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+                .await
+                .expect("the watch goes on")
+                .expect("read")
+                .expect("a line")
+        };
+        // The watch starts with what exists; every later change comes after this line.
+        assert_eq!(next_line().await, "ADDED testvm Halted");
+        let changed = kubectl(
+            &kubeconfig,
+            &["apply", "-n", "demo", "-f", "-"],
+            Some(&example_vm("Manual")),
+        )
+        .await;
+        assert_eq!(
+            changed.trim(),
+            "virtualmachine.kubevirt.io/testvm configured"
+        );
+        let listed = kubectl(&kubeconfig, &["get", "vm", "-A", "-o", "name"], None).await;
+        assert_eq!(listed.trim(), "virtualmachine.kubevirt.io/testvm");
+        let patched = kubectl(
+            &kubeconfig,
+            &[
+                "patch",
+                "vm",
+                "testvm",
+                "-n",
+                "demo",
+                "--type",
+                "merge",
+                "-p",
+                r#"{"spec":{"runStrategy":"Halted"}}"#,
+            ],
+            None,
+        )
+        .await;
+        assert_eq!(patched.trim(), "virtualmachine.kubevirt.io/testvm patched");
+        let deleted = kubectl(&kubeconfig, &["delete", "vm", "testvm", "-n", "demo"], None).await;
+        assert_eq!(
+            deleted.trim(),
+            "virtualmachine.kubevirt.io \"testvm\" deleted"
+        );
+
+        let mut seen = Vec::new();
+        while !seen.iter().any(|line: &String| line.starts_with("DELETED")) {
+            seen.push(next_line().await);
+        }
+        assert!(
+            seen.iter().any(|line| line == "MODIFIED testvm Manual"),
+            "{seen:#?}"
+        );
+        assert_eq!(
+            seen.last().map(String::as_str),
+            Some("DELETED testvm Halted"),
+            "{seen:#?}"
+        );
+    }
+}
