@@ -282,7 +282,7 @@ async fn handle(
                 console::connect(&sim, target, &query, upgrade)
                     .unwrap_or_else(IntoResponse::into_response)
             }
-            _ => subresource(&sim, &method, rest, &body),
+            _ => subresource(&lifecycle::Embedded(sim.clone()), &method, rest, &body).await,
         };
     }
     if method == Method::GET {
@@ -326,7 +326,13 @@ async fn handle(
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                 };
-                lifecycle::reconcile(&sim, field("/metadata/namespace"), field("/metadata/name"));
+                let objects = lifecycle::Embedded(sim.clone());
+                lifecycle::reconcile(
+                    &objects,
+                    field("/metadata/namespace"),
+                    field("/metadata/name"),
+                )
+                .await;
             }
             (status, Json(value)).into_response()
         }
@@ -337,7 +343,14 @@ async fn handle(
 /// KubeVirt's aggregated API (virt-api): lifecycle actions, VNC and serial console.
 const SUBRESOURCES: &str = "/apis/subresources.kubevirt.io/v1/namespaces/";
 
-fn subresource(sim: &Arc<Sim>, method: &Method, rest: &str, body: &[u8]) -> Response {
+/// A lifecycle action on `objects`: the built-in cluster's, or a real API server's when
+/// this answers for KubeVirt there (`standin`).
+pub(super) async fn subresource<O: lifecycle::Objects>(
+    objects: &O,
+    method: &Method,
+    rest: &str,
+    body: &[u8],
+) -> Response {
     let segments: Vec<&str> = rest.split('/').collect();
     let [namespace, plural, name, action] = segments.as_slice() else {
         return Failure::new(
@@ -358,7 +371,7 @@ fn subresource(sim: &Arc<Sim>, method: &Method, rest: &str, body: &[u8]) -> Resp
             Err(failure) => return failure.into_response(),
         }
     };
-    match lifecycle::act(sim, plural, namespace, name, action, &options) {
+    match lifecycle::act(objects, plural, namespace, name, action, &options).await {
         Ok(status) => status.into_response(),
         Err((status, reason, message)) => Failure::new(status, reason, message).into_response(),
     }
@@ -541,7 +554,7 @@ fn name_problem(name: &str, label: bool) -> Option<String> {
     }
 }
 
-fn now_rfc3339() -> String {
+pub(super) fn now_rfc3339() -> String {
     let ms = app::db::now_ms();
     let secs = ms.div_euclid(1000);
     let text = app::components::format_utc(ms);
@@ -755,7 +768,7 @@ fn check_resource_version(
 }
 
 /// RFC 7386 JSON merge patch.
-fn merge(target: &mut Value, patch: &Value) {
+pub(super) fn merge(target: &mut Value, patch: &Value) {
     match (target, patch) {
         (Value::Object(target), Value::Object(patch)) => {
             for (key, value) in patch {

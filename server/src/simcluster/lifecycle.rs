@@ -5,11 +5,14 @@
 //! ErrorUnschedulable. The `subresources.kubevirt.io` actions (start, stop, restart, pause,
 //! unpause) answer as virt-api does: 202 or 200 with an empty body, 409 when the state does
 //! not allow the action.
+//!
+//! The machine runs over [`Objects`]: the built-in cluster's own store ([`Embedded`]), or
+//! any API server (`standin`), where it plays KubeVirt for a real control plane.
 
-use super::{store::Key, Sim};
+use super::{api::merge, store::Key, Sim};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::{future::Future, sync::Arc, time::Duration};
 
 pub(super) const VM: &str = "virtualmachines.kubevirt.io";
 pub(super) const VMI: &str = "virtualmachineinstances.kubevirt.io";
@@ -29,44 +32,142 @@ pub(super) fn key(resource: &str, namespace: &str, name: &str) -> Key {
     }
 }
 
-fn get(sim: &Sim, key: &Key) -> Option<Value> {
-    sim.store.lock().ok()?.get(key).cloned()
+/// Where the state machine reads and writes VMs and VMIs. Writes that fail are logged by
+/// the implementation: a controller retries on the next change, as KubeVirt's does.
+pub trait Objects: Clone + Send + Sync + 'static {
+    fn vm(&self, namespace: &str, name: &str) -> impl Future<Output = Option<Value>> + Send;
+    fn vmi(&self, namespace: &str, name: &str) -> impl Future<Output = Option<Value>> + Send;
+    /// Merges `spec` into the VM's spec.
+    fn patch_vm_spec(
+        &self,
+        namespace: &str,
+        name: &str,
+        spec: Value,
+    ) -> impl Future<Output = ()> + Send;
+    /// Merges `status` into the VM's status, as virt-controller writes it.
+    fn patch_vm_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: Value,
+    ) -> impl Future<Output = ()> + Send;
+    /// Merges `status` into the VMI's status (a VMI has no status subresource).
+    fn patch_vmi_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: Value,
+    ) -> impl Future<Output = ()> + Send;
+    fn create_vmi(&self, vmi: Value) -> impl Future<Output = ()> + Send;
+    fn delete_vmi(&self, namespace: &str, name: &str) -> impl Future<Output = ()> + Send;
+    /// How long each step of a start or stop takes.
+    fn transition_delay(&self) -> Duration;
 }
 
-/// Changes a stored object under a new resourceVersion (and announces it to watches).
-fn update(sim: &Sim, key: &Key, change: impl FnOnce(&mut Value)) {
-    let Ok(mut store) = sim.store.lock() else {
-        return;
-    };
-    let Some(mut object) = store.get(key).cloned() else {
-        return;
-    };
-    change(&mut object);
-    let version = store.bump();
-    object["metadata"]["resourceVersion"] = Value::String(version.to_string());
-    if let Err(error) = store.put(key.clone(), object) {
-        tracing::error!(%error, "simulated cluster: cannot save state");
+/// The built-in cluster's store.
+#[derive(Clone)]
+pub struct Embedded(pub Arc<Sim>);
+
+impl Embedded {
+    fn get(&self, key: &Key) -> Option<Value> {
+        self.0.store.lock().ok()?.get(key).cloned()
+    }
+
+    /// Changes a stored object under a new resourceVersion (and announces it to watches).
+    fn update(&self, key: &Key, change: impl FnOnce(&mut Value)) {
+        let Ok(mut store) = self.0.store.lock() else {
+            return;
+        };
+        let Some(mut object) = store.get(key).cloned() else {
+            return;
+        };
+        change(&mut object);
+        let version = store.bump();
+        object["metadata"]["resourceVersion"] = Value::String(version.to_string());
+        if let Err(error) = store.put(key.clone(), object) {
+            tracing::error!(%error, "simulated cluster: cannot save state");
+        }
     }
 }
 
-fn set_status(sim: &Sim, vm: &Key, printable: &str, running: bool) {
-    update(sim, vm, |object| {
-        let status = object
-            .as_object_mut()
-            .map(|fields| fields.entry("status").or_insert_with(|| json!({})));
-        if let Some(status) = status {
-            status["printableStatus"] = json!(printable);
-            status["created"] = json!(running);
-            status["ready"] = json!(running && printable == "Running");
-            status["conditions"] = json!([{
-                "type": "Ready",
-                "status": if running && printable == "Running" { "True" } else { "False" },
-                "reason": printable,
-                "lastProbeTime": null,
-                "lastTransitionTime": null,
-            }]);
+impl Objects for Embedded {
+    async fn vm(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.get(&key(VM, namespace, name))
+    }
+
+    async fn vmi(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.get(&key(VMI, namespace, name))
+    }
+
+    async fn patch_vm_spec(&self, namespace: &str, name: &str, spec: Value) {
+        self.update(&key(VM, namespace, name), |object| {
+            merge(object, &json!({ "spec": spec }))
+        });
+    }
+
+    async fn patch_vm_status(&self, namespace: &str, name: &str, status: Value) {
+        self.update(&key(VM, namespace, name), |object| {
+            merge(object, &json!({ "status": status }))
+        });
+    }
+
+    async fn patch_vmi_status(&self, namespace: &str, name: &str, status: Value) {
+        self.update(&key(VMI, namespace, name), |object| {
+            merge(object, &json!({ "status": status }))
+        });
+    }
+
+    async fn create_vmi(&self, mut vmi: Value) {
+        let Ok(mut store) = self.0.store.lock() else {
+            return;
+        };
+        let field = |pointer: &str| {
+            vmi.pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let key = key(VMI, &field("/metadata/namespace"), &field("/metadata/name"));
+        let version = store.bump();
+        vmi["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
+        vmi["metadata"]["creationTimestamp"] = json!(super::api::now_rfc3339());
+        vmi["metadata"]["resourceVersion"] = Value::String(version.to_string());
+        if let Err(error) = store.put(key, vmi) {
+            tracing::error!(%error, "simulated cluster: cannot save state");
         }
-    });
+    }
+
+    async fn delete_vmi(&self, namespace: &str, name: &str) {
+        let key = key(VMI, namespace, name);
+        if let Ok(mut store) = self.0.store.lock() {
+            if store.get(&key).is_some() {
+                store.bump();
+                if let Err(error) = store.remove(&key) {
+                    tracing::error!(%error, "simulated cluster: cannot save state");
+                }
+            }
+        }
+    }
+
+    fn transition_delay(&self) -> Duration {
+        self.0.transition_delay
+    }
+}
+
+fn status(printable: &str, running: bool) -> Value {
+    let ready = running && printable == "Running";
+    json!({
+        "printableStatus": printable,
+        "created": running,
+        "ready": ready,
+        "conditions": [{
+            "type": "Ready",
+            "status": if ready { "True" } else { "False" },
+            "reason": printable,
+            "lastProbeTime": null,
+            "lastTransitionTime": null,
+        }],
+    })
 }
 
 fn printable(vm: &Value) -> &str {
@@ -126,16 +227,24 @@ fn demand(vm: &Value) -> (u64, u64) {
     (cpus, memory)
 }
 
-fn new_vmi(vm: &Value, namespace: &str, name: &str, address_seed: u64) -> Value {
+/// The VMI of `vm`, as virt-controller makes it (`setupVMIFromVM`,
+/// pkg/virt-controller/watch/vm/): the template's labels and spec, owned by the VM; with the
+/// status virt-handler would report once it runs.
+fn new_vmi(vm: &Value, namespace: &str, name: &str) -> Value {
     let labels = vm
         .pointer("/spec/template/metadata/labels")
         .cloned()
         .unwrap_or_else(|| json!({}));
-    let ip = format!(
-        "10.244.{}.{}",
-        (address_seed / 250) % 250,
-        address_seed % 250 + 2
-    );
+    // An address that differs between VMs and stays put for one VM's life.
+    let seed = vm
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or(name)
+        .bytes()
+        .fold(7u64, |hash, byte| {
+            hash.wrapping_mul(31).wrapping_add(u64::from(byte))
+        });
+    let ip = format!("10.244.{}.{}", (seed / 250) % 250, seed % 250 + 2);
     json!({
         "apiVersion": "kubevirt.io/v1",
         "kind": "VirtualMachineInstance",
@@ -143,7 +252,6 @@ fn new_vmi(vm: &Value, namespace: &str, name: &str, address_seed: u64) -> Value 
             "name": name,
             "namespace": namespace,
             "labels": labels,
-            "uid": uuid::Uuid::new_v4().to_string(),
             "ownerReferences": [{
                 "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "name": name,
                 "uid": vm.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
@@ -160,100 +268,90 @@ fn new_vmi(vm: &Value, namespace: &str, name: &str, address_seed: u64) -> Value 
     })
 }
 
-fn put_new(sim: &Sim, key: Key, object: Value) {
-    let Ok(mut store) = sim.store.lock() else {
-        return;
-    };
-    let version = store.bump();
-    let mut object = object;
-    object["metadata"]["resourceVersion"] = Value::String(version.to_string());
-    if let Err(error) = store.put(key, object) {
-        tracing::error!(%error, "simulated cluster: cannot save state");
-    }
-}
-
-fn remove(sim: &Sim, key: &Key) {
-    if let Ok(mut store) = sim.store.lock() {
-        if store.get(key).is_some() {
-            store.bump();
-            if let Err(error) = store.remove(key) {
-                tracing::error!(%error, "simulated cluster: cannot save state");
-            }
-        }
-    }
-}
-
 /// Brings a VM's instance in line with what its spec asks for, after the delays a real
 /// cluster takes. Called after every change of a VM.
-pub fn reconcile(sim: &Arc<Sim>, namespace: &str, name: &str) {
-    let vm_key = key(VM, namespace, name);
-    let vmi_key = key(VMI, namespace, name);
-    let Some(vm) = get(sim, &vm_key) else {
-        remove(sim, &vmi_key);
+pub async fn reconcile<O: Objects>(objects: &O, namespace: &str, name: &str) {
+    let Some(vm) = objects.vm(namespace, name).await else {
+        objects.delete_vmi(namespace, name).await;
         return;
     };
-    let has_vmi = get(sim, &vmi_key).is_some();
+    let has_vmi = objects.vmi(namespace, name).await.is_some();
     match (wants_running(&vm), has_vmi, printable(&vm)) {
         (true, false, "Starting" | "ErrorUnschedulable") | (true, true, _) => {}
         (true, false, _) => {
-            set_status(sim, &vm_key, "Starting", false);
-            later(sim, namespace, name, finish_start);
+            objects
+                .patch_vm_status(namespace, name, status("Starting", false))
+                .await;
+            later(objects, namespace, name, Step::FinishStart);
         }
         (false, true, "Stopping") => {}
         (false, true, _) => {
-            set_status(sim, &vm_key, "Stopping", true);
-            later(sim, namespace, name, finish_stop);
+            objects
+                .patch_vm_status(namespace, name, status("Stopping", true))
+                .await;
+            later(objects, namespace, name, Step::FinishStop);
         }
         (false, false, "Stopped") => {}
-        (false, false, _) => set_status(sim, &vm_key, "Stopped", false),
+        (false, false, _) => {
+            objects
+                .patch_vm_status(namespace, name, status("Stopped", false))
+                .await
+        }
     }
 }
 
-fn later(sim: &Arc<Sim>, namespace: &str, name: &str, step: fn(&Arc<Sim>, &str, &str)) {
-    let (sim, namespace, name) = (sim.clone(), namespace.to_owned(), name.to_owned());
+#[derive(Clone, Copy)]
+enum Step {
+    FinishStart,
+    FinishStop,
+}
+
+fn later<O: Objects>(objects: &O, namespace: &str, name: &str, step: Step) {
+    let (objects, namespace, name) = (objects.clone(), namespace.to_owned(), name.to_owned());
     tokio::spawn(async move {
-        tokio::time::sleep(sim.transition_delay).await;
-        step(&sim, &namespace, &name);
+        tokio::time::sleep(objects.transition_delay()).await;
+        match step {
+            Step::FinishStart => finish_start(&objects, &namespace, &name).await,
+            Step::FinishStop => finish_stop(&objects, &namespace, &name).await,
+        }
     });
 }
 
-fn finish_start(sim: &Arc<Sim>, namespace: &str, name: &str) {
-    let vm_key = key(VM, namespace, name);
-    let Some(vm) = get(sim, &vm_key) else { return };
+async fn finish_start<O: Objects>(objects: &O, namespace: &str, name: &str) {
+    let Some(vm) = objects.vm(namespace, name).await else {
+        return;
+    };
     if !wants_running(&vm) || printable(&vm) != "Starting" {
-        return reconcile(sim, namespace, name);
+        return Box::pin(reconcile(objects, namespace, name)).await;
     }
     let (cpus, memory) = demand(&vm);
     if cpus > NODE_CPUS || memory > NODE_MEMORY_BYTES {
-        update(sim, &vm_key, |object| {
-            object["status"]["printableStatus"] = json!("ErrorUnschedulable");
-            object["status"]["conditions"] = json!([{
+        let unschedulable = json!({
+            "printableStatus": "ErrorUnschedulable",
+            "conditions": [{
                 "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                 "message": format!("0/1 nodes are available: 1 Insufficient resources (the node has {NODE_CPUS} CPUs and 64Gi of memory)."),
                 "lastProbeTime": null, "lastTransitionTime": null,
-            }]);
+            }],
         });
+        objects
+            .patch_vm_status(namespace, name, unschedulable)
+            .await;
         return;
     }
-    let seed = sim
-        .store
-        .lock()
-        .map(|store| store.resource_version())
-        .unwrap_or_default();
-    put_new(
-        sim,
-        key(VMI, namespace, name),
-        new_vmi(&vm, namespace, name, seed),
-    );
-    set_status(sim, &vm_key, "Running", true);
+    objects.create_vmi(new_vmi(&vm, namespace, name)).await;
+    objects
+        .patch_vm_status(namespace, name, status("Running", true))
+        .await;
 }
 
-fn finish_stop(sim: &Arc<Sim>, namespace: &str, name: &str) {
-    remove(sim, &key(VMI, namespace, name));
-    let vm_key = key(VM, namespace, name);
-    if get(sim, &vm_key).is_some() {
-        set_status(sim, &vm_key, "Stopped", false);
-        reconcile(sim, namespace, name);
+async fn finish_stop<O: Objects>(objects: &O, namespace: &str, name: &str) {
+    objects.delete_vmi(namespace, name).await;
+    if objects.vm(namespace, name).await.is_some() {
+        objects
+            .patch_vm_status(namespace, name, status("Stopped", false))
+            .await;
+        Box::pin(reconcile(objects, namespace, name)).await;
     }
 }
 
@@ -262,16 +360,14 @@ fn conflict(message: impl Into<String>) -> Refusal {
 }
 
 /// `PUT …/virtualmachines/{name}/{action}` and `…/virtualmachineinstances/{name}/{action}`.
-pub fn act(
-    sim: &Arc<Sim>,
+pub async fn act<O: Objects>(
+    objects: &O,
     plural: &str,
     namespace: &str,
     name: &str,
     action: &str,
     body: &Value,
 ) -> Result<StatusCode, Refusal> {
-    let vm_key = key(VM, namespace, name);
-    let vmi_key = key(VMI, namespace, name);
     let not_found = |what: &str| {
         (
             StatusCode::NOT_FOUND,
@@ -279,47 +375,51 @@ pub fn act(
             format!("{what} \"{name}\" not found"),
         )
     };
-    let has_vmi = get(sim, &vmi_key).is_some();
+    let vm = objects.vm(namespace, name).await;
+    let has_vmi = objects.vmi(namespace, name).await.is_some();
     match (plural, action) {
         ("virtualmachines", "start") => {
-            let vm = get(sim, &vm_key).ok_or_else(|| not_found(VM))?;
+            let vm = vm.ok_or_else(|| not_found(VM))?;
             if has_vmi || printable(&vm) == "Starting" {
                 return Err(conflict("VM is already running"));
             }
-            update(sim, &vm_key, |object| {
-                object["spec"]["runStrategy"] = json!("Always")
-            });
-            reconcile(sim, namespace, name);
+            objects
+                .patch_vm_spec(namespace, name, json!({"runStrategy": "Always"}))
+                .await;
+            reconcile(objects, namespace, name).await;
             Ok(StatusCode::ACCEPTED)
         }
         ("virtualmachines", "stop") => {
-            let vm = get(sim, &vm_key).ok_or_else(|| not_found(VM))?;
+            let vm = vm.ok_or_else(|| not_found(VM))?;
             let force = body.get("gracePeriod").and_then(Value::as_i64) == Some(0);
             if !has_vmi && printable(&vm) != "Starting" && !force {
                 return Err(conflict("VM is not running"));
             }
-            update(sim, &vm_key, |object| {
-                object["spec"]["runStrategy"] = json!("Halted")
-            });
+            objects
+                .patch_vm_spec(namespace, name, json!({"runStrategy": "Halted"}))
+                .await;
             if force {
-                remove(sim, &vmi_key);
-                set_status(sim, &vm_key, "Stopped", false);
+                objects.delete_vmi(namespace, name).await;
+                objects
+                    .patch_vm_status(namespace, name, status("Stopped", false))
+                    .await;
             } else {
-                reconcile(sim, namespace, name);
+                reconcile(objects, namespace, name).await;
             }
             Ok(StatusCode::ACCEPTED)
         }
         ("virtualmachines", "restart") => {
-            get(sim, &vm_key).ok_or_else(|| not_found(VM))?;
+            vm.ok_or_else(|| not_found(VM))?;
             if !has_vmi {
                 return Err(conflict("VM is not running"));
             }
-            set_status(sim, &vm_key, "Stopping", true);
-            later(sim, namespace, name, finish_stop);
+            objects
+                .patch_vm_status(namespace, name, status("Stopping", true))
+                .await;
+            later(objects, namespace, name, Step::FinishStop);
             Ok(StatusCode::ACCEPTED)
         }
         ("virtualmachineinstances", "pause" | "unpause") => {
-            let vm = get(sim, &vm_key);
             if !has_vmi {
                 return Err(conflict("VMI is not running"));
             }
@@ -332,18 +432,15 @@ pub fn act(
                     "VMI is not paused"
                 }));
             }
-            update(sim, &vmi_key, |object| {
-                object["status"]["conditions"] = json!([
-                    {"type": "Ready", "status": if pausing { "False" } else { "True" }, "lastProbeTime": null, "lastTransitionTime": null},
-                    {"type": "Paused", "status": if pausing { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": null},
-                ]);
-            });
-            set_status(
-                sim,
-                &vm_key,
-                if pausing { "Paused" } else { "Running" },
-                true,
-            );
+            let conditions = json!({"conditions": [
+                {"type": "Ready", "status": if pausing { "False" } else { "True" }, "lastProbeTime": null, "lastTransitionTime": null},
+                {"type": "Paused", "status": if pausing { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": null},
+            ]});
+            objects.patch_vmi_status(namespace, name, conditions).await;
+            let now = if pausing { "Paused" } else { "Running" };
+            objects
+                .patch_vm_status(namespace, name, status(now, true))
+                .await;
             Ok(StatusCode::OK)
         }
         _ => Err((
