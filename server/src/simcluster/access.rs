@@ -43,7 +43,11 @@ pub fn credentials() -> io::Result<&'static Credentials> {
 }
 
 fn make_credentials() -> io::Result<Credentials> {
-    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+}
+
+/// A new token and a self-signed certificate for `names` (IP addresses or DNS names).
+pub fn self_signed(names: Vec<String>) -> io::Result<Credentials> {
     let rcgen::CertifiedKey { cert, signing_key } =
         rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
     let key = PrivatePkcs8KeyDer::from(signing_key.serialize_der());

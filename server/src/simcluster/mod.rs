@@ -15,6 +15,7 @@ mod pattern;
 mod rfb;
 pub mod schema;
 mod selector;
+pub mod standin;
 mod store;
 mod terminal;
 mod watch;

@@ -20,9 +20,9 @@ use axum::{
     body::Body,
     http::{header, Request, StatusCode},
 };
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{json, Value};
-use server::simcluster::{SimCluster, SimOptions};
+use server::simcluster::{standin::StandIn, SimCluster, SimOptions};
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
@@ -376,7 +376,22 @@ async fn the_event_socket_needs_a_session_and_an_allowed_origin() {
 #[tokio::test]
 async fn create_start_stop_delete_reach_every_socket_and_the_audit_log() {
     let sim = SimCluster::start_with(None, fast()).await.expect("sim");
-    let wukong = start(&sim).await;
+    sockets_and_audit_follow_the_lifecycle(start(&sim).await).await;
+}
+
+/// The same on a real API server, with the simulated KubeVirt standing in for KubeVirt:
+/// every change reaches the sockets through Wukong's watches of the real API server.
+#[tokio::test]
+async fn on_a_real_api_server_the_lifecycle_reaches_every_socket_and_the_audit_log() {
+    let plane = ControlPlane::start().await;
+    let cluster = plane.admin().await;
+    let _kubevirt = StandIn::start(cluster.client.clone(), Duration::from_millis(200))
+        .await
+        .expect("the KubeVirt stand-in");
+    sockets_and_audit_follow_the_lifecycle(start_on(cluster).await).await;
+}
+
+async fn sockets_and_audit_follow_the_lifecycle(wukong: Wukong) {
     let mut first = wukong
         .socket(Some(&wukong.admin), ORIGIN)
         .await
@@ -454,80 +469,6 @@ async fn create_start_stop_delete_reach_every_socket_and_the_audit_log() {
             ("vm_deleted", "success"),
         ]
     );
-}
-
-/// The same path on a real API server: with no KubeVirt there, the test writes status as
-/// virt-controller does (the VM's `/status` subresource; the VMI, which has none, whole), and
-/// every change reaches the socket and the list through Wukong's watches.
-#[tokio::test]
-async fn watches_of_a_real_api_server_reach_the_socket_and_the_list() {
-    let plane = ControlPlane::start().await;
-    let cluster = plane.admin().await;
-    let wukong = start_on(cluster.clone()).await;
-    let mut socket = wukong
-        .socket(Some(&wukong.admin), ORIGIN)
-        .await
-        .expect("socket");
-    wukong.create("web-1").await;
-    wait_event(&mut socket, |event| status_of(event, "web-1").is_some()).await;
-    let vms: Api<VirtualMachine> = Api::namespaced(cluster.client.clone(), &wukong.namespace);
-    vms.patch_status(
-        "web-1",
-        &PatchParams::default(),
-        &Patch::Merge(
-            json!({"status": {"printableStatus": "Running", "ready": true, "created": true}}),
-        ),
-    )
-    .await
-    .expect("status as virt-controller writes it");
-    let stored = serde_json::to_value(vms.get("web-1").await.expect("VM")).expect("JSON");
-    let uid = &stored["metadata"]["uid"];
-    // virt-controller gives the VMI the labels of the VM's template
-    // (`setupVMIFromVM`, pkg/virt-controller/watch/vm/).
-    let labels = &stored["spec"]["template"]["metadata"]["labels"];
-    let vmi = json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-        "metadata": {"name": "web-1", "labels": labels, "ownerReferences": [{"apiVersion": "kubevirt.io/v1",
-            "kind": "VirtualMachine", "name": "web-1", "uid": uid, "controller": true}]},
-        "spec": {"domain": {"devices": {}}},
-        "status": {"phase": "Running", "nodeName": "node-1",
-            "interfaces": [{"name": "default", "ipAddress": "10.244.0.7", "ipAddresses": ["10.244.0.7"]}]}});
-    let vmis = Api::<DynamicObject>::namespaced_with(
-        cluster.client.clone(),
-        &wukong.namespace,
-        &crate::support::api_resource(
-            "kubevirt.io",
-            "v1",
-            "VirtualMachineInstance",
-            "virtualmachineinstances",
-        ),
-    );
-    vmis.create(
-        &PostParams::default(),
-        &serde_json::from_value(vmi).expect("VMI"),
-    )
-    .await
-    .expect("the VMI");
-    let running = wait_event(&mut socket, |event| {
-        matches!(event, LiveEvent::VmChanged { vm } if vm.status == VmStatus::Running && vm.ip.is_some())
-    })
-    .await;
-    let LiveEvent::VmChanged { vm } = running else {
-        unreachable!()
-    };
-    assert_eq!(
-        (vm.ip.as_deref(), vm.node.as_deref()),
-        (Some("10.244.0.7"), Some("node-1"))
-    );
-    let page = wukong.wait_for("web-1", VmStatus::Running).await;
-    assert_eq!(page.items[0].ip.as_deref(), Some("10.244.0.7"));
-    let removal = json!({"project": wukong.slug, "name": "web-1", "disks": "Delete"});
-    let (status, body) = wukong.call("vms/delete", &wukong.admin, removal).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    wait_event(
-        &mut socket,
-        |event| matches!(event, LiveEvent::VmRemoved { name, .. } if name == "web-1"),
-    )
-    .await;
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ use kube::{
     ResourceExt as _,
 };
 use serde_json::{json, Value};
-use server::simcluster::{resources, schema, SimCluster, SimOptions};
+use server::simcluster::{resources, schema, standin::StandIn, SimCluster, SimOptions};
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
@@ -265,7 +265,7 @@ fn vms_api(cluster: &Cluster) -> Api<VirtualMachine> {
 
 async fn wait_for_status(cluster: &Cluster, name: &str, status: &str) {
     let vms = vms_api(cluster);
-    for _ in 0..200 {
+    for _ in 0..500 {
         let vm = vms.get(name).await.expect("get VM");
         if vm.printable_status() == Some(status) {
             return;
@@ -299,7 +299,24 @@ async fn ours(cluster: &Cluster, name: &str) -> WukongVm {
 #[tokio::test]
 async fn create_then_every_lifecycle_action_goes_through_kubevirts_subresources() {
     let sim = SimCluster::start_with(None, fast()).await.expect("sim");
-    let cluster = simulated(&sim);
+    every_lifecycle_action(&simulated(&sim)).await;
+}
+
+/// The same flow on a real API server, with the simulated KubeVirt standing in for
+/// virt-controller and virt-api behind an `APIService`.
+#[tokio::test]
+async fn every_lifecycle_action_on_a_real_api_server() {
+    let plane = crate::controlplane::harness::ControlPlane::start().await;
+    let cluster = plane.admin().await;
+    let _kubevirt = StandIn::start(cluster.client.clone(), Duration::from_millis(50))
+        .await
+        .expect("the KubeVirt stand-in");
+    every_lifecycle_action(&cluster).await;
+}
+
+/// Create, then every action, each answered as KubeVirt answers, then delete.
+async fn every_lifecycle_action(cluster: &Cluster) {
+    let cluster = cluster.clone();
     let vm = new_vm(
         "web-1",
         ImageSource::Preset(ImagePreset::Cirros),

@@ -1,0 +1,367 @@
+//! The simulated KubeVirt as a stand-in on any API server, such as the real control plane
+//! the tests start: a controller that watches VirtualMachines and writes their instances and
+//! status through the API, as virt-controller does, and an aggregated API server for
+//! `v1.subresources.kubevirt.io`, registered with an `APIService`, so that lifecycle calls
+//! reach it through the API server exactly as they reach virt-api (authenticated and
+//! authorized there first).
+//!
+//! The aggregator finds it through a Service of type ExternalName pointing at `localhost`
+//! (`staging/src/k8s.io/apiserver/pkg/util/proxy/proxy.go`, `ResolveCluster`; Endpoints may
+//! not hold loopback addresses) and checks its certificate against the `APIService`'s
+//! `caBundle` for the name `virt-api.kubevirt.svc`. It does not check the aggregator's client
+//! certificate: it is a test harness on loopback, not virt-api.
+
+use super::{
+    access,
+    api::subresource,
+    lifecycle::{self, Objects},
+};
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{Method, Uri},
+    response::{IntoResponse, Response},
+    routing::{any, get},
+    Json, Router,
+};
+use futures_util::StreamExt as _;
+use kube::{
+    api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
+    runtime::watcher,
+    Client,
+};
+use serde_json::{json, Value};
+use std::{io, net::SocketAddr, time::Duration};
+use tokio::net::TcpListener;
+
+const NAMESPACE: &str = "kubevirt";
+const SERVICE: &str = "virt-api";
+const GROUP_VERSION: &str = "subresources.kubevirt.io/v1";
+
+fn resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: "kubevirt.io".to_owned(),
+        version: "v1".to_owned(),
+        api_version: "kubevirt.io/v1".to_owned(),
+        kind: kind.to_owned(),
+        plural: plural.to_owned(),
+    }
+}
+
+/// VMs and VMIs on an API server, written as KubeVirt's controllers write them.
+#[derive(Clone)]
+struct Remote {
+    client: Client,
+    transition_delay: Duration,
+}
+
+impl Remote {
+    fn vms(&self, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client.clone(),
+            namespace,
+            &resource("VirtualMachine", "virtualmachines"),
+        )
+    }
+
+    fn vmis(&self, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client.clone(),
+            namespace,
+            &resource("VirtualMachineInstance", "virtualmachineinstances"),
+        )
+    }
+}
+
+fn logged<T>(what: &str, namespace: &str, name: &str, result: kube::Result<T>) {
+    if let Err(error) = result {
+        tracing::warn!(%error, %namespace, %name, "KubeVirt stand-in: cannot {what}");
+    }
+}
+
+async fn get_value(api: Api<DynamicObject>, name: &str) -> Option<Value> {
+    let object = api.get_opt(name).await.ok()??;
+    serde_json::to_value(object).ok()
+}
+
+impl Objects for Remote {
+    async fn vm(&self, namespace: &str, name: &str) -> Option<Value> {
+        get_value(self.vms(namespace), name).await
+    }
+
+    async fn vmi(&self, namespace: &str, name: &str) -> Option<Value> {
+        get_value(self.vmis(namespace), name).await
+    }
+
+    async fn patch_vm_spec(&self, namespace: &str, name: &str, spec: Value) {
+        let patch = Patch::Merge(json!({ "spec": spec }));
+        let result = self
+            .vms(namespace)
+            .patch(name, &PatchParams::default(), &patch)
+            .await;
+        logged("change a VM's spec", namespace, name, result);
+    }
+
+    async fn patch_vm_status(&self, namespace: &str, name: &str, status: Value) {
+        let patch = Patch::Merge(json!({ "status": status }));
+        let result = self
+            .vms(namespace)
+            .patch_status(name, &PatchParams::default(), &patch)
+            .await;
+        logged("write a VM's status", namespace, name, result);
+    }
+
+    async fn patch_vmi_status(&self, namespace: &str, name: &str, status: Value) {
+        let patch = Patch::Merge(json!({ "status": status }));
+        let result = self
+            .vmis(namespace)
+            .patch(name, &PatchParams::default(), &patch)
+            .await;
+        logged("write a VMI's status", namespace, name, result);
+    }
+
+    async fn create_vmi(&self, vmi: Value) {
+        let field = |pointer: &str| {
+            vmi.pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (namespace, name) = (field("/metadata/namespace"), field("/metadata/name"));
+        let result = match serde_json::from_value::<DynamicObject>(vmi) {
+            Ok(object) => self
+                .vmis(&namespace)
+                .create(&PostParams::default(), &object)
+                .await
+                .map(|_| ()),
+            Err(error) => Err(kube::Error::SerdeError(error)),
+        };
+        logged("create a VMI", &namespace, &name, result);
+    }
+
+    async fn delete_vmi(&self, namespace: &str, name: &str) {
+        match self
+            .vmis(namespace)
+            .delete(name, &DeleteParams::default())
+            .await
+        {
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            result => logged("delete a VMI", namespace, name, result),
+        }
+    }
+
+    fn transition_delay(&self) -> Duration {
+        self.transition_delay
+    }
+}
+
+/// A running stand-in; it stops when dropped.
+pub struct StandIn {
+    pub address: SocketAddr,
+    _stop: tokio::sync::watch::Sender<()>,
+    controller: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        self.controller.abort();
+    }
+}
+
+impl StandIn {
+    /// Starts the controller and the aggregated API server on 127.0.0.1, registers them with
+    /// the API server `client` reaches (which must allow it to manage namespaces, services,
+    /// API services and KubeVirt's kinds), and returns once the API server serves the group.
+    pub async fn start(client: Client, transition_delay: Duration) -> io::Result<Self> {
+        let remote = Remote {
+            client: client.clone(),
+            transition_delay,
+        };
+        let credentials = access::self_signed(vec![
+            format!("{SERVICE}.{NAMESPACE}.svc"),
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])?;
+        let certificate_pem = credentials.certificate_pem.clone();
+        let credentials: &'static access::Credentials = Box::leak(Box::new(credentials));
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        let listener = access::TlsListener::start(listener, credentials, stopped.clone())?;
+        let router = Router::new()
+            .route("/apis", get(groups))
+            .route("/apis/subresources.kubevirt.io", get(group))
+            .route("/apis/subresources.kubevirt.io/v1", get(resources))
+            .route(
+                "/apis/subresources.kubevirt.io/v1/namespaces/{*rest}",
+                any(action),
+            )
+            .with_state(remote.clone());
+        let mut stopping = stopped;
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopping.changed().await;
+            };
+            if let Err(error) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(%error, "KubeVirt stand-in stopped");
+            }
+        });
+        register(&client, address.port(), &certificate_pem)
+            .await
+            .map_err(io::Error::other)?;
+        let controller = tokio::spawn(control(remote));
+        Ok(StandIn {
+            address,
+            _stop: stop,
+            controller,
+        })
+    }
+}
+
+/// Reconciles every VM on every change, as virt-controller's VM controller does.
+async fn control(remote: Remote) {
+    let vms: Api<DynamicObject> = Api::all_with(
+        remote.client.clone(),
+        &resource("VirtualMachine", "virtualmachines"),
+    );
+    let mut events = Box::pin(watcher(vms, watcher::Config::default()));
+    while let Some(event) = events.next().await {
+        let object = match event {
+            Ok(
+                watcher::Event::Apply(object)
+                | watcher::Event::InitApply(object)
+                | watcher::Event::Delete(object),
+            ) => object,
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "KubeVirt stand-in: the VM watch failed; it retries");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let namespace = object.metadata.namespace.unwrap_or_default();
+        let name = object.metadata.name.unwrap_or_default();
+        lifecycle::reconcile(&remote, &namespace, &name).await;
+    }
+}
+
+/// The namespace, Service and `APIService` that route `subresources.kubevirt.io` here, then
+/// a wait until the API server reports the `APIService` available.
+async fn register(client: &Client, port: u16, certificate_pem: &str) -> Result<(), kube::Error> {
+    use base64::{engine::general_purpose::STANDARD, Engine as _};
+    let apply = PatchParams::apply("wukong-kubevirt-stand-in").force();
+    let core = |kind: &str, plural: &str| ApiResource {
+        group: String::new(),
+        version: "v1".to_owned(),
+        api_version: "v1".to_owned(),
+        kind: kind.to_owned(),
+        plural: plural.to_owned(),
+    };
+    let namespaces: Api<DynamicObject> =
+        Api::all_with(client.clone(), &core("Namespace", "namespaces"));
+    namespaces
+        .patch(
+            NAMESPACE,
+            &apply,
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": NAMESPACE}})),
+        )
+        .await?;
+    let services: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), NAMESPACE, &core("Service", "services"));
+    services
+        .patch(
+            SERVICE,
+            &apply,
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": SERVICE, "namespace": NAMESPACE},
+            "spec": {"type": "ExternalName", "externalName": "localhost",
+                "ports": [{"name": "https", "port": port}]}})),
+        )
+        .await?;
+    let api_services: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource {
+            group: "apiregistration.k8s.io".to_owned(),
+            version: "v1".to_owned(),
+            api_version: "apiregistration.k8s.io/v1".to_owned(),
+            kind: "APIService".to_owned(),
+            plural: "apiservices".to_owned(),
+        },
+    );
+    let name = "v1.subresources.kubevirt.io";
+    api_services
+        .patch(
+            name,
+            &apply,
+            &Patch::Apply(json!({
+            "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+            "metadata": {"name": name},
+            "spec": {"group": "subresources.kubevirt.io", "version": "v1",
+                "groupPriorityMinimum": 1000, "versionPriority": 15,
+                "service": {"namespace": NAMESPACE, "name": SERVICE, "port": port},
+                "caBundle": STANDARD.encode(certificate_pem)}})),
+        )
+        .await?;
+    for _ in 0..300 {
+        let registered = api_services.get(name).await?;
+        let available = registered
+            .data
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|conditions| {
+                conditions
+                    .iter()
+                    .any(|c| c["type"] == "Available" && c["status"] == "True")
+            });
+        if available {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(kube::Error::Service(
+        format!("the API server did not find {name} available within 30 s").into(),
+    ))
+}
+
+async fn groups() -> Json<Value> {
+    Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group_document()]}))
+}
+
+async fn group() -> Json<Value> {
+    Json(group_document())
+}
+
+fn group_document() -> Value {
+    let version = json!({"groupVersion": GROUP_VERSION, "version": "v1"});
+    json!({"kind": "APIGroup", "apiVersion": "v1", "name": "subresources.kubevirt.io",
+        "versions": [version], "preferredVersion": version})
+}
+
+/// The subresources virt-api serves that this stand-in answers.
+async fn resources() -> Json<Value> {
+    let entry = |name: &str, kind: &str| json!({"name": name, "singularName": "", "namespaced": true, "kind": kind, "verbs": ["update"]});
+    Json(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": GROUP_VERSION,
+        "resources": [
+            entry("virtualmachines/start", "VirtualMachine"),
+            entry("virtualmachines/stop", "VirtualMachine"),
+            entry("virtualmachines/restart", "VirtualMachine"),
+            entry("virtualmachineinstances/pause", "VirtualMachineInstance"),
+            entry("virtualmachineinstances/unpause", "VirtualMachineInstance"),
+        ]}),
+    )
+}
+
+async fn action(State(remote): State<Remote>, method: Method, uri: Uri, body: Bytes) -> Response {
+    let rest = uri
+        .path()
+        .strip_prefix("/apis/subresources.kubevirt.io/v1/namespaces/")
+        .unwrap_or_default();
+    subresource(&remote, &method, rest, &body)
+        .await
+        .into_response()
+}
