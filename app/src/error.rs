@@ -34,8 +34,11 @@ pub enum AppError {
     Conflict { message: String },
     #[error("The cluster could not be reached or did not answer in time. Try again shortly.")]
     ClusterUnavailable,
-    #[error("Wukong's cluster account is not allowed to do that. Ask an administrator to check its permissions.")]
-    ClusterDenied,
+    /// The cluster refused Wukong's own account; `permission` says what it lacks, as the
+    /// cluster named it (`create "virtualmachines" (kubevirt.io) in namespace team-a`), or
+    /// "do that" when it did not.
+    #[error("Wukong's cluster account is not allowed to {permission}. Ask an administrator to grant it (deploy/ lists what Wukong needs).")]
+    ClusterDenied { permission: String },
     #[error("Something went wrong on the server (reference {id}).")]
     Internal { id: String },
     #[error("The request could not be completed ({0}).")]
@@ -80,7 +83,7 @@ impl AppError {
             AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::ClusterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::ClusterDenied => StatusCode::BAD_GATEWAY,
+            AppError::ClusterDenied { .. } => StatusCode::BAD_GATEWAY,
             AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::TooLong { .. } | AppError::ServerFn(_) => StatusCode::BAD_REQUEST,
         }

@@ -2,6 +2,8 @@
 
 mod refusals;
 
+pub use refusals::missing_permission;
+
 use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 /// How long one request to the cluster may take before the user is told it timed out.
@@ -99,7 +101,10 @@ fn user_error(error: kube::Error, what: &str) -> crate::AppError {
             },
             401 | 403 => {
                 tracing::warn!(%what, message = %status.message, "the cluster refused Wukong's credentials");
-                AppError::ClusterDenied
+                AppError::ClusterDenied {
+                    permission: refusals::missing_permission(&status.message)
+                        .unwrap_or_else(|| "do that".to_owned()),
+                }
             }
             400 | 422 => AppError::Invalid {
                 field: String::new(),

@@ -69,9 +69,45 @@ fn exceeded_quota(message: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
+/// What the RBAC authorizer's refusal says is missing: `User "…" cannot VERB resource "R"
+/// in API group "G" in the namespace "N"` (or `at the cluster scope`), from kube-apiserver's
+/// `staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/errors.go`,
+/// `forbiddenMessage`. The account's name is left out: users need not see it.
+pub fn missing_permission(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("\" cannot ")?;
+    let (verb, rest) = rest.split_once(" resource \"")?;
+    let (resource, rest) = rest.split_once("\" in API group \"")?;
+    let (group, scope) = rest.split_once('"')?;
+    let group = if group.is_empty() { "core" } else { group };
+    let scope = match scope.trim().strip_prefix("in the namespace \"") {
+        Some(namespace) => format!("in namespace {}", namespace.trim_end_matches('"')),
+        None => "across the cluster".to_owned(),
+    };
+    Some(format!("{verb} \"{resource}\" ({group}) {scope}"))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::exceeded_quota;
+    use super::{exceeded_quota, missing_permission};
+
+    #[test]
+    fn rbac_refusals_name_the_missing_permission() {
+        let namespaced = "virtualmachines.subresources.kubevirt.io \"web-1\" is forbidden: User \
+                          \"system:serviceaccount:wukong:wukong\" cannot update resource \
+                          \"virtualmachines/start\" in API group \"subresources.kubevirt.io\" in \
+                          the namespace \"team-a\"";
+        assert_eq!(
+            missing_permission(namespaced).as_deref(),
+            Some("update \"virtualmachines/start\" (subresources.kubevirt.io) in namespace team-a")
+        );
+        let cluster = "namespaces is forbidden: User \"u\" cannot list resource \"namespaces\" in \
+                       API group \"\" at the cluster scope";
+        assert_eq!(
+            missing_permission(cluster).as_deref(),
+            Some("list \"namespaces\" (core) across the cluster")
+        );
+        assert_eq!(missing_permission("mock Forbidden"), None);
+    }
 
     #[test]
     fn quota_messages_name_each_resource_with_its_usage_and_limit() {

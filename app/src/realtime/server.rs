@@ -23,7 +23,8 @@ use kube::{
     Client, Resource as _, ResourceExt as _,
 };
 use std::{
-    sync::Arc,
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 use tokio::sync::broadcast;
@@ -71,6 +72,8 @@ pub struct Live {
     index: VmIndex,
     hub: broadcast::Sender<Arc<Published>>,
     watchers: Arc<Vec<tokio::task::AbortHandle>>,
+    /// Per kind, why its watch last failed, until it works again.
+    failures: Arc<Mutex<BTreeMap<&'static str, String>>>,
 }
 
 impl Live {
@@ -85,6 +88,7 @@ impl Live {
             index: VmIndex::default(),
             hub,
             watchers: Arc::default(),
+            failures: Arc::default(),
         };
         let config = || watcher::Config::default().labels(MANAGED_BY_WUKONG);
         let vm_events = watcher::watcher(Api::<VirtualMachine>::all(client.clone()), config())
@@ -105,6 +109,23 @@ impl Live {
         ));
         live.watchers = Arc::new(vec![vm_task.abort_handle(), vmi_task.abort_handle()]);
         live
+    }
+
+    fn record(&self, kind: &'static str, failure: Option<String>) {
+        if let Ok(mut failures) = self.failures.lock() {
+            match failure {
+                Some(failure) => failures.insert(kind, failure),
+                None => failures.remove(kind),
+            };
+        }
+    }
+
+    /// Why watches are failing now, one sentence per kind; empty when all work.
+    pub fn watch_failures(&self) -> Vec<String> {
+        self.failures
+            .lock()
+            .map(|failures| failures.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Ends the watches, at shutdown.
@@ -275,10 +296,37 @@ impl Live {
         let mut events = std::pin::pin!(events);
         while let Some(event) = events.next().await {
             match event {
-                Ok(event) => handle(&self, event),
+                Ok(event) => {
+                    self.record(kind, None);
+                    handle(&self, event)
+                }
                 // The backoff spaces the retries; the watcher relists when it must.
-                Err(error) => tracing::warn!(kind, %error, "cluster watch failed; retrying"),
+                Err(error) => {
+                    tracing::warn!(kind, %error, "cluster watch failed; retrying");
+                    self.record(kind, Some(watch_failure(kind, &error)));
+                }
             }
         }
+    }
+}
+
+/// A watch failure as an operator should read it: the missing permission when the cluster
+/// refused Wukong's account, else the error.
+fn watch_failure(kind: &str, error: &watcher::Error) -> String {
+    let refused = match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+            if matches!(status.code, 401 | 403) =>
+        {
+            Some(crate::AppError::ClusterDenied {
+                permission: crate::cluster::missing_permission(&status.message)
+                    .unwrap_or_else(|| "watch it".to_owned()),
+            })
+        }
+        _ => None,
+    };
+    match refused {
+        Some(refusal) => format!("{kind} watch: {refusal}"),
+        None => format!("{kind} watch: {error}"),
     }
 }

@@ -1,5 +1,6 @@
 //! Probes for orchestrators: `/healthz` says the process serves, `/readyz` that it can
-//! do useful work (its database and the cluster's API server answer).
+//! do useful work (its database and the cluster's API server answer, and its watches of the
+//! cluster work).
 
 use app::context::AppState;
 use axum::{extract::State, http::StatusCode, Json};
@@ -16,13 +17,16 @@ pub struct Readiness {
     status: &'static str,
     database: &'static str,
     cluster: &'static str,
+    /// Why watches fail (a refused permission names what is missing); empty when they work.
+    watches: Vec<String>,
 }
 
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Ready when both the database and the cluster's API server answer within 2 s.
+/// Ready when both the database and the cluster's API server answer within 2 s and no watch
+/// of the cluster is failing: without them lists and live updates would go stale silently.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let limit = Duration::from_secs(2);
     let (database, cluster) = tokio::join!(
@@ -52,7 +56,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         }
     };
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let ready = database_ok && cluster_ok;
+    let watches = state.live.watch_failures();
+    let ready = database_ok && cluster_ok && watches.is_empty();
     (
         if ready {
             StatusCode::OK
@@ -63,6 +68,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
             status: if ready { "ready" } else { "not ready" },
             database: word(database_ok),
             cluster: word(cluster_ok),
+            watches,
         }),
     )
 }

@@ -73,33 +73,34 @@ async fn healthz_answers_ok() {
 
 #[tokio::test]
 async fn readyz_follows_the_database_and_the_cluster() {
-    use crate::support::{app_state_with, simulated, test_auth};
+    use crate::support::{app_state_on, simulated, test_auth};
     let test = test_db().await;
     let sim = server::simcluster::SimCluster::start(None)
         .await
         .expect("simulated cluster");
-    let ready = |cluster| {
-        let mut state = app_state_with(test.db.clone(), test_auth(false));
-        state.cluster = cluster;
-        server::http::router(state).oneshot(
+    let state = app_state_on(test.db.clone(), test_auth(false), simulated(&sim));
+    assert!(state.live.ready(std::time::Duration::from_secs(10)).await);
+    let response = server::http::router(state)
+        .oneshot(
             Request::get("/readyz")
                 .body(Body::empty())
                 .expect("request"),
         )
-    };
-    let response = ready(simulated(&sim)).await.expect("answer");
+        .await
+        .expect("answer");
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         body_text(response).await,
-        r#"{"status":"ready","database":"ok","cluster":"ok"}"#
+        r#"{"status":"ready","database":"ok","cluster":"ok","watches":[]}"#
     );
 
     drop(sim);
     let response = get(&test, "/readyz").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        body_text(response).await,
-        r#"{"status":"not ready","database":"ok","cluster":"unavailable"}"#
+    let body = body_text(response).await;
+    assert!(
+        body.starts_with(r#"{"status":"not ready","database":"ok","cluster":"unavailable""#),
+        "{body}"
     );
 
     test.db.close().await;

@@ -429,12 +429,19 @@ async fn serve(app: Router) -> (String, tokio::task::JoinHandle<()>) {
     (url, task)
 }
 
+/// A refusal without the RBAC authorizer's words.
+fn denied() -> AppError {
+    AppError::ClusterDenied {
+        permission: "do that".to_owned(),
+    }
+}
+
 #[tokio::test]
 async fn cluster_failures_become_messages_a_user_can_act_on() {
     let web = claimed("web-1");
     let cases = [
-        (403, "Forbidden", Duration::ZERO, AppError::ClusterDenied),
-        (401, "Unauthorized", Duration::ZERO, AppError::ClusterDenied),
+        (403, "Forbidden", Duration::ZERO, denied()),
+        (401, "Unauthorized", Duration::ZERO, denied()),
         (
             503,
             "ServiceUnavailable",

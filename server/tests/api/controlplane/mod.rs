@@ -7,6 +7,7 @@
 
 mod conformance;
 pub mod harness;
+mod least_privilege;
 
 use app::{
     cluster::Cluster,
@@ -107,7 +108,10 @@ async fn the_control_plane_is_a_real_api_server_with_kubevirts_kinds() {
         create(&nobody, &cirros("web-1"), &namespace("team-a"), "p")
             .await
             .err(),
-        Some(AppError::ClusterDenied)
+        Some(AppError::ClusterDenied {
+            // For namespaces the authorizer names the namespace itself as the scope.
+            permission: "get \"namespaces\" (core) in namespace team-a".to_owned()
+        })
     );
     let vms: Api<VirtualMachine> = Api::all(nobody.client.clone());
     match vms.list(&Default::default()).await {
