@@ -603,6 +603,65 @@ async fn after_a_cluster_restart_sockets_resync_and_lists_show_what_changed_mean
     .await;
 }
 
+/// The same drill on a real API server: it stops, someone changes VMs through another
+/// API server on the same etcd data, and it comes back on its port. Whether Wukong's watch
+/// resumes or relists is the API server's choice; the list must show what changed either way.
+#[tokio::test]
+async fn after_a_real_api_server_restart_lists_show_what_changed_meanwhile() {
+    let plane = ControlPlane::start().await;
+    let port = plane.port();
+    let admin = plane.admin().await;
+    let _kubevirt = StandIn::start(admin.client.clone(), Duration::from_millis(200))
+        .await
+        .expect("the KubeVirt stand-in");
+    let wukong = start_on(admin).await;
+    let mut socket = wukong
+        .socket(Some(&wukong.admin), ORIGIN)
+        .await
+        .expect("socket");
+    wukong.create("before").await;
+    wukong.create("kept").await;
+    wait_event(&mut socket, |event| status_of(event, "kept").is_some()).await;
+    let dir = plane.stop().await;
+    // While Wukong cannot see the cluster, someone else deletes one VM and creates another.
+    let elsewhere = ControlPlane::start_in(dir, 0).await;
+    let other = elsewhere.admin().await;
+    let vms: Api<VirtualMachine> = Api::namespaced(other.client.clone(), &wukong.namespace);
+    vms.delete("before", &DeleteParams::default())
+        .await
+        .expect("delete meanwhile");
+    let form = wukong.form("during").parse().expect("form");
+    app::vms::server::cluster::create(
+        &other,
+        &form,
+        &namespace(&wukong.namespace),
+        &wukong.project_id,
+    )
+    .await
+    .expect("create meanwhile");
+    let dir = elsewhere.stop().await;
+    let _plane = ControlPlane::start_in(dir, port).await;
+    for _ in 0..300 {
+        let page = wukong.list(VmQuery::default()).await;
+        let names: Vec<&str> = page.items.iter().map(|vm| vm.name.as_str()).collect();
+        if names == ["during", "kept"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let page = wukong.list(VmQuery::default()).await;
+    let names: Vec<&str> = page.items.iter().map(|vm| vm.name.as_str()).collect();
+    assert_eq!(names, ["during", "kept"]);
+    // And the same socket carries later changes.
+    let target = json!({"project": wukong.slug, "name": "kept", "action": "Start"});
+    let (status, body) = wukong.call("vms/action", &wukong.admin, target).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_event(&mut socket, |event| {
+        status_of(event, "kept") == Some(VmStatus::Running)
+    })
+    .await;
+}
+
 /// Requests the mock API server of [`recording_cluster`] received, as `METHOD path?query`.
 type Heard = Arc<Mutex<Vec<String>>>;
 

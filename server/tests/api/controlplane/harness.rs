@@ -55,10 +55,17 @@ fn repo_file(path: &str) -> PathBuf {
 
 impl ControlPlane {
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
+        Self::start_in(tempfile::tempdir().expect("temporary directory"), 0).await
+    }
+
+    /// Starts on `dir`, whose state (etcd's data, credentials) a stopped control plane
+    /// left there, on `port` (0 for a free one): to its clients, the same cluster again.
+    pub async fn start_in(dir: tempfile::TempDir, port: u16) -> Self {
         let mut child = Command::new(program())
             .arg("--dir")
             .arg(dir.path())
+            .arg("--port")
+            .arg(port.to_string())
             .arg("--crds")
             .arg(repo_file("end2end/controlplane/crds.json"))
             .stdin(Stdio::piped())
@@ -91,6 +98,30 @@ impl ControlPlane {
             kubeconfig: ready.kubeconfig,
             ca: ready.ca,
         }
+    }
+
+    /// Stops, as an API server that goes down does, and hands back its directory.
+    pub async fn stop(self) -> tempfile::TempDir {
+        let ControlPlane {
+            _child: mut child,
+            _stdin: stdin,
+            dir,
+            ..
+        } = self;
+        drop(stdin);
+        tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("the control plane stops within 30 s")
+            .expect("wait for the control plane");
+        dir
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("port")
     }
 
     /// Wukong's connection as the cluster admin, made as `--kubeconfig` makes it.
