@@ -1,7 +1,7 @@
 //! The VM server functions and `/ws/events` on a real listening Wukong over the simulated
 //! cluster: who may call them, what they do, and what every open socket hears.
 
-use crate::controlplane::harness::ControlPlane;
+use crate::controlplane::harness::{connect, ControlPlane, Relay};
 use crate::support::{
     app_state_on, body_text, cluster_at, create_user, form, simulated, test_auth, test_db, TestDb,
     ORIGIN,
@@ -653,6 +653,73 @@ async fn after_a_real_api_server_restart_lists_show_what_changed_meanwhile() {
     let names: Vec<&str> = page.items.iter().map(|vm| vm.name.as_str()).collect();
     assert_eq!(names, ["during", "kept"]);
     // And the same socket carries later changes.
+    let target = json!({"project": wukong.slug, "name": "kept", "action": "Start"});
+    let (status, body) = wukong.call("vms/action", &wukong.admin, target).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_event(&mut socket, |event| {
+        status_of(event, "kept") == Some(VmStatus::Running)
+    })
+    .await;
+}
+
+/// The network between Wukong and a real API server is cut (every connection ends, new ones
+/// are refused) while VMs change, then comes back: the list and sockets catch up.
+#[tokio::test]
+async fn after_a_network_cut_to_a_real_api_server_lists_catch_up() {
+    let plane = ControlPlane::start().await;
+    let admin = plane.admin().await;
+    let _kubevirt = StandIn::start(admin.client.clone(), Duration::from_millis(200))
+        .await
+        .expect("the KubeVirt stand-in");
+    let upstream = plane
+        .server
+        .trim_start_matches("https://")
+        .parse()
+        .expect("address");
+    let relay = Relay::start(upstream).await;
+    let through_relay = plane.kubeconfig_for_server(
+        "relayed",
+        &format!("https://{}", relay.address),
+        &plane.admin_token(),
+    );
+    let wukong = start_on(connect(&through_relay).await).await;
+    let mut socket = wukong
+        .socket(Some(&wukong.admin), ORIGIN)
+        .await
+        .expect("socket");
+    wukong.create("before").await;
+    wukong.create("kept").await;
+    wait_event(&mut socket, |event| status_of(event, "kept").is_some()).await;
+    relay.cut();
+    let vms: Api<VirtualMachine> = Api::namespaced(admin.client.clone(), &wukong.namespace);
+    vms.delete("before", &DeleteParams::default())
+        .await
+        .expect("delete meanwhile");
+    let form = wukong.form("during").parse().expect("form");
+    app::vms::server::cluster::create(
+        &admin,
+        &form,
+        &namespace(&wukong.namespace),
+        &wukong.project_id,
+    )
+    .await
+    .expect("create meanwhile");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Cut off, Wukong still lists what it saw last.
+    let stale = wukong.list(VmQuery::default()).await;
+    let stale: Vec<&str> = stale.items.iter().map(|vm| vm.name.as_str()).collect();
+    assert_eq!(stale, ["before", "kept"]);
+    relay.restore();
+    let mut names = Vec::new();
+    for _ in 0..300 {
+        let page = wukong.list(VmQuery::default()).await;
+        names = page.items.iter().map(|vm| vm.name.clone()).collect();
+        if names == ["during", "kept"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(names, ["during", "kept"]);
     let target = json!({"project": wukong.slug, "name": "kept", "action": "Start"});
     let (status, body) = wukong.call("vms/action", &wukong.admin, target).await;
     assert_eq!(status, StatusCode::OK, "{body}");

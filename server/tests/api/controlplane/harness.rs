@@ -131,13 +131,18 @@ impl ControlPlane {
 
     /// A kubeconfig for `token` on this control plane.
     pub fn kubeconfig_for(&self, name: &str, token: &str) -> PathBuf {
+        self.kubeconfig_for_server(name, &self.server, token)
+    }
+
+    /// A kubeconfig for `token` on this control plane, reached at `server` (a relay).
+    pub fn kubeconfig_for_server(&self, name: &str, server: &str, token: &str) -> PathBuf {
         let path = self.dir.path().join(format!("{name}.kubeconfig"));
         let text = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: controlplane\n  cluster:\n    \
              server: {}\n    certificate-authority: {}\nusers:\n- name: {name}\n  user:\n    \
              token: {token}\ncontexts:\n- name: {name}\n  context:\n    cluster: controlplane\n    \
              user: {name}\ncurrent-context: {name}\n",
-            self.server,
+            server,
             self.ca.display()
         );
         std::fs::write(&path, text).expect("write kubeconfig");
@@ -201,4 +206,63 @@ pub async fn connect(path: &Path) -> Cluster {
         .expect("connect to the control plane");
     assert!(simulated.is_none(), "a kubeconfig was given");
     cluster
+}
+
+impl ControlPlane {
+    /// The admin's bearer token (the first line of the static token file).
+    pub fn admin_token(&self) -> String {
+        let tokens = std::fs::read_to_string(self.dir.path().join("tokens.csv")).expect("tokens");
+        tokens.split(',').next().expect("token").to_owned()
+    }
+}
+
+/// A TCP relay to `upstream` that a test can cut, ending every connection through it and
+/// refusing new ones, and restore: the network between Wukong and its API server.
+pub struct Relay {
+    pub address: std::net::SocketAddr,
+    cut: tokio::sync::watch::Sender<bool>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    pub async fn start(upstream: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (cut, watching) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if *watching.borrow() {
+                    continue;
+                }
+                let mut cut = watching.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        Relay {
+            address,
+            cut,
+            _task: task,
+        }
+    }
+
+    pub fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+
+    pub fn restore(&self) {
+        self.cut.send_replace(false);
+    }
 }
