@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Extracts from KubeVirt's and CDI's generated CRDs (../shared/crds/), dropping descriptions:
 the storage-version OpenAPI schemas of the KubeVirt kinds Wukong's simulated cluster serves,
-into server/crds/kubevirt-schemas.json, and the whole CRDs of the kinds Wukong uses, which the
+into simcluster/crds/kubevirt-schemas.json, and the whole CRDs of the kinds Wukong uses, which the
 test control plane installs, into end2end/controlplane/crds.json. Run it when the CRDs are
 updated."""
 import json
@@ -60,7 +60,7 @@ def main():
     missing = set(KINDS) - set(out)
     if missing:
         sys.exit(f"not found in {shared}: {sorted(missing)}")
-    write(root / "server/crds/kubevirt-schemas.json", out)
+    write(root / "simcluster/crds/kubevirt-schemas.json", out)
 
     installed = [
         {

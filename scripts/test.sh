@@ -89,7 +89,7 @@ deadline_ends_a_hung_test() {
   local output
   # The same packages as the SQLite run, so that nothing is rebuilt; the build is outside
   # the `timeout`, which is only for a deadline that did not work.
-  local run=(cargo nextest run -p server -p app --profile deadline-check --run-ignored only)
+  local run=(cargo nextest run -p server -p app -p simcluster --profile deadline-check --run-ignored only)
   "${run[@]}" --no-run || return 1
   if output="$(timeout 120 "${run[@]}" 2>&1)"; then
     echo "$output"
@@ -190,13 +190,14 @@ check "gofmt and go vet: end2end/controlplane" go_checks
 # With `app`'s unit tests: selected beside `server`, `app` gets `ssr` from it and every
 # dependency is the build `server` uses (`-p app --features ssr` alone resolves features
 # differently and rebuilds 44 crates).
-cargo_tests "Rust tests on SQLite, and app's unit tests" sqlite cargo nextest run -p server -p app --profile ci
+cargo_tests "Rust tests on SQLite, app's unit tests and the simulated cluster's tests" sqlite \
+  cargo nextest run -p server -p app -p simcluster --profile ci
 check "the test deadline ends a hung test and names it" deadline_ends_a_hung_test
 if start_postgres; then
   # The integration tests less the modules that never open the application's database
   # (server/tests/api/main.rs), but with the binary's own PostgreSQL test.
-  cargo_tests "Rust tests on PostgreSQL" postgres cargo nextest run -p server -p app --profile ci \
-    --run-ignored all -E 'binary_id(server::api) & (not test(/^(cli|controlplane|simcluster|simconsole|vms)::/) | test(/^cli::with_postgresql/))'
+  cargo_tests "Rust tests on PostgreSQL" postgres cargo nextest run -p server -p app -p simcluster --profile ci \
+    --run-ignored all -E 'binary_id(server::api) & (not test(/^(cli|controlplane|vms)::/) | test(/^cli::with_postgresql/))'
   stop_postgres
 else
   echo "FAILED: could not start PostgreSQL" >&2
@@ -204,6 +205,7 @@ else
   FAILED=$((FAILED + 1))
 fi
 check "clippy: server" cargo clippy -p server --all-targets -- -D warnings
+check "clippy: simcluster" cargo clippy -p simcluster --all-targets -- -D warnings
 check "clippy: app (ssr)" cargo clippy -p app --features ssr -- -D warnings
 check "clippy: app (hydrate, wasm32)" cargo clippy -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings
 check "clippy: frontend (wasm32)" cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings

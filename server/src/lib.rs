@@ -5,6 +5,8 @@ pub mod cluster;
 pub mod config;
 pub mod data_dir;
 pub mod http;
-pub mod simcluster;
 pub mod startup;
 pub mod telemetry;
+
+/// The simulated cluster, built in: the default when no kubeconfig is found.
+pub use simcluster;

@@ -383,12 +383,13 @@ async fn create_start_stop_delete_reach_every_socket_and_the_audit_log() {
 /// every change reaches the sockets through Wukong's watches of the real API server.
 #[tokio::test]
 async fn on_a_real_api_server_the_lifecycle_reaches_every_socket_and_the_audit_log() {
-    let plane = ControlPlane::start().await;
-    let cluster = plane.admin().await;
-    let _kubevirt = StandIn::start(cluster.client.clone(), Duration::from_millis(200))
-        .await
-        .expect("the KubeVirt stand-in");
-    sockets_and_audit_follow_the_lifecycle(start_on(cluster).await).await;
+    let OnAControlPlane {
+        plane: _plane,
+        wukong,
+        _kubevirt,
+        ..
+    } = on_a_control_plane(false).await;
+    sockets_and_audit_follow_the_lifecycle(wukong).await;
 }
 
 async fn sockets_and_audit_follow_the_lifecycle(wukong: Wukong) {
@@ -548,6 +549,62 @@ async fn the_list_filters_sorts_and_pages_on_the_server() {
     assert_eq!(running.total, 0);
 }
 
+/// Starts the drills below: "before" and "kept" exist, and the socket has seen them.
+async fn two_vms_seen(wukong: &Wukong) -> Socket {
+    let mut socket = wukong
+        .socket(Some(&wukong.admin), ORIGIN)
+        .await
+        .expect("socket");
+    wukong.create("before").await;
+    wukong.create("kept").await;
+    wait_event(&mut socket, |event| status_of(event, "kept").is_some()).await;
+    socket
+}
+
+/// While Wukong cannot see the cluster, someone else deletes one VM and creates another,
+/// through `other`.
+async fn change_meanwhile(wukong: &Wukong, other: &app::cluster::Cluster) {
+    let vms: Api<VirtualMachine> = Api::namespaced(other.client.clone(), &wukong.namespace);
+    vms.delete("before", &DeleteParams::default())
+        .await
+        .expect("delete meanwhile");
+    let form = wukong.form("during").parse().expect("form");
+    app::vms::server::cluster::create(
+        other,
+        &form,
+        &namespace(&wukong.namespace),
+        &wukong.project_id,
+    )
+    .await
+    .expect("create meanwhile");
+}
+
+fn names(page: &VmPage) -> Vec<&str> {
+    page.items.iter().map(|vm| vm.name.as_str()).collect()
+}
+
+/// Ends the drills: the list comes to show what changed meanwhile, and the same socket
+/// carries later changes.
+async fn caught_up(wukong: &Wukong, socket: &mut Socket) {
+    for _ in 0..300 {
+        if names(&wukong.list(VmQuery::default()).await) == ["during", "kept"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        names(&wukong.list(VmQuery::default()).await),
+        ["during", "kept"]
+    );
+    let target = json!({"project": wukong.slug, "name": "kept", "action": "Start"});
+    let (status, body) = wukong.call("vms/action", &wukong.admin, target).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_event(socket, |event| {
+        status_of(event, "kept") == Some(VmStatus::Running)
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn after_a_cluster_restart_sockets_resync_and_lists_show_what_changed_meanwhile() {
     let dir = tempfile::tempdir().expect("dir");
@@ -557,32 +614,12 @@ async fn after_a_cluster_restart_sockets_resync_and_lists_show_what_changed_mean
         .expect("sim");
     let port = sim.address.port();
     let wukong = start(&sim).await;
-    let mut socket = wukong
-        .socket(Some(&wukong.admin), ORIGIN)
-        .await
-        .expect("socket");
-    wukong.create("before").await;
-    wukong.create("kept").await;
-    wait_event(&mut socket, |event| status_of(event, "kept").is_some()).await;
+    let mut socket = two_vms_seen(&wukong).await;
     drop(sim);
-    // While Wukong cannot see the cluster, someone else deletes one VM and creates another.
     let elsewhere = SimCluster::start_with(Some(&state_file), fast())
         .await
         .expect("other sim");
-    let other = simulated(&elsewhere);
-    let vms: Api<VirtualMachine> = Api::namespaced(other.client.clone(), &wukong.namespace);
-    vms.delete("before", &DeleteParams::default())
-        .await
-        .expect("delete meanwhile");
-    let form = wukong.form("during").parse().expect("form");
-    app::vms::server::cluster::create(
-        &other,
-        &form,
-        &namespace(&wukong.namespace),
-        &wukong.project_id,
-    )
-    .await
-    .expect("create meanwhile");
+    change_meanwhile(&wukong, &simulated(&elsewhere)).await;
     drop(elsewhere);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _sim = SimCluster::start_with(Some(&state_file), SimOptions { port, ..fast() })
@@ -590,17 +627,52 @@ async fn after_a_cluster_restart_sockets_resync_and_lists_show_what_changed_mean
         .expect("restarted");
     // The watch's version is gone: it relists, and the socket is told to fetch again.
     wait_event(&mut socket, |event| *event == LiveEvent::Resync).await;
-    let page = wukong.list(VmQuery::default()).await;
-    let names: Vec<&str> = page.items.iter().map(|vm| vm.name.as_str()).collect();
-    assert_eq!(names, ["during", "kept"]);
-    // And the same socket carries later changes.
-    let target = json!({"project": wukong.slug, "name": "kept", "action": "Start"});
-    let (status, _) = wukong.call("vms/action", &wukong.admin, target).await;
-    assert_eq!(status, StatusCode::OK);
-    wait_event(&mut socket, |event| {
-        status_of(event, "kept") == Some(VmStatus::Running)
-    })
-    .await;
+    assert_eq!(
+        names(&wukong.list(VmQuery::default()).await),
+        ["during", "kept"]
+    );
+    caught_up(&wukong, &mut socket).await;
+}
+
+/// Wukong on a real control plane with the KubeVirt stand-in (which stops when dropped),
+/// reaching it through a relay when `relayed`.
+struct OnAControlPlane {
+    plane: ControlPlane,
+    wukong: Wukong,
+    relay: Option<Relay>,
+    _kubevirt: StandIn,
+}
+
+async fn on_a_control_plane(relayed: bool) -> OnAControlPlane {
+    let plane = ControlPlane::start().await;
+    let admin = plane.admin().await;
+    let kubevirt = StandIn::start(admin.client.clone(), Duration::from_millis(200))
+        .await
+        .expect("the KubeVirt stand-in");
+    let (cluster, relay) = if relayed {
+        let relay = Relay::start(
+            plane
+                .server
+                .trim_start_matches("https://")
+                .parse()
+                .expect("address"),
+        )
+        .await;
+        let through = plane.kubeconfig_for_server(
+            "relayed",
+            &format!("https://{}", relay.address),
+            &plane.admin_token(),
+        );
+        (connect(&through).await, Some(relay))
+    } else {
+        (admin, None)
+    };
+    OnAControlPlane {
+        wukong: start_on(cluster).await,
+        plane,
+        relay,
+        _kubevirt: kubevirt,
+    }
 }
 
 /// The same drill on a real API server: it stops, someone changes VMs through another
@@ -608,125 +680,39 @@ async fn after_a_cluster_restart_sockets_resync_and_lists_show_what_changed_mean
 /// resumes or relists is the API server's choice; the list must show what changed either way.
 #[tokio::test]
 async fn after_a_real_api_server_restart_lists_show_what_changed_meanwhile() {
-    let plane = ControlPlane::start().await;
+    let OnAControlPlane {
+        plane,
+        wukong,
+        _kubevirt,
+        ..
+    } = on_a_control_plane(false).await;
     let port = plane.port();
-    let admin = plane.admin().await;
-    let _kubevirt = StandIn::start(admin.client.clone(), Duration::from_millis(200))
-        .await
-        .expect("the KubeVirt stand-in");
-    let wukong = start_on(admin).await;
-    let mut socket = wukong
-        .socket(Some(&wukong.admin), ORIGIN)
-        .await
-        .expect("socket");
-    wukong.create("before").await;
-    wukong.create("kept").await;
-    wait_event(&mut socket, |event| status_of(event, "kept").is_some()).await;
+    let mut socket = two_vms_seen(&wukong).await;
     let dir = plane.stop().await;
-    // While Wukong cannot see the cluster, someone else deletes one VM and creates another.
     let elsewhere = ControlPlane::start_in(dir, 0).await;
-    let other = elsewhere.admin().await;
-    let vms: Api<VirtualMachine> = Api::namespaced(other.client.clone(), &wukong.namespace);
-    vms.delete("before", &DeleteParams::default())
-        .await
-        .expect("delete meanwhile");
-    let form = wukong.form("during").parse().expect("form");
-    app::vms::server::cluster::create(
-        &other,
-        &form,
-        &namespace(&wukong.namespace),
-        &wukong.project_id,
-    )
-    .await
-    .expect("create meanwhile");
+    change_meanwhile(&wukong, &elsewhere.admin().await).await;
     let dir = elsewhere.stop().await;
     let _plane = ControlPlane::start_in(dir, port).await;
-    for _ in 0..300 {
-        let page = wukong.list(VmQuery::default()).await;
-        let names: Vec<&str> = page.items.iter().map(|vm| vm.name.as_str()).collect();
-        if names == ["during", "kept"] {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let page = wukong.list(VmQuery::default()).await;
-    let names: Vec<&str> = page.items.iter().map(|vm| vm.name.as_str()).collect();
-    assert_eq!(names, ["during", "kept"]);
-    // And the same socket carries later changes.
-    let target = json!({"project": wukong.slug, "name": "kept", "action": "Start"});
-    let (status, body) = wukong.call("vms/action", &wukong.admin, target).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    wait_event(&mut socket, |event| {
-        status_of(event, "kept") == Some(VmStatus::Running)
-    })
-    .await;
+    caught_up(&wukong, &mut socket).await;
 }
 
 /// The network between Wukong and a real API server is cut (every connection ends, new ones
 /// are refused) while VMs change, then comes back: the list and sockets catch up.
 #[tokio::test]
 async fn after_a_network_cut_to_a_real_api_server_lists_catch_up() {
-    let plane = ControlPlane::start().await;
-    let admin = plane.admin().await;
-    let _kubevirt = StandIn::start(admin.client.clone(), Duration::from_millis(200))
-        .await
-        .expect("the KubeVirt stand-in");
-    let upstream = plane
-        .server
-        .trim_start_matches("https://")
-        .parse()
-        .expect("address");
-    let relay = Relay::start(upstream).await;
-    let through_relay = plane.kubeconfig_for_server(
-        "relayed",
-        &format!("https://{}", relay.address),
-        &plane.admin_token(),
-    );
-    let wukong = start_on(connect(&through_relay).await).await;
-    let mut socket = wukong
-        .socket(Some(&wukong.admin), ORIGIN)
-        .await
-        .expect("socket");
-    wukong.create("before").await;
-    wukong.create("kept").await;
-    wait_event(&mut socket, |event| status_of(event, "kept").is_some()).await;
+    let setup = on_a_control_plane(true).await;
+    let (wukong, relay) = (&setup.wukong, setup.relay.as_ref().expect("relay"));
+    let mut socket = two_vms_seen(wukong).await;
     relay.cut();
-    let vms: Api<VirtualMachine> = Api::namespaced(admin.client.clone(), &wukong.namespace);
-    vms.delete("before", &DeleteParams::default())
-        .await
-        .expect("delete meanwhile");
-    let form = wukong.form("during").parse().expect("form");
-    app::vms::server::cluster::create(
-        &admin,
-        &form,
-        &namespace(&wukong.namespace),
-        &wukong.project_id,
-    )
-    .await
-    .expect("create meanwhile");
+    change_meanwhile(wukong, &setup.plane.admin().await).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     // Cut off, Wukong still lists what it saw last.
-    let stale = wukong.list(VmQuery::default()).await;
-    let stale: Vec<&str> = stale.items.iter().map(|vm| vm.name.as_str()).collect();
-    assert_eq!(stale, ["before", "kept"]);
+    assert_eq!(
+        names(&wukong.list(VmQuery::default()).await),
+        ["before", "kept"]
+    );
     relay.restore();
-    let mut names = Vec::new();
-    for _ in 0..300 {
-        let page = wukong.list(VmQuery::default()).await;
-        names = page.items.iter().map(|vm| vm.name.clone()).collect();
-        if names == ["during", "kept"] {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(names, ["during", "kept"]);
-    let target = json!({"project": wukong.slug, "name": "kept", "action": "Start"});
-    let (status, body) = wukong.call("vms/action", &wukong.admin, target).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    wait_event(&mut socket, |event| {
-        status_of(event, "kept") == Some(VmStatus::Running)
-    })
-    .await;
+    caught_up(wukong, &mut socket).await;
 }
 
 /// Requests the mock API server of [`recording_cluster`] received, as `METHOD path?query`.

@@ -2,7 +2,7 @@
 //!
 //! Database tests run on SQLite, and on PostgreSQL when `WUKONG_TEST_POSTGRES` names a
 //! server (the README's test command starts a private one and runs this binary again).
-//! `controlplane`, `simcluster`, `simconsole` and `vms` never open the application's
+//! `controlplane` and `vms` never open the application's
 //! database, and `cli` only an SQLite file of its own but for `cli::with_postgresql_…`, so
 //! that second pass leaves them out (scripts/test.sh): database tests belong in other modules.
 
@@ -19,8 +19,6 @@ mod migrations;
 mod oidc;
 mod redirects;
 mod sign_in_limits;
-mod simcluster;
-mod simconsole;
 mod sockets;
 mod support;
 mod tenancy;

@@ -166,16 +166,6 @@ pub fn simulated(sim: &SimCluster) -> Cluster {
     Cluster::new(client, ClusterSource::Simulated(sim.url()))
 }
 
-/// An HTTP client that trusts the simulated cluster's certificate; requests still need its
-/// token.
-pub fn sim_http(sim: &SimCluster) -> reqwest::Client {
-    let certificate = reqwest::Certificate::from_der(sim.certificate_der()).expect("certificate");
-    reqwest::Client::builder()
-        .add_root_certificate(certificate)
-        .build()
-        .expect("HTTP client")
-}
-
 /// A connection without credentials to a stand-in API server at `url` (a test's mock).
 pub fn cluster_at(url: &str) -> Cluster {
     let config = kube::Config::new(url.parse().expect("cluster URL"));

@@ -1,14 +1,14 @@
 //! The simulated cluster's VNC and serial console WebSockets, used as virtctl and noVNC use
 //! KubeVirt's.
 
-use crate::simcluster::{
+use crate::cluster::{
     lifecycle::{act, sim, wait_for},
     vm,
 };
 use futures_util::{SinkExt as _, StreamExt as _};
 use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::{json, Value};
-use server::simcluster::SimCluster;
+use simcluster::SimCluster;
 use std::{collections::HashSet, sync::Arc, time::Duration};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{

@@ -54,7 +54,7 @@ impl Store {
     /// memory only.
     pub fn open(file: Option<&Path>, history_limit: usize) -> io::Result<Self> {
         if let Some(file) = file {
-            crate::data_dir::restrict(file)?;
+            crate::files::restrict(file)?;
         }
         let saved: Saved = match file.map(std::fs::read) {
             Some(Ok(bytes)) => serde_json::from_slice(&bytes).map_err(io::Error::other)?,
@@ -194,6 +194,6 @@ impl Store {
                 .map(|(key, value)| (key.clone(), value.clone()))
                 .collect(),
         };
-        crate::data_dir::replace(file, &serde_json::to_vec(&saved).map_err(io::Error::other)?)
+        crate::files::replace(file, &serde_json::to_vec(&saved).map_err(io::Error::other)?)
     }
 }

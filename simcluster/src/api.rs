@@ -555,16 +555,8 @@ fn name_problem(name: &str, label: bool) -> Option<String> {
 }
 
 pub(super) fn now_rfc3339() -> String {
-    let ms = app::db::now_ms();
-    let secs = ms.div_euclid(1000);
-    let text = app::components::format_utc(ms);
-    // "YYYY-MM-DD HH:MM UTC" plus the seconds, in RFC 3339.
-    format!(
-        "{}T{}:{:02}Z",
-        &text[..10],
-        &text[11..16],
-        secs.rem_euclid(60)
-    )
+    // Whole seconds, as the API server writes timestamps.
+    format!("{:.0}", jiff::Timestamp::now())
 }
 
 /// Whether the request asks for strict field validation (`?fieldValidation=Strict`); the

@@ -10,6 +10,7 @@ mod access;
 mod api;
 mod console;
 mod discovery;
+pub mod files;
 pub mod lifecycle;
 mod pattern;
 mod rfb;
@@ -31,7 +32,7 @@ use tokio::net::TcpListener;
 
 /// The CRD schemas of the KubeVirt kinds served, extracted from KubeVirt's generated CRDs
 /// by `scripts/extract-crd-schemas.py`.
-const KUBEVIRT_SCHEMAS: &str = include_str!("../../crds/kubevirt-schemas.json");
+const KUBEVIRT_SCHEMAS: &str = include_str!("../crds/kubevirt-schemas.json");
 
 /// A kind the simulated cluster serves.
 #[derive(Clone, Debug)]
@@ -244,6 +245,6 @@ impl SimCluster {
     /// Writes [`Self::kubeconfig`] to `path`, readable by the owner only, replacing an
     /// earlier one (whose token no longer works).
     pub fn write_kubeconfig(&self, path: &Path) -> io::Result<()> {
-        crate::data_dir::replace(path, self.kubeconfig().as_bytes())
+        files::replace(path, self.kubeconfig().as_bytes())
     }
 }

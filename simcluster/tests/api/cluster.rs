@@ -8,7 +8,7 @@ use kube::{
     Client,
 };
 use serde_json::{json, Value};
-use server::simcluster::{schema, SimCluster};
+use simcluster::{schema, SimCluster};
 
 fn client(sim: &SimCluster) -> Client {
     Client::try_from(sim.client_config()).expect("kube client")
@@ -71,7 +71,7 @@ fn api_status(error: kube::Error) -> kube::core::Status {
 }
 
 /// A simulated cluster started with `options`, a client for it, and namespace `team-a`.
-async fn started(options: server::simcluster::SimOptions) -> (SimCluster, Client) {
+async fn started(options: simcluster::SimOptions) -> (SimCluster, Client) {
     let sim = SimCluster::start_with(None, options).await.expect("start");
     let client = client(&sim);
     create_namespace(&client, "team-a").await;
@@ -375,7 +375,7 @@ async fn state_survives_a_restart() {
 
 #[test]
 fn every_kind_schema_loads_and_the_typical_vm_of_the_kubevirt_docs_validates() {
-    let resources = server::simcluster::resources().expect("schemas");
+    let resources = simcluster::resources().expect("schemas");
     let kinds: Vec<&str> = resources.iter().map(|r| r.kind.as_str()).collect();
     for kind in [
         "VirtualMachine",
@@ -439,7 +439,7 @@ mod watching {
         core::ObjectMeta,
     };
     use serde_json::{json, Value};
-    use server::simcluster::{SimCluster, SimOptions};
+    use simcluster::{SimCluster, SimOptions};
     use std::time::Duration;
 
     // Resource quotas have no controller acting on them, so every event is the test's own.
@@ -660,7 +660,7 @@ pub(crate) mod lifecycle {
         Client,
     };
     use serde_json::{json, Value};
-    use server::simcluster::{SimCluster, SimOptions};
+    use simcluster::{SimCluster, SimOptions};
     use std::time::Duration;
 
     const VMS: &str = "virtualmachines";
@@ -852,7 +852,7 @@ pub(crate) mod lifecycle {
 
     #[test]
     fn quantities_read_as_bytes() {
-        use server::simcluster::lifecycle::quantity_bytes;
+        use simcluster::lifecycle::quantity_bytes;
         assert_eq!(quantity_bytes("128Mi"), Some(128 << 20));
         assert_eq!(quantity_bytes("4Gi"), Some(4 << 30));
         assert_eq!(quantity_bytes("1G"), Some(1_000_000_000));
@@ -865,7 +865,7 @@ pub(crate) mod lifecycle {
 /// it writes: apply of a KubeVirt example VM (create, then a change), get across
 /// namespaces, patch, delete, and a watch that sees each of those.
 mod kubectl {
-    use server::simcluster::SimCluster;
+    use simcluster::SimCluster;
     use std::{path::Path, process::Stdio, time::Duration};
     use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
