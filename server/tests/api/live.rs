@@ -20,7 +20,7 @@ use axum::{
     body::Body,
     http::{header, Request, StatusCode},
 };
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{json, Value};
 use server::simcluster::{standin::StandIn, SimCluster, SimOptions};
 use std::{
@@ -713,6 +713,79 @@ async fn after_a_network_cut_to_a_real_api_server_lists_catch_up() {
     );
     relay.restore();
     caught_up(wukong, &mut socket).await;
+}
+
+/// VMs made by other tools may hold any value the CRD schema allows: memory as a number of
+/// bytes, no status at all. One such VM must not break the list, and a VM being deleted (held
+/// by a finalizer here) shows as Terminating until it is gone.
+#[tokio::test]
+async fn odd_but_valid_vms_and_terminating_ones_list_as_they_are() {
+    let OnAControlPlane { plane, wukong, .. } = on_a_control_plane(false).await;
+    let admin = plane.admin().await;
+    wukong.create("web-1").await;
+    let vms = Api::<DynamicObject>::namespaced_with(
+        admin.client.clone(),
+        &wukong.namespace,
+        &crate::support::api_resource("kubevirt.io", "v1", "VirtualMachine", "virtualmachines"),
+    );
+    let labels =
+        json!({"app.kubernetes.io/managed-by": "wukong", "wukong.io/project": wukong.project_id});
+    for (name, domain) in [
+        (
+            "numeric-guest",
+            json!({"devices": {}, "memory": {"guest": 1_073_741_824}}),
+        ),
+        (
+            "numeric-request",
+            json!({"devices": {}, "resources": {"requests": {"memory": 536_870_912}}}),
+        ),
+    ] {
+        let vm = json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+            "metadata": {"name": name, "labels": labels, "finalizers": ["wukong.test/hold"]},
+            "spec": {"runStrategy": "Halted", "template": {"spec": {"domain": domain}}}});
+        vms.create(
+            &PostParams::default(),
+            &serde_json::from_value(vm).expect("VM"),
+        )
+        .await
+        .expect("a VM as kubectl would make it");
+    }
+    let mut memory = Vec::new();
+    for _ in 0..300 {
+        let page = wukong.list(VmQuery::default()).await;
+        memory = page
+            .items
+            .iter()
+            .map(|vm| (vm.name.clone(), vm.memory_mib))
+            .collect();
+        if memory.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        memory,
+        [
+            ("numeric-guest".to_owned(), 1024),
+            ("numeric-request".to_owned(), 512),
+            ("web-1".to_owned(), 1024)
+        ]
+    );
+    vms.delete("numeric-guest", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wukong
+        .wait_for("numeric-guest", VmStatus::Terminating)
+        .await;
+    for name in ["numeric-guest", "numeric-request"] {
+        vms.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("release");
+    }
 }
 
 /// Requests the mock API server of [`recording_cluster`] received, as `METHOD path?query`.

@@ -131,8 +131,10 @@ pub struct Cpu {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Memory {
+    /// A quantity: the schema allows a string (`2Gi`) or a number of bytes
+    /// (`x-kubernetes-int-or-string`), and kubectl users write both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guest: Option<String>,
+    pub guest: Option<Value>,
     #[serde(flatten)]
     pub rest: Rest,
 }
@@ -221,6 +223,20 @@ pub struct Interface {
     pub rest: Rest,
 }
 
+/// Bytes of a quantity as JSON holds it: a string (`2Gi`) or a plain number of bytes.
+pub fn quantity_value_bytes(value: &Value) -> Option<u64> {
+    match value {
+        Value::String(text) => quantity_bytes(text),
+        Value::Number(number) => number.as_u64().or_else(|| {
+            number
+                .as_f64()
+                .filter(|bytes| *bytes >= 0.0)
+                .map(|bytes| bytes as u64)
+        }),
+        _ => None,
+    }
+}
+
 /// Bytes in a Kubernetes quantity such as "2Gi", "512M" or "1073741824".
 pub fn quantity_bytes(text: &str) -> Option<u64> {
     const SUFFIXES: [(&str, u64); 10] = [
@@ -265,16 +281,24 @@ impl VirtualMachine {
         let domain = self.domain();
         let guest = domain
             .and_then(|domain| domain.memory.as_ref())
-            .and_then(|memory| memory.guest.as_deref());
+            .and_then(|memory| memory.guest.as_ref());
         let requested = domain
             .and_then(|domain| domain.resources.as_ref())
             .and_then(|resources| resources.requests.as_ref())
-            .and_then(|requests| requests.get("memory"))
-            .and_then(Value::as_str);
-        guest.or(requested).and_then(quantity_bytes).unwrap_or(0)
+            .and_then(|requests| requests.get("memory"));
+        guest
+            .or(requested)
+            .and_then(quantity_value_bytes)
+            .unwrap_or(0)
     }
 
+    /// KubeVirt's status word; `Terminating` once the VM is being deleted, as KubeVirt
+    /// reports it (virt-controller's printable status, pkg/virt-controller/watch/vm/), and
+    /// also before KubeVirt has noticed, or while finalizers hold the VM.
     pub fn printable_status(&self) -> Option<&str> {
+        if self.metadata.deletion_timestamp.is_some() {
+            return Some("Terminating");
+        }
         self.status.as_ref()?.printable_status.as_deref()
     }
 
