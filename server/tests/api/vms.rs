@@ -73,6 +73,14 @@ fn every_vm_body_wukong_generates_passes_the_virtualmachine_crd_schema() {
     let mut imported = new_vm("imported", url, RunStrategy::Always);
     imported.user_data = Some("#cloud-config\npackages: [htop]\n".to_owned());
     bodies.push(imported);
+    // User data over KubeVirt's inline limit: a `secretRef` instead.
+    let mut long = new_vm(
+        "long",
+        ImageSource::Preset(ImagePreset::Cirros),
+        RunStrategy::Halted,
+    );
+    long.user_data = Some(format!("#cloud-config\n{}", "# padding\n".repeat(300)));
+    bodies.push(long);
     let mut bare = new_vm(
         "bare",
         ImageSource::Preset(ImagePreset::Cirros),

@@ -35,9 +35,37 @@ pub async fn create(
     crate::projects::server::namespace::ensure(cluster, namespace, project_id).await?;
     let vms: Api<VirtualMachine> = Api::namespaced(cluster.client.clone(), namespace.as_str());
     let what = format!("VM \"{}\"", vm.name);
-    cluster
+    let created = cluster
         .call(&what, vms.create(&PostParams::default(), &object))
-        .await
+        .await?;
+    let uid = created.metadata.uid.clone().unwrap_or_default();
+    if let Some(secret) = body::cloud_init_secret(vm, project_id, &uid) {
+        let secrets: Api<DynamicObject> = Api::namespaced_with(
+            cluster.client.clone(),
+            namespace.as_str(),
+            &ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
+        );
+        let secret: DynamicObject = serde_json::from_value(secret).map_err(AppError::internal)?;
+        let what = format!("the cloud-init Secret of VM \"{}\"", vm.name);
+        if let Err(error) = cluster
+            .call(&what, secrets.create(&PostParams::default(), &secret))
+            .await
+        {
+            // Nothing half-made: a VM whose user data is missing would boot without it.
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: Some(uid),
+                    resource_version: None,
+                }),
+                ..DeleteParams::background()
+            };
+            if let Err(cleanup) = vms.delete(vm.name.as_str(), &params).await {
+                tracing::warn!(vm = %vm.name, %cleanup, "could not remove a VM whose Secret failed");
+            }
+            return Err(error);
+        }
+    }
+    Ok(created)
 }
 
 /// The subresource call for `action`: path under the namespace, subresource and body.

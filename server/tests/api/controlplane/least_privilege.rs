@@ -40,7 +40,11 @@ fn vm(name: &str) -> NewVm {
         image: ImageSource::Url("https://images.example.test/disk.qcow2".to_owned()),
         disk_gib: 5,
         ssh_key: None,
-        user_data: None,
+        // Longer than KubeVirt takes inline: the flow makes a Secret too.
+        user_data: Some(format!(
+            "#cloud-config\nwrite_files:\n{}",
+            "- path: /etc/motd\n".repeat(150)
+        )),
         run_strategy: RunStrategy::Halted,
     }
 }
@@ -217,9 +221,14 @@ async fn wukong_needs_every_rule_of_its_role_and_nothing_more() {
             r#"update "virtualmachineinstances/pause" (subresources.kubevirt.io) in namespace lp-4"#,
         ),
         (
+            "secrets",
+            Step::Create,
+            r#"create "secrets" (core) in namespace lp-5"#,
+        ),
+        (
             "datavolumes",
             Step::DeleteKeepingDisks,
-            r#"get "datavolumes" (cdi.kubevirt.io) in namespace lp-5"#,
+            r#"get "datavolumes" (cdi.kubevirt.io) in namespace lp-6"#,
         ),
     ];
     assert_eq!(
@@ -249,6 +258,20 @@ async fn wukong_needs_every_rule_of_its_role_and_nothing_more() {
                 );
             }
             Ok(()) => panic!("the flow needs no {resource} rule"),
+        }
+        if resource == "secrets" {
+            // The VM made before its Secret was refused is gone again: nothing half-made.
+            let vms: Api<DynamicObject> = Api::namespaced_with(
+                admin.client.clone(),
+                &namespace,
+                &crate::support::api_resource(
+                    "kubevirt.io",
+                    "v1",
+                    "VirtualMachine",
+                    "virtualmachines",
+                ),
+            );
+            assert!(vms.get_opt("db-1").await.expect("get").is_none());
         }
         set_rules(&admin, &rules, removed, true).await;
     }

@@ -303,3 +303,69 @@ async fn quota_and_namespace_refusals_become_messages_a_user_can_act_on() {
     .await
     .expect("release the namespace");
 }
+
+/// User data longer than KubeVirt takes inline goes into a Secret the VM references, owned by
+/// the VM, so the real garbage collector deletes it with the VM.
+#[tokio::test]
+async fn long_user_data_lives_in_a_secret_that_goes_with_its_vm() {
+    let plane = ControlPlane::start().await;
+    let cluster = plane.admin().await;
+    let mut long = cirros("web-1");
+    long.user_data = Some(format!(
+        "#cloud-config\nruncmd:\n{}",
+        "- echo hello\n".repeat(200)
+    ));
+    create(&cluster, &long, &namespace("team-a"), "p")
+        .await
+        .expect("created");
+    let stored = vm_object(&cluster, "team-a", "web-1").await;
+    let volumes = stored["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .expect("volumes");
+    let cloud_init = volumes
+        .iter()
+        .find(|volume| volume["name"] == "cloudinitdisk")
+        .expect("cloud-init volume");
+    assert_eq!(
+        cloud_init["cloudInitNoCloud"],
+        json!({"secretRef": {"name": "web-1-cloudinit"}})
+    );
+    let secrets: Api<DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        "team-a",
+        &crate::support::api_resource("", "v1", "Secret", "secrets"),
+    );
+    let secret = secrets.get("web-1-cloudinit").await.expect("the Secret");
+    use base64::Engine as _;
+    let user_data = base64::engine::general_purpose::STANDARD
+        .decode(secret.data["data"]["userdata"].as_str().expect("userdata"))
+        .expect("base64");
+    assert_eq!(
+        Some(String::from_utf8(user_data).expect("UTF-8")),
+        long.user_data
+    );
+    // A short one stays inline.
+    create(&cluster, &cirros("web-2"), &namespace("team-a"), "p")
+        .await
+        .expect("created");
+    let short = vm_object(&cluster, "team-a", "web-2").await;
+    let short_volumes = short["spec"]["template"]["spec"]["volumes"].to_string();
+    assert!(
+        short_volumes.contains(r##""userData":"#cloud-config\nhostname: test\n""##),
+        "{short_volumes}"
+    );
+
+    let web = from_cluster(&cluster, &target("team-a", "web-1"), "p")
+        .await
+        .expect("Wukong's VM");
+    delete(&cluster, &web, DiskDisposal::Delete)
+        .await
+        .expect("delete");
+    eventually("the Secret is collected with its VM", || async {
+        secrets
+            .get_opt("web-1-cloudinit")
+            .await
+            .is_ok_and(|found| found.is_none())
+    })
+    .await;
+}
