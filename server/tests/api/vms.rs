@@ -472,6 +472,37 @@ async fn cluster_failures_become_messages_a_user_can_act_on() {
         );
         task.abort();
     }
+    // API Priority and Fairness sheds load with a 429 in plain text and a Retry-After header
+    // (kube-apiserver's staging/src/k8s.io/apiserver/pkg/server/filters/priority-and-fairness.go,
+    // `tooManyRequests`). kube-rs retries such answers, waiting as long as they ask, within the
+    // request's time: the action goes through once the API server takes it.
+    let calls = Arc::new(Mutex::new(0u32));
+    let counted = calls.clone();
+    let shedding = move || {
+        let counted = counted.clone();
+        async move {
+            let mut calls = counted.lock().expect("calls");
+            *calls += 1;
+            if *calls <= 2 {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "1")],
+                    "Too many requests, please try again later.\n",
+                )
+            } else {
+                (StatusCode::ACCEPTED, [("retry-after", "0")], "")
+            }
+        }
+    };
+    let (url, task) = serve(Router::new().fallback(any(shedding))).await;
+    let patient = cluster_at(&url).with_timeout(Duration::from_secs(10));
+    assert_eq!(act(&patient, &web, VmAction::Start).await, Ok(()));
+    assert_eq!(
+        *calls.lock().expect("calls"),
+        3,
+        "two refusals, then the action"
+    );
+    task.abort();
     let (cluster, task) = mock_cluster(409, "Conflict", Duration::ZERO).await;
     let message = conflict_message(act(&cluster, &web, VmAction::Stop).await);
     assert_eq!(message, "VM \"web-1\": mock Conflict");

@@ -33,6 +33,7 @@ pub async fn create(
 ) -> Result<VirtualMachine, AppError> {
     let object = body::virtual_machine(vm, namespace, project_id).map_err(AppError::internal)?;
     crate::projects::server::namespace::ensure(cluster, namespace, project_id).await?;
+    refuse_a_kept_disk_of_the_same_name(cluster, vm, namespace).await?;
     let vms: Api<VirtualMachine> = Api::namespaced(cluster.client.clone(), namespace.as_str());
     let what = format!("VM \"{}\"", vm.name);
     let created = cluster
@@ -110,6 +111,36 @@ pub async fn act(cluster: &Cluster, vm: &WukongVm, action: VmAction) -> Result<(
         .call(&target.what(), cluster.client.request_text(request))
         .await
         .map(|_| ())
+}
+
+/// A disk kept from an earlier VM of the same name has the name the new VM's
+/// `dataVolumeTemplates` would give its own: the new VM would meet the old disk instead of a
+/// fresh import of its image. Wukong never lets that happen silently: the create is refused
+/// and says what to do.
+async fn refuse_a_kept_disk_of_the_same_name(
+    cluster: &Cluster,
+    vm: &NewVm,
+    namespace: &Namespace,
+) -> Result<(), AppError> {
+    if !matches!(vm.image, crate::vms::new_vm::ImageSource::Url(_)) {
+        return Ok(());
+    }
+    let disk = body::root_data_volume_name(vm.name.as_str());
+    let what = format!("Disk \"{disk}\"");
+    if cluster
+        .call(&what, data_volumes(cluster, namespace).get_opt(&disk))
+        .await?
+        .is_some()
+    {
+        return Err(AppError::Conflict {
+            message: format!(
+                "A disk named \"{disk}\" is still in this project, kept when an earlier VM \
+                 \"{}\" was deleted. Choose another name, or delete that disk first.",
+                vm.name
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn data_volumes(cluster: &Cluster, namespace: &Namespace) -> Api<DynamicObject> {

@@ -227,7 +227,7 @@ async fn wukong_needs_every_rule_of_its_role_and_nothing_more() {
         ),
         (
             "datavolumes",
-            Step::DeleteKeepingDisks,
+            Step::Create,
             r#"get "datavolumes" (cdi.kubevirt.io) in namespace lp-6"#,
         ),
     ];

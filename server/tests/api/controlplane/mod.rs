@@ -204,6 +204,20 @@ async fn wukongs_vm_bodies_pass_the_real_schema_and_deletes_follow_garbage_colle
         .owner_references
         .unwrap_or_default()
         .is_empty());
+    // A new VM of the kept disk's VM's name would meet that disk: refused, saying why.
+    let again = new_vm(
+        "db-1",
+        ImageSource::Url("https://images.example.test/debian-13.qcow2".to_owned()),
+    );
+    match create(&cluster, &again, &namespace("team-a"), "p").await {
+        Err(AppError::Conflict { message }) => assert_eq!(
+            message,
+            "A disk named \"db-1-root\" is still in this project, kept when an earlier VM \
+             \"db-1\" was deleted. Choose another name, or delete that disk first."
+        ),
+        other => panic!("re-using a kept disk's name must be refused, got {other:?}"),
+    }
+    assert!(vms.get_opt("db-1").await.expect("get").is_none());
 }
 
 /// The VM as the API server stored it.
