@@ -140,7 +140,12 @@ fn start(data_dir: &std::path::Path) -> Running {
 }
 
 fn start_with(data_dir: &std::path::Path, args: &[&str]) -> Running {
+    start_with_env(data_dir, args, &[])
+}
+
+fn start_with_env(data_dir: &std::path::Path, args: &[&str], env: &[(&str, String)]) -> Running {
     let mut child = wukong()
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
         .arg("--data-dir")
         .arg(data_dir)
@@ -780,4 +785,133 @@ async fn with_postgresql_the_first_admin_password_is_in_the_data_directory_too()
         "{:#?}",
         running.early_log
     );
+}
+
+/// An HTTP CONNECT proxy on 127.0.0.1 that tunnels every request to `upstream`, whatever
+/// host it names, and records the `host:port` each CONNECT asked for.
+fn connect_proxy(
+    upstream: SocketAddr,
+) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = asked.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().expect("clone"));
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let target = line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned();
+                while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
+                    line.clear();
+                }
+                record.lock().expect("record").push(target);
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    return;
+                };
+                let mut client = client;
+                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                let (mut from_server, mut to_client) = (
+                    server.try_clone().expect("clone"),
+                    client.try_clone().expect("clone"),
+                );
+                std::thread::spawn(move || std::io::copy(&mut from_server, &mut to_client));
+                let mut to_server = server;
+                let _ = std::io::copy(&mut reader, &mut to_server);
+            });
+        }
+    });
+    (address, asked)
+}
+
+/// Kubeconfigs as people have them: `KUBECONFIG` listing several files (one missing, the
+/// cluster and context in one, the user in another), a user whose token comes from an exec
+/// credential plugin, and the API server reached through `HTTPS_PROXY` unless `NO_PROXY`
+/// exempts it, on a real API server.
+#[tokio::test]
+async fn kubeconfigs_merge_run_exec_plugins_and_use_the_proxy_environment() {
+    let plane = crate::controlplane::harness::ControlPlane::start().await;
+    let port = plane.port();
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = plane.dir.path().join("ca.crt");
+    // A name the certificate holds and no resolver knows: only the proxy can reach it.
+    let cluster_file = dir.path().join("cluster.yaml");
+    let cluster = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: cp\n  cluster:\n    \
+         server: https://kubernetes.default.svc:{port}\n    certificate-authority: {}\n\
+         contexts:\n- name: cp\n  context:\n    cluster: cp\n    user: admin\n\
+         current-context: cp\n",
+        ca.display()
+    );
+    std::fs::write(&cluster_file, cluster).expect("write");
+    let credential = format!(
+        r#"{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{{"token":"{}"}}}}"#,
+        plane.admin_token()
+    );
+    // The plugin prints the credential; here it is `cat` of a file.
+    let credential_file = dir.path().join("credential.json");
+    std::fs::write(&credential_file, credential).expect("write");
+    let user_file = dir.path().join("user.yaml");
+    let user = format!(
+        "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n    exec:\n      \
+         apiVersion: client.authentication.k8s.io/v1\n      command: /bin/cat\n      \
+         args: [\"{}\"]\n      interactiveMode: Never\n",
+        credential_file.display()
+    );
+    std::fs::write(&user_file, user).expect("write");
+    let kubeconfig =
+        std::env::join_paths([dir.path().join("missing.yaml"), cluster_file, user_file])
+            .expect("paths")
+            .into_string()
+            .expect("UTF-8");
+    let upstream: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    let (proxy, asked) = connect_proxy(upstream);
+    let env = [
+        ("KUBECONFIG", kubeconfig.clone()),
+        ("HTTPS_PROXY", format!("http://{proxy}")),
+    ];
+    let data = dir.path().join("data");
+    let ready = tokio::task::spawn_blocking(move || {
+        let running = start_with_env(&data, &[], &env);
+        http_get(running.address, "/readyz")
+    })
+    .await
+    .expect("readyz");
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert!(ready.contains(r#""cluster":"ok""#), "{ready}");
+    assert!(
+        asked
+            .lock()
+            .expect("asked")
+            .contains(&format!("kubernetes.default.svc:{port}")),
+        "{:?}",
+        asked.lock().expect("asked")
+    );
+
+    // Exempted by NO_PROXY, Wukong goes direct, and the name resolves nowhere.
+    let before = asked.lock().expect("asked").len();
+    let env = [
+        ("KUBECONFIG", kubeconfig),
+        ("HTTPS_PROXY", format!("http://{proxy}")),
+        ("NO_PROXY", ".svc".to_owned()),
+    ];
+    let data = dir.path().join("data-direct");
+    let unready = tokio::task::spawn_blocking(move || {
+        let running = start_with_env(&data, &[], &env);
+        http_get(running.address, "/readyz")
+    })
+    .await
+    .expect("readyz");
+    assert!(
+        unready.starts_with("HTTP/1.1 503"),
+        "{unready} {:?}",
+        asked.lock().expect("asked")
+    );
+    assert_eq!(asked.lock().expect("asked").len(), before);
 }
