@@ -174,6 +174,11 @@ mod connection {
             }
         });
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |close: CloseEvent| {
+            // An ended feed (the user signed out here) stays ended: marking it reconnecting
+            // would revive it, and its retry would meet the ended session's 401s.
+            if !feed.active() {
+                return;
+            }
             feed.state.set(LiveState::Reconnecting);
             match close.code() {
                 // The session ended (signed out here or elsewhere): nothing to reconnect or
