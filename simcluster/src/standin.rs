@@ -183,11 +183,10 @@ impl StandIn {
             "127.0.0.1".to_owned(),
         ])?;
         let certificate_pem = credentials.certificate_pem.clone();
-        let credentials: &'static access::Credentials = Box::leak(Box::new(credentials));
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::watch::channel(());
-        let listener = access::TlsListener::start(listener, credentials, stopped.clone())?;
+        let listener = access::TlsListener::start(listener, &credentials, stopped.clone())?;
         let router = Router::new()
             .route("/apis", get(groups))
             .route("/apis/subresources.kubevirt.io", get(group))

@@ -310,8 +310,8 @@ impl Live {
     }
 }
 
-/// A watch failure as an operator should read it: the missing permission when the cluster
-/// refused Wukong's account, else the error.
+/// A watch failure as `/readyz` shows it, to anyone: the missing permission when the cluster
+/// refused Wukong's account, else a fixed sentence (the error itself is only logged).
 fn watch_failure(kind: &str, error: &watcher::Error) -> String {
     let refused = match error {
         watcher::Error::InitialListFailed(kube::Error::Api(status))
@@ -327,6 +327,6 @@ fn watch_failure(kind: &str, error: &watcher::Error) -> String {
     };
     match refused {
         Some(refusal) => format!("{kind} watch: {refusal}"),
-        None => format!("{kind} watch: {error}"),
+        None => format!("{kind} watch: the cluster did not answer it; it is retried"),
     }
 }

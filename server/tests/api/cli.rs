@@ -830,6 +830,19 @@ fn connect_proxy(
     (address, asked)
 }
 
+/// `/readyz` of a `wukong` started in `data` with `env`, as it answers once listening.
+async fn readyz_of_wukong_with(
+    data: std::path::PathBuf,
+    env: Vec<(&'static str, String)>,
+) -> String {
+    tokio::task::spawn_blocking(move || {
+        let running = start_with_env(&data, &[], &env);
+        http_get(running.address, "/readyz")
+    })
+    .await
+    .expect("readyz")
+}
+
 /// Kubeconfigs as people have them: `KUBECONFIG` listing several files (one missing, the
 /// cluster and context in one, the user in another), a user whose token comes from an exec
 /// credential plugin, and the API server reached through `HTTPS_PROXY` unless `NO_PROXY`
@@ -876,13 +889,7 @@ async fn kubeconfigs_merge_run_exec_plugins_and_use_the_proxy_environment() {
         ("KUBECONFIG", kubeconfig.clone()),
         ("HTTPS_PROXY", format!("http://{proxy}")),
     ];
-    let data = dir.path().join("data");
-    let ready = tokio::task::spawn_blocking(move || {
-        let running = start_with_env(&data, &[], &env);
-        http_get(running.address, "/readyz")
-    })
-    .await
-    .expect("readyz");
+    let ready = readyz_of_wukong_with(dir.path().join("data"), env.to_vec()).await;
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     assert!(ready.contains(r#""cluster":"ok""#), "{ready}");
     assert!(
@@ -901,13 +908,7 @@ async fn kubeconfigs_merge_run_exec_plugins_and_use_the_proxy_environment() {
         ("HTTPS_PROXY", format!("http://{proxy}")),
         ("NO_PROXY", ".svc".to_owned()),
     ];
-    let data = dir.path().join("data-direct");
-    let unready = tokio::task::spawn_blocking(move || {
-        let running = start_with_env(&data, &[], &env);
-        http_get(running.address, "/readyz")
-    })
-    .await
-    .expect("readyz");
+    let unready = readyz_of_wukong_with(dir.path().join("data-direct"), env.to_vec()).await;
     assert!(
         unready.starts_with("HTTP/1.1 503"),
         "{unready} {:?}",

@@ -53,14 +53,7 @@ pub async fn create(
             .await
         {
             // Nothing half-made: a VM whose user data is missing would boot without it.
-            let params = DeleteParams {
-                preconditions: Some(Preconditions {
-                    uid: Some(uid),
-                    resource_version: None,
-                }),
-                ..DeleteParams::background()
-            };
-            if let Err(cleanup) = vms.delete(vm.name.as_str(), &params).await {
+            if let Err(cleanup) = vms.delete(vm.name.as_str(), &only_uid(&uid)).await {
                 tracing::warn!(vm = %vm.name, %cleanup, "could not remove a VM whose Secret failed");
             }
             return Err(error);
@@ -143,6 +136,18 @@ async fn refuse_a_kept_disk_of_the_same_name(
     Ok(())
 }
 
+/// A background delete of the object with this UID only: one re-created under the same
+/// name meanwhile has another UID, and the API server refuses with 409 instead.
+fn only_uid(uid: &str) -> DeleteParams {
+    DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    }
+}
+
 fn data_volumes(cluster: &Cluster, namespace: &Namespace) -> Api<DynamicObject> {
     let kind = GroupVersionKind::gvk("cdi.kubevirt.io", "v1beta1", "DataVolume");
     let resource = ApiResource::from_gvk_with_plural(&kind, "datavolumes");
@@ -208,15 +213,8 @@ pub async fn delete(cluster: &Cluster, vm: &WukongVm, disks: DiskDisposal) -> Re
     }
     let vms: Api<VirtualMachine> =
         Api::namespaced(cluster.client.clone(), target.namespace.as_str());
-    let params = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: Some(uid.to_owned()),
-            resource_version: None,
-        }),
-        ..DeleteParams::background()
-    };
     match cluster
-        .call(&what, vms.delete(target.name.as_str(), &params))
+        .call(&what, vms.delete(target.name.as_str(), &only_uid(uid)))
         .await
     {
         Ok(_) => Ok(()),

@@ -27,8 +27,8 @@ struct Ready {
 /// A running control plane. It stops when this is dropped: its stdin closes, and the child
 /// is killed as well in case it does not notice.
 pub struct ControlPlane {
-    _child: Child,
-    _stdin: ChildStdin,
+    child: Child,
+    stdin: ChildStdin,
     pub dir: tempfile::TempDir,
     pub server: String,
     pub kubeconfig: PathBuf,
@@ -91,8 +91,8 @@ impl ControlPlane {
             panic!("the control plane did not start ({error}): {line:?}\n{tail:#?}")
         });
         ControlPlane {
-            _child: child,
-            _stdin: stdin,
+            child,
+            stdin,
             dir,
             server: ready.server,
             kubeconfig: ready.kubeconfig,
@@ -103,8 +103,8 @@ impl ControlPlane {
     /// Stops, as an API server that goes down does, and hands back its directory.
     pub async fn stop(self) -> tempfile::TempDir {
         let ControlPlane {
-            _child: mut child,
-            _stdin: stdin,
+            mut child,
+            stdin,
             dir,
             ..
         } = self;
@@ -114,6 +114,12 @@ impl ControlPlane {
             .expect("the control plane stops within 30 s")
             .expect("wait for the control plane");
         dir
+    }
+
+    /// The admin's bearer token (the first line of the static token file).
+    pub fn admin_token(&self) -> String {
+        let tokens = std::fs::read_to_string(self.dir.path().join("tokens.csv")).expect("tokens");
+        tokens.split(',').next().expect("token").to_owned()
     }
 
     pub fn port(&self) -> u16 {
@@ -206,14 +212,6 @@ pub async fn connect(path: &Path) -> Cluster {
         .expect("connect to the control plane");
     assert!(simulated.is_none(), "a kubeconfig was given");
     cluster
-}
-
-impl ControlPlane {
-    /// The admin's bearer token (the first line of the static token file).
-    pub fn admin_token(&self) -> String {
-        let tokens = std::fs::read_to_string(self.dir.path().join("tokens.csv")).expect("tokens");
-        tokens.split(',').next().expect("token").to_owned()
-    }
 }
 
 /// A TCP relay to `upstream` that a test can cut, ending every connection through it and
