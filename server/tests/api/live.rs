@@ -373,6 +373,118 @@ async fn the_event_socket_needs_a_session_and_an_allowed_origin() {
     );
 }
 
+/// An API server whose cluster-wide lists of VMs and instances are empty and whose watches
+/// stay open, except that while `refusing` holds it refuses Wukong's list of instances as
+/// the RBAC authorizer does.
+async fn refusing_cluster(refusing: Arc<std::sync::atomic::AtomicBool>) -> String {
+    use axum::{http::Uri, routing::any, Json, Router};
+    use std::sync::atomic::Ordering;
+    let handler = move |uri: Uri| {
+        let refusing = refusing.clone();
+        async move {
+            let instances = uri.path() == "/apis/kubevirt.io/v1/virtualmachineinstances";
+            if instances && refusing.load(Ordering::SeqCst) {
+                let refusal = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "reason": "Forbidden", "code": 403, "message": "virtualmachineinstances.kubevirt.io is forbidden: \
+                    User \"system:serviceaccount:wukong:wukong\" cannot list resource \"virtualmachineinstances\" \
+                    in API group \"kubevirt.io\" at the cluster scope"});
+                return (StatusCode::FORBIDDEN, Json(refusal));
+            }
+            if uri.query().is_some_and(|query| query.contains("watch=")) {
+                std::future::pending::<()>().await;
+            }
+            let empty = json!({"apiVersion": "kubevirt.io/v1", "kind": "List",
+                "metadata": {"resourceVersion": "1"}, "items": []});
+            (StatusCode::OK, Json(empty))
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, Router::new().fallback(any(handler))).await;
+    });
+    url
+}
+
+/// What the banner on every page shows: the failures the socket last announced, after
+/// waiting up to `limit` for `wanted`.
+async fn announced(
+    socket: &mut Socket,
+    limit: Duration,
+    wanted: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if let Some(LiveEvent::ClusterWatch { failures }) =
+            next_event(socket, Duration::from_secs(1)).await
+        {
+            if wanted(&failures) {
+                return failures;
+            }
+        }
+    }
+    panic!("the awaited watch state was never announced");
+}
+
+/// A watch the cluster refuses is never an endless spinner: every open page is told why
+/// (the banner), so is a page opened later, and so is `/readyz`; once the cluster allows the
+/// watch again, the pages are told that too.
+#[tokio::test]
+async fn a_failing_watch_is_announced_to_every_page_until_it_works_again() {
+    let refusing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let wukong = start_on(cluster_at(&refusing_cluster(refusing.clone()).await)).await;
+    let mut early = wukong
+        .socket(Some(&wukong.admin), ORIGIN)
+        .await
+        .expect("socket");
+    let missing = "Wukong's cluster account is not allowed to list \"virtualmachineinstances\" (kubevirt.io) across the cluster.";
+    let failures = announced(&mut early, Duration::from_secs(10), |failures| {
+        !failures.is_empty()
+    })
+    .await;
+    assert!(
+        failures.iter().any(|failure| failure.contains(missing)),
+        "{failures:?}"
+    );
+    let mut late = wukong
+        .socket(Some(&wukong.user), ORIGIN)
+        .await
+        .expect("socket");
+    let first = next_event(&mut late, Duration::from_secs(5)).await;
+    assert_eq!(
+        first,
+        Some(LiveEvent::ClusterWatch {
+            failures: failures.clone()
+        })
+    );
+    let readyz = wukong.state.clone();
+    let response = server::http::router(readyz)
+        .oneshot(
+            Request::get("/readyz")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    let ready: Value = serde_json::from_str(&body_text(response).await).expect("JSON");
+    assert!(
+        ready["watches"]
+            .as_array()
+            .expect("watches")
+            .iter()
+            .any(|failure| failure.as_str().is_some_and(|text| text.contains(missing))),
+        "{ready}"
+    );
+
+    refusing.store(false, std::sync::atomic::Ordering::SeqCst);
+    // The watcher's backoff decides when it asks again: within its 30 s ceiling.
+    for socket in [&mut early, &mut late] {
+        announced(socket, Duration::from_secs(40), <[String]>::is_empty).await;
+    }
+}
+
 #[tokio::test]
 async fn create_start_stop_delete_reach_every_socket_and_the_audit_log() {
     let sim = SimCluster::start_with(None, fast()).await.expect("sim");
