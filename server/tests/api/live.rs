@@ -398,13 +398,7 @@ async fn refusing_cluster(refusing: Arc<std::sync::atomic::AtomicBool>) -> Strin
             (StatusCode::OK, Json(empty))
         }
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, Router::new().fallback(any(handler))).await;
-    });
+    let (url, _) = crate::support::serve_on_loopback(Router::new().fallback(any(handler))).await;
     url
 }
 
@@ -459,15 +453,7 @@ async fn a_failing_watch_is_announced_to_every_page_until_it_works_again() {
             failures: failures.clone()
         })
     );
-    let readyz = wukong.state.clone();
-    let response = server::http::router(readyz)
-        .oneshot(
-            Request::get("/readyz")
-                .body(Body::empty())
-                .expect("request"),
-        )
-        .await
-        .expect("answer");
+    let response = crate::support::get_from(wukong.state.clone(), "/readyz").await;
     let ready: Value = serde_json::from_str(&body_text(response).await).expect("JSON");
     assert!(
         ready["watches"]
@@ -931,13 +917,7 @@ async fn recording_cluster() -> (String, Heard) {
             (StatusCode::NOT_FOUND, Json(missing))
         }
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, Router::new().fallback(any(handler))).await;
-    });
+    let (url, _) = crate::support::serve_on_loopback(Router::new().fallback(any(handler))).await;
     (url, heard)
 }
 
