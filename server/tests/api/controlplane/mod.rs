@@ -6,6 +6,7 @@
 //! quota and namespace admission, authorization, garbage collection, watches).
 
 mod conformance;
+mod consoles;
 pub mod harness;
 mod least_privilege;
 
