@@ -113,22 +113,13 @@ pub(super) fn running(vmi: &Value) -> bool {
     vmi.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
 }
 
-/// The VMI of `target`, if it may be streamed, given the VMI found and, when there is none,
-/// whether its VM exists: virt-api's checks (`pkg/virt-api/rest/vnc.go`,
+/// The VMI of `target`, if it may be streamed: virt-api's checks (`pkg/virt-api/rest/vnc.go`,
 /// `validateVMIForVNC`; `console.go`, `validateVMIForConsole`; the 404 of
-/// `FetchVirtualMachineInstance` in `subresource.go`).
-pub(super) fn admit<'a>(
-    target: &Target,
-    vmi: Option<&'a Value>,
-    vm_exists: bool,
-) -> Result<&'a Value, Failure> {
+/// `FetchVirtualMachineInstance` in `subresource.go`). A stopped VM has no VMI, so it gets
+/// the 404 too, as from virt-api.
+pub(super) fn admit<'a>(target: &Target, vmi: Option<&'a Value>) -> Result<&'a Value, Failure> {
     let not_running = || bad_request("VMI is not running");
     let Some(vmi) = vmi else {
-        // virt-api answers 404 whenever the VMI is missing. Here a VM that exists but is
-        // stopped gets the 400 of a VMI that is not running, so callers can tell the two apart.
-        if vm_exists {
-            return Err(not_running());
-        }
         let mut failure = Failure::new(
             StatusCode::NOT_FOUND,
             "NotFound",
@@ -161,9 +152,7 @@ pub(super) fn admit<'a>(
 /// so a session hears of its VMI's end even when that comes before the upgrade.
 fn check(sim: &Sim, target: &Target) -> Result<(Value, broadcast::Receiver<Event>), Failure> {
     let store = lock(sim)?;
-    let vmi = store.get(&target.vmi());
-    let vm = lifecycle::key(lifecycle::VM, &target.namespace, &target.name);
-    let vmi = admit(target, vmi, vmi.is_none() && store.get(&vm).is_some())?;
+    let vmi = admit(target, store.get(&target.vmi()))?;
     Ok((vmi["metadata"]["uid"].clone(), store.events.subscribe()))
 }
 

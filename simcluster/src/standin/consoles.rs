@@ -37,11 +37,7 @@ pub(super) async fn connect(
     let (namespace, name) = (target.namespace(), target.name());
     let vmis = remote.vmis(namespace);
     let vmi = fetch(&vmis, "vmi", name).await?;
-    let vm_exists = match vmi {
-        Some(_) => false,
-        None => fetch(&remote.vms(namespace), "vm", name).await?.is_some(),
-    };
-    let vmi = console::admit(&target, vmi.as_ref(), vm_exists)?;
+    let vmi = console::admit(&target, vmi.as_ref())?;
     let uid = vmi["metadata"]["uid"]
         .as_str()
         .unwrap_or_default()

@@ -184,9 +184,12 @@ async fn missing_stopped_and_headless_vms_are_refused_but_paused_ones_connect() 
         .expect("create");
     for stream in ["vnc", "console"] {
         let stopped = refusal(&url(&sim, "stopped", stream)).await;
-        assert_eq!(stopped["code"], 400, "{stream}");
-        assert_eq!(stopped["reason"], "BadRequest");
-        assert_eq!(stopped["message"], "VMI is not running");
+        assert_eq!(stopped["code"], 404, "{stream}");
+        assert_eq!(stopped["reason"], "NotFound");
+        assert_eq!(
+            stopped["message"],
+            "virtualmachineinstance.kubevirt.io \"stopped\" not found"
+        );
     }
 
     let mut headless = vm("headless", json!({}));

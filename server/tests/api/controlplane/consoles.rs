@@ -138,9 +138,9 @@ async fn vnc_and_the_serial_console_pass_through_the_real_api_servers_aggregator
     }
     for endpoint in [&vnc_endpoint, &console_endpoint] {
         let stopped = refusal(endpoint).await;
-        assert_eq!(stopped["code"], 400, "{}", endpoint.url);
-        assert_eq!(stopped["reason"], "BadRequest");
-        assert_eq!(stopped["message"], "VMI is not running");
+        // virt-api's 404: a stopped VM has no VMI.
+        assert_eq!(stopped["code"], 404, "{}", endpoint.url);
+        assert_eq!(stopped["reason"], "NotFound");
     }
 }
 
