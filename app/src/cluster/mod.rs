@@ -111,7 +111,10 @@ fn user_error(error: kube::Error, what: &str) -> crate::AppError {
             }
             400 | 422 => AppError::Invalid {
                 field: String::new(),
-                message: format!("The cluster refused {what}: {}", status.message),
+                message: format!(
+                    "The cluster refused {what}: {}",
+                    refusals::webhook_reason(&status.message)
+                ),
             },
             500.. => {
                 tracing::warn!(%what, code = status.code, message = %status.message, "the cluster failed");

@@ -68,6 +68,18 @@ pub fn from_kubevirt(message: &str, what: &str) -> Option<AppError> {
     }
 }
 
+/// The reason an admission webhook gave, without the API server's wrapping `admission
+/// webhook "NAME" denied the request: ` (kube-apiserver
+/// `staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/errors/statuserror.go`,
+/// `ToStatusErr`): KubeVirt's validators (`virtualmachine-validator.kubevirt.io`,
+/// `pkg/virt-api/webhooks/validating-webhook/admitters/`) say there what is wrong.
+pub fn webhook_reason(message: &str) -> &str {
+    message
+        .strip_prefix("admission webhook \"")
+        .and_then(|rest| rest.split_once("\" denied the request: "))
+        .map_or(message, |(_, reason)| reason)
+}
+
 /// The NamespaceLifecycle plugin adds the cause `NamespaceTerminating`
 /// (kube-apiserver `staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go`).
 fn terminating_namespace(status: &Status) -> bool {
@@ -130,7 +142,7 @@ pub fn missing_permission(message: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{exceeded_quota, from_kubevirt, missing_permission};
+    use super::{exceeded_quota, from_kubevirt, missing_permission, webhook_reason};
     use crate::AppError;
 
     /// KubeVirt's texts as virt-api sends them (pkg/virt-api/rest/lifecycle.go, v1.9.0):
@@ -161,6 +173,20 @@ mod tests {
             from_kubevirt(&wrapped("the object has been modified"), "VM \"web-1\""),
             None
         );
+    }
+
+    /// The API server's wrapping of a webhook's denial (`ToStatusErr` in kube-apiserver's
+    /// `admission/plugin/webhook/errors/statuserror.go`) is dropped; KubeVirt's reason stays.
+    #[test]
+    fn webhook_denials_keep_kubevirts_reason() {
+        let denied =
+            "admission webhook \"virtualmachine-validator.kubevirt.io\" denied the request: \
+                      spec.template.spec.domain.devices.disks[0].Name 'rootdisk' not found.";
+        assert_eq!(
+            webhook_reason(denied),
+            "spec.template.spec.domain.devices.disks[0].Name 'rootdisk' not found."
+        );
+        assert_eq!(webhook_reason("name: Invalid value"), "name: Invalid value");
     }
 
     #[test]
