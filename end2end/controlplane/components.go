@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/server/v3/embed"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
@@ -62,6 +63,15 @@ func startEtcd(dir string) (*embed.Etcd, error) {
 		e.Close()
 		return nil, fmt.Errorf("not ready after 60 s")
 	}
+}
+
+// compactEtcd drops every revision but the latest, as kube-apiserver's own compaction (every
+// 5 minutes, --etcd-compaction-interval) would have done while it was away: a client's older
+// resourceVersion then exists neither in etcd nor in the API server's new watch cache.
+func compactEtcd(ctx context.Context, e *embed.Etcd) error {
+	latest := e.Server.KV().Rev()
+	_, err := e.Server.Compact(ctx, &etcdserverpb.CompactionRequest{Revision: latest, Physical: true})
+	return err
 }
 
 type apiServer struct {

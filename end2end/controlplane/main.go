@@ -49,6 +49,7 @@ func run() error {
 	dir := flags.String("dir", "", "data directory (created if missing; a temporary one when empty)")
 	crds := flags.String("crds", "", "a JSON file holding an array of CustomResourceDefinitions to install")
 	port := flags.Int("port", 0, "the API server's port on 127.0.0.1; 0 picks a free one")
+	compact := flags.Bool("compact", false, "compact etcd's history up to its latest revision before the API server starts")
 	var users userFlags
 	flags.Var(&users, "user", "NAME[:GROUP,GROUP] for which a bearer token is written to DIR/tokens/NAME (repeatable)")
 	_ = flags.Parse(os.Args[1:])
@@ -97,6 +98,11 @@ func run() error {
 		return fmt.Errorf("etcd: %w", err)
 	}
 	defer etcd.Close()
+	if *compact {
+		if err := compactEtcd(ctx, etcd); err != nil {
+			return fmt.Errorf("etcd compaction: %w", err)
+		}
+	}
 
 	apiserver, err := startAPIServer(ctx, files, etcd.Clients[0].Addr().String(), *port)
 	if err != nil {

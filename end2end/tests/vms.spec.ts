@@ -73,3 +73,42 @@ test('a VM is created, started, stopped and deleted live, and a second browser s
   expect(await page.evaluate(() => (window as unknown as { wukongMarker?: boolean }).wukongMarker)).toBe(true);
   await otherContext.close();
 });
+
+test('the VM page shows why: the import, interfaces, guest OS and events live, and only the actions its run strategy allows', async ({
+  page,
+  baseURL,
+}) => {
+  test.setTimeout(90_000);
+  await signIn(page, baseURL!);
+  const name = `imp-${Date.now().toString(36)}`;
+  await page.goto('/vms/new');
+  await hydrated(page);
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Image', { exact: true }).selectOption('url');
+  await page.getByLabel('Image URL').fill('https://images.example.test/fedora-41.qcow2');
+  await page.getByLabel('Disk size (GiB)').fill('5');
+  await page.getByLabel('When it runs').selectOption('Always');
+  await page.getByRole('button', { name: 'Create VM' }).click();
+  await expect(page).toHaveURL(new RegExp(`/projects/[^/]+/vms/${name}$`));
+
+  // CDI's import, followed without a reload until it is done; the VM starts after it.
+  const imports = page.getByTestId('vm-imports');
+  await expect(imports).toContainText(`${name}-root`);
+  await expect(imports.getByRole('progressbar')).toBeVisible();
+  await expect(imports).toContainText('Succeeded', { timeout: 60_000 });
+  await expect(page.getByTestId('vm-status')).toContainText('Running', { timeout: 30_000 });
+  await expect(page.getByTestId('vm-interfaces')).toContainText('10.244.');
+  await expect(page.getByTestId('vm-guest-os')).toContainText('Fedora', { timeout: 30_000 });
+  const events = page.getByTestId('vm-events');
+  await expect(events).toContainText('ImportSucceeded');
+  await expect(events).toContainText('Started the virtual machine by creating the new virtual machine instance');
+
+  // A VM that always runs takes no start request (virt-api refuses one); stop and restart it may.
+  await expect(page.getByRole('button', { name: `Start ${name}` })).toBeDisabled();
+  await expect(page.getByRole('button', { name: `Restart ${name}` })).toBeEnabled();
+  await expect(page.getByRole('button', { name: `Stop ${name}` })).toBeEnabled();
+
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();
+  await expect(page).toHaveURL(/\/vms$/);
+});

@@ -2,6 +2,9 @@
 //! (subprotocol `plain.kubevirt.io`) whose binary messages carry a raw byte stream, with one
 //! session of each kind per VMI, where a newer connection ends the older one (virt-handler's
 //! rule), and every session ends when its VMI stops running.
+//!
+//! The built-in cluster finds VMIs in its store ([`connect`]); the stand-in on a real API
+//! server finds them there (`standin::consoles`); both answer through [`admit`] and [`open`].
 
 use super::{
     api::{bad_request, lock, Failure},
@@ -67,25 +70,36 @@ impl Target {
         })
     }
 
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     fn vmi(&self) -> Key {
         lifecycle::key(lifecycle::VMI, &self.namespace, &self.name)
     }
 }
 
+/// A session's place: one of each kind per VMI.
+type Slot = (Kind, Key);
+
 /// The open sessions, each one present through the sender of its stop signal: dropping the
-/// sender ends the session, and a session that ended closes its receiver.
-#[derive(Default)]
-pub struct Sessions(Mutex<BTreeMap<(Kind, Key), oneshot::Sender<()>>>);
+/// sender ends the session, and a session that ended closes its receiver. Clones share them.
+#[derive(Clone, Default)]
+pub struct Sessions(Arc<Mutex<BTreeMap<Slot, oneshot::Sender<()>>>>);
 
 impl Sessions {
-    fn active(&self, slot: &(Kind, Key)) -> bool {
+    fn active(&self, slot: &Slot) -> bool {
         self.0
             .lock()
             .is_ok_and(|open| open.get(slot).is_some_and(|stop| !stop.is_closed()))
     }
 
     /// Registers a new session in `slot`, which ends the one there before.
-    fn open(&self, slot: (Kind, Key)) -> oneshot::Receiver<()> {
+    fn open(&self, slot: Slot) -> oneshot::Receiver<()> {
         let (stop, stopped) = oneshot::channel();
         if let Ok(mut open) = self.0.lock() {
             open.retain(|_, stop| !stop.is_closed());
@@ -95,22 +109,17 @@ impl Sessions {
     }
 }
 
-fn running(vmi: &Value) -> bool {
+pub(super) fn running(vmi: &Value) -> bool {
     vmi.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
 }
 
-/// Checks the VMI as virt-api does. The subscription to changes is taken under the same lock,
-/// so a session hears of its VMI's end even when that comes before the upgrade.
-fn check(sim: &Sim, target: &Target) -> Result<(Value, broadcast::Receiver<Event>), Failure> {
-    let store = lock(sim)?;
+/// The VMI of `target`, if it may be streamed: virt-api's checks (`pkg/virt-api/rest/vnc.go`,
+/// `validateVMIForVNC`; `console.go`, `validateVMIForConsole`; the 404 of
+/// `FetchVirtualMachineInstance` in `subresource.go`). A stopped VM has no VMI, so it gets
+/// the 404 too, as from virt-api.
+pub(super) fn admit<'a>(target: &Target, vmi: Option<&'a Value>) -> Result<&'a Value, Failure> {
     let not_running = || bad_request("VMI is not running");
-    let Some(vmi) = store.get(&target.vmi()) else {
-        // virt-api answers 404 whenever the VMI is missing. Here a VM that exists but is
-        // stopped gets the 400 of a VMI that is not running, so callers can tell the two apart.
-        let vm = lifecycle::key(lifecycle::VM, &target.namespace, &target.name);
-        if store.get(&vm).is_some() {
-            return Err(not_running());
-        }
+    let Some(vmi) = vmi else {
         let mut failure = Failure::new(
             StatusCode::NOT_FOUND,
             "NotFound",
@@ -136,10 +145,18 @@ fn check(sim: &Sim, target: &Target) -> Result<(Value, broadcast::Receiver<Event
     if !running(vmi) {
         return Err(not_running());
     }
+    Ok(vmi)
+}
+
+/// Checks the VMI in the store. The subscription to changes is taken under the same lock,
+/// so a session hears of its VMI's end even when that comes before the upgrade.
+fn check(sim: &Sim, target: &Target) -> Result<(Value, broadcast::Receiver<Event>), Failure> {
+    let store = lock(sim)?;
+    let vmi = admit(target, store.get(&target.vmi()))?;
     Ok((vmi["metadata"]["uid"].clone(), store.events.subscribe()))
 }
 
-/// `GET …/virtualmachineinstances/{name}/vnc` and `…/console`.
+/// `GET …/virtualmachineinstances/{name}/vnc` and `…/console` on the built-in cluster.
 pub fn connect(
     sim: &Arc<Sim>,
     target: Target,
@@ -147,11 +164,24 @@ pub fn connect(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Failure> {
     let (uid, events) = check(sim, &target)?;
+    let gone = vmi_gone(sim.clone(), target.vmi(), uid, events);
+    open(&sim.sessions, target, query, upgrade, gone)
+}
+
+/// Upgrades to a session of an admitted `target`, which the server ends when `gone`
+/// resolves: when its VMI no longer runs.
+pub(super) fn open(
+    sessions: &Sessions,
+    target: Target,
+    query: &HashMap<String, String>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    gone: impl Future<Output = ()> + Send + 'static,
+) -> Result<Response, Failure> {
     let slot = (target.kind, target.vmi());
     let preserve = query
         .get("preserveSession")
         .is_some_and(|value| value == "true");
-    if target.kind == Kind::Vnc && preserve && sim.sessions.active(&slot) {
+    if target.kind == Kind::Vnc && preserve && sessions.active(&slot) {
         return Err(Failure::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "ServiceUnavailable",
@@ -159,18 +189,18 @@ pub fn connect(
         ));
     }
     let upgrade = upgrade.map_err(|rejection| bad_request(rejection.body_text()))?;
-    let sim = sim.clone();
+    let sessions = sessions.clone();
     Ok(upgrade
         .protocols([PROTOCOL])
         .on_upgrade(move |socket| async move {
-            let stopped = sim.sessions.open(slot.clone());
+            let stopped = sessions.open(slot);
             let ending = Box::pin(async move {
                 tokio::select! {
                     _ = stopped => CloseFrame {
                         code: close_code::NORMAL,
                         reason: "replaced by a newer connection".into(),
                     },
-                    () = vmi_gone(&sim, &slot.1, &uid, events) => CloseFrame {
+                    () = gone => CloseFrame {
                         code: close_code::AWAY,
                         reason: "the VMI is no longer running".into(),
                     },
@@ -191,10 +221,10 @@ pub fn connect(
 }
 
 /// Resolves when the VMI is deleted, replaced or leaves the Running phase.
-async fn vmi_gone(sim: &Sim, vmi: &Key, uid: &Value, mut events: broadcast::Receiver<Event>) {
+async fn vmi_gone(sim: Arc<Sim>, vmi: Key, uid: Value, mut events: broadcast::Receiver<Event>) {
     loop {
         match events.recv().await {
-            Ok(event) if event.key == *vmi => {
+            Ok(event) if event.key == vmi => {
                 if event.kind == "DELETED" || !running(&event.object) {
                     return;
                 }
@@ -202,8 +232,8 @@ async fn vmi_gone(sim: &Sim, vmi: &Key, uid: &Value, mut events: broadcast::Rece
             Ok(_) => {}
             Err(RecvError::Lagged(_)) => {
                 let store = sim.store.lock();
-                let current = store.as_ref().ok().and_then(|store| store.get(vmi));
-                if !current.is_some_and(|vmi| running(vmi) && vmi["metadata"]["uid"] == *uid) {
+                let current = store.as_ref().ok().and_then(|store| store.get(&vmi));
+                if !current.is_some_and(|vmi| running(vmi) && vmi["metadata"]["uid"] == uid) {
                     return;
                 }
             }

@@ -42,6 +42,10 @@ impl Remote {
     fn api(&self, kind: Kind, namespace: &str) -> Api<DynamicObject> {
         Api::namespaced_with(self.client.clone(), namespace, &api_resource(kind))
     }
+
+    pub fn vmis(&self, namespace: &str) -> Api<DynamicObject> {
+        self.api(Kind::VirtualMachineInstance, namespace)
+    }
 }
 
 /// Whether `result` succeeded; a failure is logged, except a 404 of a delete (the object is

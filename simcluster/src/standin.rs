@@ -1,10 +1,9 @@
 //! The simulated KubeVirt as a stand-in on any API server, such as the real control plane
 //! the tests start: its controllers (`remote`), which watch VMs, VMIs and DataVolumes and
 //! write through the API as virt-controller, virt-handler and CDI do, and an aggregated API
-//! server for
-//! `v1.subresources.kubevirt.io`, registered with an `APIService`, so that lifecycle calls
-//! reach it through the API server exactly as they reach virt-api (authenticated and
-//! authorized there first).
+//! server for `v1.subresources.kubevirt.io`, registered with an `APIService`, so that lifecycle calls
+//! and the VNC and serial console streams (`consoles`) reach it through the API server
+//! exactly as they reach virt-api (authenticated and authorized there first).
 //!
 //! The aggregator finds it through a Service of type ExternalName pointing at `localhost`
 //! (`staging/src/k8s.io/apiserver/pkg/util/proxy/proxy.go`, `ResolveCluster`; Endpoints may
@@ -12,17 +11,23 @@
 //! `caBundle` for the name `virt-api.kubevirt.svc`. It does not check the aggregator's client
 //! certificate: it is a test harness on loopback, not virt-api.
 
+mod consoles;
+
 use super::{
     access,
     api::subresource,
+    console,
     remote::{control, Remote},
 };
 use axum::{
     body::Bytes,
-    extract::State,
+    extract::{
+        ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
+        Query, State,
+    },
     http::{Method, Uri},
     response::{IntoResponse, Response},
-    routing::{any, get},
+    routing::get,
     Json, Router,
 };
 use kube::{
@@ -30,7 +35,7 @@ use kube::{
     Client,
 };
 use serde_json::{json, Value};
-use std::{io, net::SocketAddr, time::Duration};
+use std::{collections::HashMap, io, net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
 
 const NAMESPACE: &str = "kubevirt";
@@ -72,9 +77,12 @@ impl StandIn {
             .route("/apis/subresources.kubevirt.io/v1", get(resources))
             .route(
                 "/apis/subresources.kubevirt.io/v1/namespaces/{*rest}",
-                any(action),
+                get(stream).fallback(action),
             )
-            .with_state(remote.clone());
+            .with_state(Aggregated {
+                remote: remote.clone(),
+                sessions: console::Sessions::default(),
+            });
         let mut stopping = stopped;
         tokio::spawn(async move {
             let shutdown = async move {
@@ -194,25 +202,59 @@ fn group_document() -> Value {
 
 /// The subresources virt-api serves that this stand-in answers.
 async fn resources() -> Json<Value> {
-    let entry = |name: &str, kind: &str| json!({"name": name, "singularName": "", "namespaced": true, "kind": kind, "verbs": ["update"]});
+    let entry = |name: &str, kind: &str, verb: &str| json!({"name": name, "singularName": "", "namespaced": true, "kind": kind, "verbs": [verb]});
     Json(
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": GROUP_VERSION,
         "resources": [
-            entry("virtualmachines/start", "VirtualMachine"),
-            entry("virtualmachines/stop", "VirtualMachine"),
-            entry("virtualmachines/restart", "VirtualMachine"),
-            entry("virtualmachineinstances/pause", "VirtualMachineInstance"),
-            entry("virtualmachineinstances/unpause", "VirtualMachineInstance"),
+            entry("virtualmachines/start", "VirtualMachine", "update"),
+            entry("virtualmachines/stop", "VirtualMachine", "update"),
+            entry("virtualmachines/restart", "VirtualMachine", "update"),
+            entry("virtualmachineinstances/pause", "VirtualMachineInstance", "update"),
+            entry("virtualmachineinstances/unpause", "VirtualMachineInstance", "update"),
+            entry("virtualmachineinstances/vnc", "VirtualMachineInstance", "get"),
+            entry("virtualmachineinstances/console", "VirtualMachineInstance", "get"),
         ]}),
     )
 }
 
-async fn action(State(remote): State<Remote>, method: Method, uri: Uri, body: Bytes) -> Response {
-    let rest = uri
-        .path()
+/// What the aggregated API server works with: the API server's objects, and the open
+/// console sessions.
+#[derive(Clone)]
+struct Aggregated {
+    remote: Remote,
+    sessions: console::Sessions,
+}
+
+/// A GET: the VNC or serial console stream it names, or the answer to a GET of the others.
+async fn stream(
+    State(server): State<Aggregated>,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let rest = subresource_path(&uri);
+    match console::Target::parse(rest) {
+        Some(target) => {
+            consoles::connect(&server.remote, &server.sessions, target, &query, upgrade)
+                .await
+                .unwrap_or_else(IntoResponse::into_response)
+        }
+        None => subresource(&server.remote, &Method::GET, rest, &[]).await,
+    }
+}
+
+async fn action(
+    State(server): State<Aggregated>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    subresource(&server.remote, &method, subresource_path(&uri), &body).await
+}
+
+/// `{namespace}/{plural}/{name}/{subresource}`.
+fn subresource_path(uri: &Uri) -> &str {
+    uri.path()
         .strip_prefix("/apis/subresources.kubevirt.io/v1/namespaces/")
-        .unwrap_or_default();
-    subresource(&remote, &method, rest, &body)
-        .await
-        .into_response()
+        .unwrap_or_default()
 }

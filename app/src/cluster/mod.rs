@@ -88,6 +88,9 @@ fn user_error(error: kube::Error, what: &str) -> crate::AppError {
             404 => AppError::NotFound {
                 what: what.to_owned(),
             },
+            409 | 500 if let Some(refusal) = refusals::from_kubevirt(&status.message, what) => {
+                refusal
+            }
             409 if status.reason == "AlreadyExists" => AppError::Conflict {
                 message: format!("{what} already exists. Choose another name."),
             },
@@ -108,7 +111,10 @@ fn user_error(error: kube::Error, what: &str) -> crate::AppError {
             }
             400 | 422 => AppError::Invalid {
                 field: String::new(),
-                message: format!("The cluster refused {what}: {}", status.message),
+                message: format!(
+                    "The cluster refused {what}: {}",
+                    refusals::webhook_reason(&status.message)
+                ),
             },
             500.. => {
                 tracing::warn!(%what, code = status.code, message = %status.message, "the cluster failed");

@@ -26,6 +26,60 @@ pub fn from_admission(status: &Status, what: &str) -> Option<AppError> {
     })
 }
 
+/// virt-api's refusal of a lifecycle action, as a sentence that says what to do instead:
+/// its texts are those of KubeVirt's `pkg/virt-api/rest/lifecycle.go` (the handlers of
+/// start, stop, restart, pause and unpause, and `getChangeRequestJson`), wrapped by
+/// `errors.NewConflict` as `Operation cannot be fulfilled on virtualmachine.kubevirt.io
+/// "NAME": TEXT`. `None` for any other message.
+pub fn from_kubevirt(message: &str, what: &str) -> Option<AppError> {
+    let text = message
+        .split_once("\": ")
+        .map_or(message, |(_, text)| text)
+        .trim();
+    let conflict = |sentence: &str| {
+        Some(AppError::Conflict {
+            message: format!("{what} {sentence}"),
+        })
+    };
+    match text {
+        "VM is already running" => conflict("is already running."),
+        "VM is not running" | "VMI is not running" | "VM is not running: Halted" => {
+            conflict("is not running.")
+        }
+        "VMI is already paused" => conflict("is already paused."),
+        "VMI is not paused" => conflict("is not paused."),
+        "Always does not support manual start requests"
+        | "Once does not support manual start requests" => {
+            conflict("starts by itself: its run strategy keeps it running. Stop it to turn it off.")
+        }
+        "RunStategy Halted does not support manual restart requests" => {
+            conflict("is not running (its run strategy keeps it stopped): start it instead.")
+        }
+        "Halted only supports manual stop requests with a shorter graceperiod" => {
+            conflict("is already stopping. Use Force stop to turn it off now.")
+        }
+        "RerunOnFailure does not support starting VM from failed state" => {
+            conflict("failed, and its run strategy restarts it by itself. Wait, or stop it first.")
+        }
+        text if text.ends_with("stop/start already underway") => {
+            conflict("is already starting or stopping. Wait until it has finished.")
+        }
+        _ => None,
+    }
+}
+
+/// The reason an admission webhook gave, without the API server's wrapping `admission
+/// webhook "NAME" denied the request: ` (kube-apiserver
+/// `staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/errors/statuserror.go`,
+/// `ToStatusErr`): KubeVirt's validators (`virtualmachine-validator.kubevirt.io`,
+/// `pkg/virt-api/webhooks/validating-webhook/admitters/`) say there what is wrong.
+pub fn webhook_reason(message: &str) -> &str {
+    message
+        .strip_prefix("admission webhook \"")
+        .and_then(|rest| rest.split_once("\" denied the request: "))
+        .map_or(message, |(_, reason)| reason)
+}
+
 /// The NamespaceLifecycle plugin adds the cause `NamespaceTerminating`
 /// (kube-apiserver `staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go`).
 fn terminating_namespace(status: &Status) -> bool {
@@ -88,7 +142,52 @@ pub fn missing_permission(message: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{exceeded_quota, missing_permission};
+    use super::{exceeded_quota, from_kubevirt, missing_permission, webhook_reason};
+    use crate::AppError;
+
+    /// KubeVirt's texts as virt-api sends them (pkg/virt-api/rest/lifecycle.go, v1.9.0):
+    /// each becomes what the user can do instead; another conflict is left alone.
+    #[test]
+    fn virt_api_refusals_say_what_to_do_instead() {
+        let wrapped = |text: &str| {
+            format!("Operation cannot be fulfilled on virtualmachine.kubevirt.io \"web-1\": {text}")
+        };
+        let cases = [
+            (wrapped("Always does not support manual start requests"), "VM \"web-1\" starts by itself: its run strategy keeps it running. Stop it to turn it off."),
+            (wrapped("RunStategy Halted does not support manual restart requests"), "VM \"web-1\" is not running (its run strategy keeps it stopped): start it instead."),
+            (wrapped("Halted only supports manual stop requests with a shorter graceperiod"), "VM \"web-1\" is already stopping. Use Force stop to turn it off now."),
+            (wrapped("VM is not running: Halted"), "VM \"web-1\" is not running."),
+            ("Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io \"web-1\": VMI is not paused".to_owned(), "VM \"web-1\" is not paused."),
+            ("Internal error occurred: unable to complete request: stop/start already underway".to_owned(), "VM \"web-1\" is already starting or stopping. Wait until it has finished."),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(
+                from_kubevirt(&message, "VM \"web-1\""),
+                Some(AppError::Conflict {
+                    message: expected.to_owned()
+                }),
+                "{message}"
+            );
+        }
+        assert_eq!(
+            from_kubevirt(&wrapped("the object has been modified"), "VM \"web-1\""),
+            None
+        );
+    }
+
+    /// The API server's wrapping of a webhook's denial (`ToStatusErr` in kube-apiserver's
+    /// `admission/plugin/webhook/errors/statuserror.go`) is dropped; KubeVirt's reason stays.
+    #[test]
+    fn webhook_denials_keep_kubevirts_reason() {
+        let denied =
+            "admission webhook \"virtualmachine-validator.kubevirt.io\" denied the request: \
+                      spec.template.spec.domain.devices.disks[0].Name 'rootdisk' not found.";
+        assert_eq!(
+            webhook_reason(denied),
+            "spec.template.spec.domain.devices.disks[0].Name 'rootdisk' not found."
+        );
+        assert_eq!(webhook_reason("name: Invalid value"), "name: Invalid value");
+    }
 
     #[test]
     fn rbac_refusals_name_the_missing_permission() {

@@ -79,6 +79,7 @@ pub fn Layout() -> impl IntoView {
             <UserMenu />
         </header>
         <SimulatedClusterBanner />
+        <crate::realtime::ui::ClusterWatchBanner />
         <main id="main" class="content" tabindex="-1" node_ref=main>
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>
                 <Outlet />

@@ -9,7 +9,7 @@ use crate::vms::{
         kubevirt::{VirtualMachine, VirtualMachineInstance, MANAGED_BY_WUKONG},
         project_label,
     },
-    types::{VmStatus, VmSummary},
+    types::{RunStrategy, VmStatus, VmSummary},
 };
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt as _;
@@ -111,12 +111,18 @@ impl Live {
         live
     }
 
+    /// Notes whether the watch of `kind` works, telling every socket when that changes.
     fn record(&self, kind: &'static str, failure: Option<String>) {
-        if let Ok(mut failures) = self.failures.lock() {
-            match failure {
-                Some(failure) => failures.insert(kind, failure),
-                None => failures.remove(kind),
-            };
+        let Ok(mut failures) = self.failures.lock() else {
+            return;
+        };
+        let changed = match failure {
+            Some(failure) => failures.insert(kind, failure.clone()) != Some(failure),
+            None => failures.remove(kind).is_some(),
+        };
+        if changed {
+            let failures = failures.values().cloned().collect();
+            self.publish(None, None, &LiveEvent::ClusterWatch { failures });
         }
     }
 
@@ -194,6 +200,7 @@ impl Live {
         let vmi = self.vmi(&namespace, &name);
         VmSummary {
             status: VmStatus::parse(vm.printable_status()),
+            run_strategy: RunStrategy::parse(&vm.run_strategy()),
             cpus: vm.cpus(),
             memory_mib: vm.memory_bytes() >> 20,
             ip: vmi.as_ref().and_then(|vmi| vmi.ip()),

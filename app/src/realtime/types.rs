@@ -20,6 +20,12 @@ pub enum LiveEvent {
     /// The user's projects or roles changed: what they may see and do must be fetched
     /// again.
     AccessChanged,
+    /// Why the cluster's watches fail, one sentence per kind; empty once they work again.
+    /// Sent to every socket when this changes, and to a socket that opens while they fail:
+    /// statuses shown meanwhile may be out of date.
+    ClusterWatch {
+        failures: Vec<String>,
+    },
 }
 
 /// Where the browser connects.

@@ -21,6 +21,8 @@ type Listener = (u64, std::sync::Arc<dyn Fn(&LiveEvent) + Send + Sync>);
 #[derive(Clone, Copy)]
 pub struct LiveFeed {
     pub state: RwSignal<LiveState>,
+    /// Why the cluster's watches fail, as the server last said; empty while they work.
+    pub cluster_failures: RwSignal<Vec<String>>,
     listeners: StoredValue<Vec<Listener>>,
     next_id: StoredValue<u64>,
 }
@@ -30,6 +32,7 @@ impl LiveFeed {
     pub fn provide() -> LiveFeed {
         let feed = LiveFeed {
             state: RwSignal::new(LiveState::Connecting),
+            cluster_failures: RwSignal::new(Vec::new()),
             listeners: StoredValue::new(Vec::new()),
             next_id: StoredValue::new(0),
         };
@@ -159,6 +162,8 @@ mod connection {
             Closure::<dyn FnMut()>::new(move || {
                 opened.set(true);
                 feed.state.set(LiveState::Live);
+                // The server says at once if they still fail.
+                feed.cluster_failures.set(Vec::new());
                 // Whatever happened while the socket was down (or before it first opened,
                 // after the page loaded its data) must be fetched again.
                 feed.dispatch(&LiveEvent::Resync);
@@ -169,8 +174,10 @@ mod connection {
                 .data()
                 .as_string()
                 .and_then(|text| serde_json::from_slice::<LiveEvent>(text.as_bytes()).ok());
-            if let Some(event) = event {
-                feed.dispatch(&event);
+            match event {
+                Some(LiveEvent::ClusterWatch { failures }) => feed.cluster_failures.set(failures),
+                Some(event) => feed.dispatch(&event),
+                None => {}
             }
         });
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |close: CloseEvent| {
@@ -207,5 +214,27 @@ mod connection {
         on_open.forget();
         on_message.forget();
         on_close.forget();
+    }
+}
+
+/// Says, on every page, that statuses may be out of date while the cluster's watches fail,
+/// and why: what a user would otherwise take for an endless spinner.
+#[component]
+pub fn ClusterWatchBanner() -> impl IntoView {
+    let failures = move || {
+        use_live_feed()
+            .map(|feed| feed.cluster_failures.get())
+            .unwrap_or_default()
+    };
+    move || {
+        let failures = failures();
+        (!failures.is_empty()).then(|| {
+            view! {
+                <div class="banner banner-warning" role="alert">
+                    <p>"Live status from the cluster has stopped: what is shown may be out of date."</p>
+                    <ul>{failures.into_iter().map(|failure| view! { <li>{failure}</li> }).collect_view()}</ul>
+                </div>
+            }
+        })
     }
 }

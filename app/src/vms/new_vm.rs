@@ -53,42 +53,7 @@ pub enum ImageSource {
     Url(String),
 }
 
-/// KubeVirt's run strategies that a new VM may have.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RunStrategy {
-    Always,
-    Halted,
-    Manual,
-    RerunOnFailure,
-}
-
-impl RunStrategy {
-    pub const ALL: [RunStrategy; 4] = [
-        RunStrategy::Halted,
-        RunStrategy::Always,
-        RunStrategy::RerunOnFailure,
-        RunStrategy::Manual,
-    ];
-
-    /// KubeVirt's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStrategy::Always => "Always",
-            RunStrategy::Halted => "Halted",
-            RunStrategy::Manual => "Manual",
-            RunStrategy::RerunOnFailure => "RerunOnFailure",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            RunStrategy::Always => "Always running: start now, start again whenever it stops",
-            RunStrategy::Halted => "Stopped: create it stopped, start it later",
-            RunStrategy::Manual => "Manual: only start and stop when asked",
-            RunStrategy::RerunOnFailure => "Start now, restart only after a failure",
-        }
-    }
-}
+pub use super::types::RunStrategy;
 
 /// The form as typed; every field is text so that a bad number becomes a field error.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,7 +206,7 @@ impl NewVmForm {
                 );
             }
         }
-        let run_strategy = RunStrategy::ALL
+        let run_strategy = RunStrategy::CHOICES
             .into_iter()
             .find(|strategy| strategy.as_str() == self.run_strategy);
         if run_strategy.is_none() {

@@ -192,6 +192,14 @@ async fn serve(state: AppState, session: Session, slot: SocketSlot, mut socket: 
             return;
         }
     };
+    // Read after subscribing, so that a change in between reaches the socket as an event.
+    let failures = state.live.watch_failures();
+    if !failures.is_empty() {
+        let json = serde_json::to_string(&LiveEvent::ClusterWatch { failures }).unwrap_or_default();
+        if !send(&mut socket, Message::Text(json.into()), policy.send_timeout).await {
+            return;
+        }
+    }
     let mut ended = state
         .auth
         .revocations

@@ -80,14 +80,7 @@ async fn readyz_follows_the_database_and_the_cluster() {
         .expect("simulated cluster");
     let state = app_state_on(test.db.clone(), test_auth(false), simulated(&sim));
     assert!(state.live.ready(std::time::Duration::from_secs(10)).await);
-    let response = server::http::router(state)
-        .oneshot(
-            Request::get("/readyz")
-                .body(Body::empty())
-                .expect("request"),
-        )
-        .await
-        .expect("answer");
+    let response = crate::support::get_from(state, "/readyz").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         body_text(response).await,

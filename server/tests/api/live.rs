@@ -13,7 +13,7 @@ use app::{
     vms::{
         new_vm::NewVmForm,
         server::{body::virtual_machine, kubevirt::VirtualMachine},
-        types::{VmDetail, VmPage, VmQuery, VmStatus},
+        types::{VmDetail, VmPage, VmQuery, VmStatus, VmSummary},
     },
 };
 use axum::{
@@ -195,6 +195,30 @@ impl Wukong {
         panic!("{name} never listed as {status:?}");
     }
 
+    /// The list's rows as (name, `field`), listed every 100 ms until `done` holds of them,
+    /// at most `tries` times; the last rows.
+    async fn rows_until<T>(
+        &self,
+        field: fn(&VmSummary) -> T,
+        tries: usize,
+        done: impl Fn(&[(String, T)]) -> bool,
+    ) -> Vec<(String, T)> {
+        let mut rows = Vec::new();
+        for _ in 0..tries {
+            let page = self.list(VmQuery::default()).await;
+            rows = page
+                .items
+                .iter()
+                .map(|vm| (vm.name.clone(), field(vm)))
+                .collect();
+            if done(&rows) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        rows
+    }
+
     fn form(&self, name: &str) -> NewVmForm {
         NewVmForm {
             name: name.to_owned(),
@@ -371,6 +395,104 @@ async fn the_event_socket_needs_a_session_and_an_allowed_origin() {
         wukong.socket(Some(&wukong.admin), ORIGIN).await.err(),
         Some(401)
     );
+}
+
+/// An API server whose cluster-wide lists of VMs and instances are empty and whose watches
+/// stay open, except that while `refusing` holds it refuses Wukong's list of instances as
+/// the RBAC authorizer does.
+async fn refusing_cluster(refusing: Arc<std::sync::atomic::AtomicBool>) -> String {
+    use axum::{http::Uri, routing::any, Json, Router};
+    use std::sync::atomic::Ordering;
+    let handler = move |uri: Uri| {
+        let refusing = refusing.clone();
+        async move {
+            let instances = uri.path() == "/apis/kubevirt.io/v1/virtualmachineinstances";
+            if instances && refusing.load(Ordering::SeqCst) {
+                let refusal = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "reason": "Forbidden", "code": 403, "message": "virtualmachineinstances.kubevirt.io is forbidden: \
+                    User \"system:serviceaccount:wukong:wukong\" cannot list resource \"virtualmachineinstances\" \
+                    in API group \"kubevirt.io\" at the cluster scope"});
+                return (StatusCode::FORBIDDEN, Json(refusal));
+            }
+            if uri.query().is_some_and(|query| query.contains("watch=")) {
+                std::future::pending::<()>().await;
+            }
+            let empty = json!({"apiVersion": "kubevirt.io/v1", "kind": "List",
+                "metadata": {"resourceVersion": "1"}, "items": []});
+            (StatusCode::OK, Json(empty))
+        }
+    };
+    let (url, _) = crate::support::serve_on_loopback(Router::new().fallback(any(handler))).await;
+    url
+}
+
+/// What the banner on every page shows: the failures the socket last announced, after
+/// waiting up to `limit` for `wanted`.
+async fn announced(
+    socket: &mut Socket,
+    limit: Duration,
+    wanted: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if let Some(LiveEvent::ClusterWatch { failures }) =
+            next_event(socket, Duration::from_secs(1)).await
+        {
+            if wanted(&failures) {
+                return failures;
+            }
+        }
+    }
+    panic!("the awaited watch state was never announced");
+}
+
+/// A watch the cluster refuses is never an endless spinner: every open page is told why
+/// (the banner), so is a page opened later, and so is `/readyz`; once the cluster allows the
+/// watch again, the pages are told that too.
+#[tokio::test]
+async fn a_failing_watch_is_announced_to_every_page_until_it_works_again() {
+    let refusing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let wukong = start_on(cluster_at(&refusing_cluster(refusing.clone()).await)).await;
+    let mut early = wukong
+        .socket(Some(&wukong.admin), ORIGIN)
+        .await
+        .expect("socket");
+    let missing = "Wukong's cluster account is not allowed to list \"virtualmachineinstances\" (kubevirt.io) across the cluster.";
+    let failures = announced(&mut early, Duration::from_secs(10), |failures| {
+        !failures.is_empty()
+    })
+    .await;
+    assert!(
+        failures.iter().any(|failure| failure.contains(missing)),
+        "{failures:?}"
+    );
+    let mut late = wukong
+        .socket(Some(&wukong.user), ORIGIN)
+        .await
+        .expect("socket");
+    let first = next_event(&mut late, Duration::from_secs(5)).await;
+    assert_eq!(
+        first,
+        Some(LiveEvent::ClusterWatch {
+            failures: failures.clone()
+        })
+    );
+    let response = crate::support::get_from(wukong.state.clone(), "/readyz").await;
+    let ready: Value = serde_json::from_str(&body_text(response).await).expect("JSON");
+    assert!(
+        ready["watches"]
+            .as_array()
+            .expect("watches")
+            .iter()
+            .any(|failure| failure.as_str().is_some_and(|text| text.contains(missing))),
+        "{ready}"
+    );
+
+    refusing.store(false, std::sync::atomic::Ordering::SeqCst);
+    // The watcher's backoff decides when it asks again: within its 30 s ceiling.
+    for socket in [&mut early, &mut late] {
+        announced(socket, Duration::from_secs(40), <[String]>::is_empty).await;
+    }
 }
 
 #[tokio::test]
@@ -675,11 +797,17 @@ async fn on_a_control_plane(relayed: bool) -> OnAControlPlane {
     }
 }
 
-/// The same drill on a real API server: it stops, someone changes VMs through another
-/// API server on the same etcd data, and it comes back on its port. Whether Wukong's watch
-/// resumes or relists is the API server's choice; the list must show what changed either way.
+/// The same drill on a real API server, where Wukong's watches come back to a
+/// resourceVersion the API server no longer has: it was down while VMs were deleted, created
+/// and changed through another API server on the same etcd data, and etcd's history was
+/// compacted meanwhile. The restarted API server's watch cache begins at the revision it
+/// listed at start, and it answers a watch from an older one with a single ERROR event, 410
+/// Expired, "too old resource version" (staging/src/k8s.io/apiserver/pkg/storage/cacher/:
+/// `GetIntervalLocked` in watch_cache_history.go, sent as an event by `newErrWatcher` in
+/// cacher.go). kube-rs's watcher starts over from a list on that code (kube-runtime
+/// watcher.rs, `WatchEvent::Error` with 410), and the sockets are told to resync.
 #[tokio::test]
-async fn after_a_real_api_server_restart_lists_show_what_changed_meanwhile() {
+async fn after_a_real_api_server_restart_expired_watches_relist_and_lists_show_what_changed() {
     let OnAControlPlane {
         plane,
         wukong,
@@ -688,12 +816,76 @@ async fn after_a_real_api_server_restart_lists_show_what_changed_meanwhile() {
     } = on_a_control_plane(false).await;
     let port = plane.port();
     let mut socket = two_vms_seen(&wukong).await;
+    // The cluster's revision now: no version Wukong's watches hold is newer.
+    let seen = resource_version_now(&plane.admin().await).await;
     let dir = plane.stop().await;
     let elsewhere = ControlPlane::start_in(dir, 0).await;
-    change_meanwhile(&wukong, &elsewhere.admin().await).await;
+    let other = elsewhere.admin().await;
+    change_meanwhile(&wukong, &other).await;
+    Api::<VirtualMachine>::namespaced(other.client.clone(), &wukong.namespace)
+        .patch(
+            "kept",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"template": {"spec": {"domain": {"cpu": {"cores": 4}}}}}}),
+            ),
+        )
+        .await
+        .expect("resize meanwhile");
     let dir = elsewhere.stop().await;
-    let _plane = ControlPlane::start_in(dir, port).await;
+    let plane = ControlPlane::start_compacted_in(dir, port).await;
+    assert_expired(&plane.admin().await, &seen).await;
+    let expected = [("during".to_owned(), 2), ("kept".to_owned(), 4)];
+    let rows = wukong
+        .rows_until(|vm| vm.cpus, 600, |rows| rows == expected)
+        .await;
+    assert_eq!(rows, expected);
+    // Only a new list drops "before", and a list ends in a resync.
+    wait_event(&mut socket, |event| *event == LiveEvent::Resync).await;
     caught_up(&wukong, &mut socket).await;
+}
+
+/// The revision of the cluster's VMs as a list reads it now.
+async fn resource_version_now(cluster: &Cluster) -> String {
+    let vms: Api<VirtualMachine> = Api::all(cluster.client.clone());
+    vms.list_metadata(&Default::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("a list's resourceVersion")
+}
+
+/// A watch of VMs from `version` is answered with an ERROR event carrying 410 Expired. The
+/// watch cache of a CRD is made at its first request and answers 429 until it has listed.
+async fn assert_expired(cluster: &Cluster, version: &str) {
+    let path = format!("/apis/kubevirt.io/v1/virtualmachines?watch=true&resourceVersion={version}");
+    for _ in 0..600 {
+        let request = Request::get(&path).body(Vec::new()).expect("request");
+        // A watch that was served would stay open.
+        let answer = tokio::time::timeout(
+            Duration::from_secs(30),
+            cluster.client.request_text(request),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("a watch from {version} was served, not refused"));
+        match answer {
+            Ok(body) => {
+                let event: Value = serde_json::from_str(body.trim()).expect("one watch event");
+                assert_eq!(event["type"], "ERROR", "{body}");
+                assert_eq!(event["object"]["code"], 410, "{body}");
+                assert_eq!(event["object"]["reason"], "Expired", "{body}");
+                let message = event["object"]["message"].as_str().unwrap_or_default();
+                assert!(message.starts_with("too old resource version"), "{body}");
+                return;
+            }
+            Err(kube::Error::Api(status)) if status.code == 429 => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(other) => panic!("the watch from {version}: {other:?}"),
+        }
+    }
+    panic!("the API server's watch cache was not ready within 60 s");
 }
 
 /// The network between Wukong and a real API server is cut (every connection ends, new ones
@@ -750,19 +942,9 @@ async fn odd_but_valid_vms_and_terminating_ones_list_as_they_are() {
         .await
         .expect("a VM as kubectl would make it");
     }
-    let mut memory = Vec::new();
-    for _ in 0..300 {
-        let page = wukong.list(VmQuery::default()).await;
-        memory = page
-            .items
-            .iter()
-            .map(|vm| (vm.name.clone(), vm.memory_mib))
-            .collect();
-        if memory.len() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let memory = wukong
+        .rows_until(|vm| vm.memory_mib, 300, |rows| rows.len() == 3)
+        .await;
     assert_eq!(
         memory,
         [
@@ -819,13 +1001,7 @@ async fn recording_cluster() -> (String, Heard) {
             (StatusCode::NOT_FOUND, Json(missing))
         }
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, Router::new().fallback(any(handler))).await;
-    });
+    let (url, _) = crate::support::serve_on_loopback(Router::new().fallback(any(handler))).await;
     (url, heard)
 }
 

@@ -237,6 +237,26 @@ impl io::Write for CapturedLog {
 }
 
 /// The whole body of a response, as text.
+/// Serves `app` on a fresh loopback port; its URL and task.
+pub async fn serve_on_loopback(app: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+/// Wukong's answer to a GET of `path` without a session.
+pub async fn get_from(state: AppState, path: &str) -> Response {
+    server::http::router(state)
+        .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+        .await
+        .expect("answer")
+}
+
 pub async fn body_text(response: Response) -> String {
     String::from_utf8(body_bytes(response).await.to_vec()).expect("UTF-8 body")
 }

@@ -2,7 +2,7 @@
 //! against the simulated cluster, and against small mocks for the failures a real cluster
 //! can produce.
 
-use crate::support::{cluster_at, simulated};
+use crate::support::{cluster_at, serve_on_loopback, simulated};
 use app::{
     cluster::Cluster,
     vms::{
@@ -65,7 +65,7 @@ fn every_vm_body_wukong_generates_passes_the_virtualmachine_crd_schema() {
     let schema = vm_schema();
     let mut bodies = Vec::new();
     for preset in ImagePreset::ALL {
-        for strategy in RunStrategy::ALL {
+        for strategy in RunStrategy::CHOICES {
             bodies.push(new_vm("web-1", ImageSource::Preset(preset), strategy));
         }
     }
@@ -418,23 +418,11 @@ async fn mock_cluster(
             "message": format!("mock {reason}"), "reason": reason, "code": status});
         (StatusCode::from_u16(status).expect("status"), Json(body))
     };
-    let (url, task) = serve(Router::new().fallback(any(handler))).await;
+    let (url, task) = serve_on_loopback(Router::new().fallback(any(handler))).await;
     (
         cluster_at(&url).with_timeout(Duration::from_millis(300)),
         task,
     )
-}
-
-/// Serves `app` on a fresh loopback port; its URL and task.
-async fn serve(app: Router) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, task)
 }
 
 /// A refusal without the RBAC authorizer's words.
@@ -494,7 +482,7 @@ async fn cluster_failures_become_messages_a_user_can_act_on() {
             }
         }
     };
-    let (url, task) = serve(Router::new().fallback(any(shedding))).await;
+    let (url, task) = serve_on_loopback(Router::new().fallback(any(shedding))).await;
     let patient = cluster_at(&url).with_timeout(Duration::from_secs(10));
     assert_eq!(act(&patient, &web, VmAction::Start).await, Ok(()));
     assert_eq!(
@@ -567,7 +555,7 @@ async fn deleting_a_vm_can_keep_its_datavolumes() {
             }
         },
     ));
-    let (url, task) = serve(app).await;
+    let (url, task) = serve_on_loopback(app).await;
     let mock = cluster_at(&url);
     let imported = ours(&mock, "imported").await;
     delete(&mock, &imported, DiskDisposal::Keep)
@@ -656,7 +644,7 @@ async fn a_delete_racing_a_re_create_leaves_the_new_vm_alone() {
             }
         },
     ));
-    let (url, task) = serve(app).await;
+    let (url, task) = serve_on_loopback(app).await;
     let mock = cluster_at(&url);
     let checked = ours(&mock, "web-1").await;
     assert_eq!(checked.uid(), Some("old-uid"));

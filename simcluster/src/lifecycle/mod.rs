@@ -37,7 +37,6 @@ use super::store::Key;
 use serde_json::Value;
 use std::{future::Future, time::Duration};
 
-pub(super) const VM: &str = "virtualmachines.kubevirt.io";
 pub(super) const VMI: &str = "virtualmachineinstances.kubevirt.io";
 
 /// Where the built-in cluster's store keeps an object of `resource`.

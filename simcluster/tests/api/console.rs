@@ -1,27 +1,22 @@
 //! The simulated cluster's VNC and serial console WebSockets, used as virtctl and noVNC use
 //! KubeVirt's.
 
-use crate::cluster::{
-    lifecycle::{act, sim, wait_for},
-    vm,
+use crate::{
+    cluster::{
+        lifecycle::{act, sim, wait_for},
+        vm,
+    },
+    console_client::{
+        assert_test_pattern, connect, full_update, pixel, refusal, server_init, update_request,
+        Endpoint, Peer, PROTOCOL,
+    },
 };
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::SinkExt as _;
 use kube::api::{Api, DynamicObject, PostParams};
-use serde_json::{json, Value};
+use serde_json::json;
 use simcluster::SimCluster;
-use std::{collections::HashSet, sync::Arc, time::Duration};
-use tokio::net::TcpStream;
-use tokio_tungstenite::{
-    connect_async_tls_with_config,
-    tungstenite::{self, client::IntoClientRequest as _, protocol::CloseFrame, Message},
-    Connector, MaybeTlsStream, WebSocketStream,
-};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-const PROTOCOL: &str = "plain.kubevirt.io";
-const WIDTH: usize = 640;
-const HEIGHT: usize = 480;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::{self, Message};
 
 /// A simulated cluster with VM `name` running in namespace `team-a`.
 async fn running(name: &str) -> (SimCluster, kube::Client, Api<DynamicObject>) {
@@ -45,177 +40,14 @@ async fn demo_session(stream: &str, protocols: &[&str]) -> (SimCluster, kube::Cl
     (sim, client, peer)
 }
 
-/// A stream's WebSocket URL, the bearer token sent to open it and the certificate trusted.
-#[derive(Clone)]
-struct Endpoint {
-    url: String,
-    token: Option<String>,
-    certificate: Vec<u8>,
-}
-
-impl Endpoint {
-    fn with_query(&self, query: &str) -> Self {
-        Endpoint {
-            url: format!("{}?{query}", self.url),
-            ..self.clone()
-        }
-    }
-}
-
 fn url(sim: &SimCluster, name: &str, stream: &str) -> Endpoint {
-    Endpoint {
-        url: format!(
-            "wss://{}/apis/subresources.kubevirt.io/v1/namespaces/team-a/virtualmachineinstances/{name}/{stream}",
-            sim.address
-        ),
-        token: Some(sim.token().to_owned()),
-        certificate: sim.certificate_der().to_vec(),
-    }
-}
-
-/// Connects offering `protocols`; answers the socket and the protocol the server chose.
-async fn connect(
-    endpoint: &Endpoint,
-    protocols: &[&str],
-) -> tungstenite::Result<(Peer, Option<String>)> {
-    let mut request = endpoint.url.as_str().into_client_request()?;
-    if let Some(token) = &endpoint.token {
-        let authorization = format!("Bearer {token}").parse().expect("header value");
-        request.headers_mut().insert("Authorization", authorization);
-    }
-    if !protocols.is_empty() {
-        let offered = protocols.join(", ").parse().expect("header value");
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", offered);
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(endpoint.certificate.clone().into())
-        .expect("the cluster's certificate");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = Connector::Rustls(Arc::new(tls));
-    let (socket, response) =
-        connect_async_tls_with_config(request, None, false, Some(connector)).await?;
-    let chosen = response
-        .headers()
-        .get("Sec-WebSocket-Protocol")
-        .map(|value| value.to_str().expect("ASCII").to_owned());
-    Ok((
-        Peer {
-            socket,
-            received: Vec::new(),
-        },
-        chosen,
-    ))
-}
-
-/// The `Status` object of a refused connection, checked against the HTTP status.
-async fn refusal(url: &Endpoint) -> Value {
-    match connect(url, &[PROTOCOL]).await {
-        Err(tungstenite::Error::Http(response)) => {
-            let body = response.body().as_deref().expect("a body");
-            let status: Value = serde_json::from_slice(body).expect("Status JSON");
-            assert_eq!(status["kind"], "Status");
-            assert_eq!(status["code"], response.status().as_u16());
-            status
-        }
-        other => panic!(
-            "expected a refusal, got {:?}",
-            other.map(|(_, chosen)| chosen)
-        ),
-    }
-}
-
-/// The server's end of a session, read as a byte stream.
-struct Peer {
-    socket: Socket,
-    received: Vec<u8>,
-}
-
-impl Peer {
-    async fn next(&mut self) -> Message {
-        tokio::time::timeout(Duration::from_secs(5), self.socket.next())
-            .await
-            .expect("a message in time")
-            .expect("an open socket")
-            .expect("a message")
-    }
-
-    async fn receive(&mut self) {
-        match self.next().await {
-            Message::Binary(bytes) => self.received.extend_from_slice(&bytes),
-            other => panic!("expected bytes, got {other:?}"),
-        }
-    }
-
-    async fn read(&mut self, count: usize) -> Vec<u8> {
-        while self.received.len() < count {
-            self.receive().await;
-        }
-        self.received.drain(..count).collect()
-    }
-
-    /// Everything up to the end of the first `text`.
-    async fn read_until(&mut self, text: &str) -> String {
-        loop {
-            let found = self
-                .received
-                .windows(text.len())
-                .position(|window| window == text.as_bytes());
-            if let Some(at) = found {
-                let bytes = self.received.drain(..at + text.len()).collect();
-                return String::from_utf8(bytes).expect("UTF-8");
-            }
-            self.receive().await;
-        }
-    }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        self.socket
-            .send(Message::binary(bytes.to_vec()))
-            .await
-            .expect("send");
-    }
-
-    async fn closed(&mut self) -> CloseFrame {
-        match self.next().await {
-            Message::Close(Some(frame)) => frame,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    }
-}
-
-fn update_request(incremental: bool) -> Vec<u8> {
-    let mut message = vec![3, u8::from(incremental), 0, 0, 0, 0];
-    message.extend_from_slice(&(WIDTH as u16).to_be_bytes());
-    message.extend_from_slice(&(HEIGHT as u16).to_be_bytes());
-    message
-}
-
-/// Reads a FramebufferUpdate that must be the whole screen as one Raw rectangle; its pixels.
-async fn full_update(vnc: &mut Peer) -> Vec<u8> {
-    assert_eq!(
-        vnc.read(4).await,
-        [0, 0, 0, 1],
-        "an update of one rectangle"
-    );
-    assert_eq!(
-        vnc.read(12).await,
-        [0, 0, 0, 0, 2, 128, 1, 224, 0, 0, 0, 0],
-        "x 0, y 0, 640 × 480, Raw"
-    );
-    vnc.read(WIDTH * HEIGHT * 4).await
-}
-
-fn pixel(pixels: &[u8], x: usize, y: usize) -> &[u8] {
-    let at = (y * WIDTH + x) * 4;
-    &pixels[at..at + 4]
+    Endpoint::new(
+        &sim.address.to_string(),
+        name,
+        stream,
+        sim.token(),
+        sim.certificate_der(),
+    )
 }
 
 #[tokio::test]
@@ -229,15 +61,7 @@ async fn vnc_speaks_rfb_3_8_and_shows_the_test_pattern_in_the_clients_pixel_form
     // The choice of None and ClientInit in one message.
     vnc.send(&[1, 1]).await;
     assert_eq!(vnc.read(4).await, [0; 4], "SecurityResult OK");
-    let init = vnc.read(24).await;
-    assert_eq!(init[..4], [2, 128, 1, 224], "640 × 480");
-    assert_eq!(
-        init[4..20],
-        [32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0],
-        "32 bits, depth 24, little-endian true colour, shifts 16/8/0"
-    );
-    let name_length = u32::from_be_bytes([init[20], init[21], init[22], init[23]]);
-    assert_eq!(vnc.read(name_length as usize).await, b"demo");
+    assert_eq!(server_init(&mut vnc).await, "demo");
 
     // SetEncodings (Raw, CopyRect, DesktopSize) and a full update request, split mid-message.
     let mut messages = vec![2, 0, 0, 3];
@@ -248,17 +72,7 @@ async fn vnc_speaks_rfb_3_8_and_shows_the_test_pattern_in_the_clients_pixel_form
     let (first, second) = messages.split_at(7);
     vnc.send(first).await;
     vnc.send(second).await;
-    let pixels = full_update(&mut vnc).await;
-    let colours: HashSet<&[u8]> = pixels.chunks(4).collect();
-    assert_eq!(colours.len(), 9, "eight bars and a band: {colours:?}");
-    let band: HashSet<&[u8]> = pixels[WIDTH * HEIGHT * 2 / 3 * 4..].chunks(4).collect();
-    assert_eq!(band.len(), 2, "the name drawn on the band: {band:?}");
-    assert_eq!(
-        pixel(&pixels, 120, 10),
-        [0, 255, 255, 0],
-        "yellow, as B G R x"
-    );
-    assert_eq!(pixel(&pixels, 440, 10), [0, 0, 255, 0], "red, as B G R x");
+    assert_test_pattern(&full_update(&mut vnc).await);
 
     // An incremental request goes unanswered while nothing changes; input is taken and
     // ignored; then noVNC's pixel format (red in the low byte), one byte a message.
@@ -319,12 +133,8 @@ async fn the_streams_refuse_an_upgrade_without_the_clusters_token() {
     let (sim, _client, _vms) = running("demo").await;
     for stream in ["vnc", "console"] {
         let endpoint = url(&sim, "demo", stream);
-        for token in [None, Some("wrong".to_owned())] {
-            let refused = refusal(&Endpoint {
-                token: token.clone(),
-                ..endpoint.clone()
-            })
-            .await;
+        for token in [None, Some("wrong")] {
+            let refused = refusal(&endpoint.with_token(token)).await;
             assert_eq!(refused["code"], 401, "{stream} with {token:?}");
             assert_eq!(refused["reason"], "Unauthorized");
         }
@@ -374,9 +184,12 @@ async fn missing_stopped_and_headless_vms_are_refused_but_paused_ones_connect() 
         .expect("create");
     for stream in ["vnc", "console"] {
         let stopped = refusal(&url(&sim, "stopped", stream)).await;
-        assert_eq!(stopped["code"], 400, "{stream}");
-        assert_eq!(stopped["reason"], "BadRequest");
-        assert_eq!(stopped["message"], "VMI is not running");
+        assert_eq!(stopped["code"], 404, "{stream}");
+        assert_eq!(stopped["reason"], "NotFound");
+        assert_eq!(
+            stopped["message"],
+            "virtualmachineinstance.kubevirt.io \"stopped\" not found"
+        );
     }
 
     let mut headless = vm("headless", json!({}));

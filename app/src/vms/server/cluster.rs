@@ -148,7 +148,7 @@ fn only_uid(uid: &str) -> DeleteParams {
     }
 }
 
-fn data_volumes(cluster: &Cluster, namespace: &Namespace) -> Api<DynamicObject> {
+pub(super) fn data_volumes(cluster: &Cluster, namespace: &Namespace) -> Api<DynamicObject> {
     let kind = GroupVersionKind::gvk("cdi.kubevirt.io", "v1beta1", "DataVolume");
     let resource = ApiResource::from_gvk_with_plural(&kind, "datavolumes");
     Api::namespaced_with(cluster.client.clone(), namespace.as_str(), &resource)

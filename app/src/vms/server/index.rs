@@ -358,6 +358,7 @@ mod tests {
                 project: String::new(),
                 project_name: String::new(),
                 status: statuses[(seed % 3) as usize],
+                run_strategy: None,
                 cpus: seed % 4 + 1,
                 memory_mib: u64::from(seed % 5) * 512,
                 ip: None,

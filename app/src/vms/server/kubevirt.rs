@@ -5,6 +5,7 @@
 //! tool put there. Conditions keep their times as sent, because KubeVirt sends `null` times
 //! that `k8s_openapi`'s `Condition` refuses.
 
+use crate::vms::types::{GuestOs, VmInterface};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::NamespaceResourceScope;
 use serde::{Deserialize, Serialize};
@@ -210,15 +211,49 @@ pub struct VmiStatusView {
     pub interfaces: Option<Vec<Interface>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<Condition>>,
+    #[serde(
+        default,
+        rename = "guestOSInfo",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub guest_os_info: Option<GuestOsInfo>,
     #[serde(flatten)]
     pub rest: Rest,
 }
 
+/// KubeVirt's `VirtualMachineInstanceNetworkInterface` (kubevirt.io/api `core/v1/types.go`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Interface {
+    /// The network's name in the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_addresses: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// The name inside the guest, reported by the guest agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface_name: Option<String>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// KubeVirt's `VirtualMachineInstanceGuestOSInfo`, filled in by virt-handler from the guest
+/// agent (`pkg/virt-handler/vm.go`); empty without an agent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuestOsInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretty_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_release: Option<String>,
     #[serde(flatten)]
     pub rest: Rest,
 }
@@ -344,5 +379,50 @@ impl VirtualMachineInstance {
 
     pub fn node(&self) -> Option<String> {
         self.status.as_ref()?.node_name.clone()
+    }
+
+    pub fn interfaces(&self) -> Vec<VmInterface> {
+        let reported = self
+            .status
+            .as_ref()
+            .and_then(|status| status.interfaces.as_ref());
+        reported
+            .into_iter()
+            .flatten()
+            .map(|interface| {
+                let mut ips = interface.ip_addresses.clone().unwrap_or_default();
+                if let Some(ip) = interface.ip_address.as_ref().filter(|ip| !ip.is_empty()) {
+                    if !ips.contains(ip) {
+                        ips.insert(0, ip.clone());
+                    }
+                }
+                VmInterface {
+                    network: interface.name.clone().unwrap_or_default(),
+                    guest_name: interface.interface_name.clone(),
+                    mac: interface.mac.clone(),
+                    ips,
+                }
+            })
+            .collect()
+    }
+
+    /// The guest's operating system, when an agent reported one.
+    pub fn guest_os(&self) -> Option<GuestOs> {
+        let info = self.status.as_ref()?.guest_os_info.as_ref()?;
+        let name = info
+            .pretty_name
+            .clone()
+            .or_else(|| {
+                let name = info.name.as_deref()?;
+                Some(match info.version.as_deref() {
+                    Some(version) => format!("{name} {version}"),
+                    None => name.to_owned(),
+                })
+            })
+            .filter(|name| !name.is_empty())?;
+        Some(GuestOs {
+            name,
+            kernel: info.kernel_release.clone().unwrap_or_default(),
+        })
     }
 }

@@ -1,6 +1,7 @@
 //! Virtual machines on the server: KubeVirt types, the bodies Wukong creates, cluster calls,
 //! and the list and detail views built from the live stores.
 
+pub mod activity;
 pub mod body;
 pub mod cluster;
 pub mod index;
@@ -114,6 +115,11 @@ pub fn detail(live: &Live, vm: &VirtualMachine, project: ProjectScope) -> VmDeta
         disks,
         conditions: all,
         data_volumes: vm.data_volume_names(),
+        interfaces: vmi.as_ref().map(|vmi| vmi.interfaces()).unwrap_or_default(),
+        guest_os: vmi.as_ref().and_then(|vmi| vmi.guest_os()),
+        imports: Vec::new(),
+        events: Vec::new(),
+        activity_error: None,
         summary,
     }
 }

@@ -4,7 +4,7 @@
 //! causes no cluster call at all.
 
 use super::{
-    cluster, detail,
+    activity, cluster, detail,
     ownership::{self, live_ready, Read},
 };
 use crate::{
@@ -65,7 +65,19 @@ pub async fn get(
     let (access, target) = resolve(state, session, project, name, Action::View).await?;
     let vm = ownership::find(state, &access, &target, Read::Store).await?;
     let project = crate::projects::server::scope(&access);
-    Ok(detail(&state.live, vm.object(), project))
+    let mut detail = detail(&state.live, vm.object(), project);
+    let disks = &detail.data_volumes;
+    let read = async {
+        let imports = activity::imports(&state.cluster, &target, disks).await?;
+        let events = activity::events(&state.cluster, &target, disks).await?;
+        Ok::<_, AppError>((imports, events))
+    };
+    // The page shows what the store has even when the cluster cannot say more.
+    match read.await {
+        Ok((imports, events)) => (detail.imports, detail.events) = (imports, events),
+        Err(error) => detail.activity_error = Some(error.to_string()),
+    }
+    Ok(detail)
 }
 
 /// Records what was done to the VM `target` of the project `access`, and whether it

@@ -192,7 +192,7 @@ pub fn NewVmPage() -> impl IntoView {
 
                 <label for="vm-run-strategy">"When it runs"</label>
                 <select id="vm-run-strategy" on:change=set_run_strategy>
-                    {RunStrategy::ALL.into_iter().map(|strategy| view! {
+                    {RunStrategy::CHOICES.into_iter().map(|strategy| view! {
                         <option value=strategy.as_str() selected=strategy == RunStrategy::Always>{strategy.label()}</option>
                     }).collect_view()}
                 </select>

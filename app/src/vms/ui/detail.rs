@@ -13,7 +13,7 @@ use crate::{
     realtime::{types::LiveEvent, ui::use_live_feed},
     vms::{
         api::{delete_vm, get_vm},
-        types::{DiskDisposal, VmAction, VmDetail},
+        types::{DiskDisposal, DiskImport, VmAction, VmDetail},
     },
     AppError,
 };
@@ -24,6 +24,9 @@ use leptos_router::{
     hooks::{use_navigate, use_params_map},
     NavigateOptions,
 };
+
+/// How often the page looks again at a running import.
+const IMPORT_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[component]
 pub fn VmPage() -> impl IntoView {
@@ -89,6 +92,17 @@ pub fn VmPage() -> impl IntoView {
                     match detail.await {
                         Ok(detail) => {
                             namespace.set_value(detail.summary.namespace.clone());
+                            // CDI's progress is not pushed: look again while an import runs.
+                            if detail.imports.iter().any(DiskImport::in_progress) {
+                                set_timeout(
+                                    move || {
+                                        if use_live_feed().is_none_or(|feed| feed.active()) {
+                                            push_refresh();
+                                        }
+                                    },
+                                    IMPORT_POLL,
+                                );
+                            }
                             Ok(view! { <Detail detail runner /> }.into_any())
                         }
                         // Deleted, or the user lost access to its project.
@@ -185,6 +199,13 @@ fn Detail(detail: VmDetail, runner: ActionRunner) -> impl IntoView {
                 <dd>{vm.ip.clone().unwrap_or_else(|| "—".to_owned())}</dd>
                 <dt>"Node"</dt>
                 <dd>{vm.node.clone().unwrap_or_else(|| "—".to_owned())}</dd>
+                <dt>"Guest OS"</dt>
+                <dd data-testid="vm-guest-os">
+                    {detail.guest_os.as_ref().map_or_else(
+                        || "— (no guest agent reports)".to_owned(),
+                        |os| format!("{} (kernel {})", os.name, os.kernel),
+                    )}
+                </dd>
                 <dt>"Created"</dt>
                 <dd>{format_utc(vm.created_ms)}</dd>
                 <dt>"Disks"</dt>
@@ -195,6 +216,7 @@ fn Detail(detail: VmDetail, runner: ActionRunner) -> impl IntoView {
                 </dd>
             </dl>
         </div>
+        <Activity detail=detail.clone() />
         <section class="card" aria-labelledby="conditions-heading">
             <h2 id="conditions-heading">"Conditions"</h2>
             {if conditions.is_empty() {
@@ -241,5 +263,77 @@ fn Detail(detail: VmDetail, runner: ActionRunner) -> impl IntoView {
                 </ConfirmDialog>
             }
         })}
+    }
+}
+
+/// What the VM is doing and why: its network interfaces, the imports of its disks, and the
+/// cluster's events about it.
+#[component]
+fn Activity(detail: VmDetail) -> impl IntoView {
+    let interfaces = (!detail.interfaces.is_empty()).then(|| view! {
+        <section class="card" aria-labelledby="network-heading">
+            <h2 id="network-heading">"Network"</h2>
+            <table data-testid="vm-interfaces">
+                <thead><tr><th scope="col">"Network"</th><th scope="col">"In the guest"</th><th scope="col">"MAC"</th><th scope="col">"Addresses"</th></tr></thead>
+                <tbody>
+                    {detail.interfaces.into_iter().map(|interface| view! {
+                        <tr>
+                            <td>{interface.network}</td>
+                            <td>{interface.guest_name.unwrap_or_default()}</td>
+                            <td>{interface.mac.unwrap_or_default()}</td>
+                            <td>{interface.ips.join(", ")}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    });
+    let imports = (!detail.imports.is_empty()).then(|| view! {
+        <section class="card" aria-labelledby="imports-heading">
+            <h2 id="imports-heading">"Disk imports"</h2>
+            <ul class="plain" data-testid="vm-imports">
+                {detail.imports.into_iter().map(|import| {
+                    let label = format!("Import of {}", import.name);
+                    let done = import.percent.map(|percent| format!("{percent}%")).unwrap_or_default();
+                    view! {
+                        <li>
+                            <span>{format!("{}: {} {done}", import.name, import.phase)}</span>
+                            {import.percent.map(|percent| view! { <progress max="100" value=percent aria-label=label></progress> })}
+                            {import.problem.map(|problem| view! { <p class="form-error">{problem}</p> })}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </section>
+    });
+    let events = match detail.activity_error {
+        Some(error) => view! { <p class="form-error" role="alert">{format!("Events could not be read: {error}")}</p> }.into_any(),
+        None if detail.events.is_empty() => view! { <p class="empty-state">"No recent events."</p> }.into_any(),
+        None => view! {
+            <table data-testid="vm-events">
+                <thead><tr><th scope="col">"Last seen"</th><th scope="col">"Object"</th><th scope="col">"Reason"</th><th scope="col">"Message"</th></tr></thead>
+                <tbody>
+                    {detail.events.into_iter().map(|event| {
+                        let count = (event.count > 1).then(|| format!(" (×{})", event.count));
+                        view! {
+                            <tr class:event-warning=event.warning>
+                                <td>{event.last_seen.unwrap_or_default()}</td>
+                                <td>{format!("{} {}", event.object_kind, event.object_name)}</td>
+                                <td>{event.reason}{count}</td>
+                                <td>{event.message}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }.into_any(),
+    };
+    view! {
+        {interfaces}
+        {imports}
+        <section class="card" aria-labelledby="events-heading">
+            <h2 id="events-heading">"Events"</h2>
+            {events}
+        </section>
     }
 }

@@ -102,10 +102,10 @@ impl ActionRunner {
         }
     }
 
-    /// A button for `action` on `vm`, enabled only when its status allows it.
+    /// A button for `action` on `vm`, enabled only when its run strategy and status allow it.
     pub fn button(&self, vm: &VmSummary, action: VmAction) -> impl IntoView + use<> {
         let runner = *self;
-        let allowed = vm.status.allows(action);
+        let allowed = vm.allows(action);
         let vm = vm.clone();
         let label = format!("{} {}", action.label(), vm.name);
         view! {
@@ -264,6 +264,8 @@ pub fn VmListPage() -> impl IntoView {
             LiveEvent::VmRemoved { .. } | LiveEvent::Resync | LiveEvent::AccessChanged => {
                 refetch_soon()
             }
+            // The feed shows these itself.
+            LiveEvent::ClusterWatch { .. } => {}
         });
     }
     let status_options = VmStatus::ALL

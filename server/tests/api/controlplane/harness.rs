@@ -61,6 +61,17 @@ impl ControlPlane {
     /// Starts on `dir`, whose state (etcd's data, credentials) a stopped control plane
     /// left there, on `port` (0 for a free one): to its clients, the same cluster again.
     pub async fn start_in(dir: tempfile::TempDir, port: u16) -> Self {
+        Self::launch(dir, port, &[]).await
+    }
+
+    /// As [`Self::start_in`], with etcd's history compacted up to its latest revision first,
+    /// as the API server's periodic compaction would have done while it was down: no
+    /// resourceVersion from before is served any more, by etcd or the new watch caches.
+    pub async fn start_compacted_in(dir: tempfile::TempDir, port: u16) -> Self {
+        Self::launch(dir, port, &["--compact"]).await
+    }
+
+    async fn launch(dir: tempfile::TempDir, port: u16, flags: &[&str]) -> Self {
         let mut child = Command::new(program())
             .arg("--dir")
             .arg(dir.path())
@@ -68,6 +79,7 @@ impl ControlPlane {
             .arg(port.to_string())
             .arg("--crds")
             .arg(repo_file("end2end/controlplane/crds.json"))
+            .args(flags)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -10,6 +10,7 @@ use app::{
         names::{Namespace, VmName, VmRef},
         new_vm::{ImageSource, NewVm, RunStrategy},
         server::{
+            activity::{events, imports},
             cluster::{act, create, delete},
             ownership::from_cluster,
         },
@@ -28,6 +29,8 @@ enum Step {
     Watch,
     Start,
     Pause,
+    /// What the VM page reads beyond the live stores: imports and events.
+    Activity,
     DeleteKeepingDisks,
 }
 
@@ -94,6 +97,13 @@ async fn flow(wukong: &Cluster, admin: &Cluster, namespace: &str) -> Result<(), 
         .await
         .map_err(failed(Step::Pause))?;
     wait_for_status(admin, &target, "Paused").await;
+    let disks = ["db-1-root".to_owned()];
+    imports(wukong, &target, &disks)
+        .await
+        .map_err(failed(Step::Activity))?;
+    events(wukong, &target, &disks)
+        .await
+        .map_err(failed(Step::Activity))?;
     delete(wukong, &ours, DiskDisposal::Keep)
         .await
         .map_err(failed(Step::DeleteKeepingDisks))
@@ -229,6 +239,11 @@ async fn wukong_needs_every_rule_of_its_role_and_nothing_more() {
             "datavolumes",
             Step::Create,
             r#"get "datavolumes" (cdi.kubevirt.io) in namespace lp-6"#,
+        ),
+        (
+            "events",
+            Step::Activity,
+            r#"list "events" (core) in namespace lp-7"#,
         ),
     ];
     assert_eq!(

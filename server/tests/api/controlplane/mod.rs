@@ -7,6 +7,7 @@
 //! `standin` and part of `conformance` run the simulated KubeVirt and CDI on it.
 
 mod conformance;
+mod consoles;
 pub mod harness;
 mod least_privilege;
 mod standin;
