@@ -554,10 +554,14 @@ async fn sockets_and_audit_follow_the_lifecycle(wukong: Wukong) {
     }
     let page = wukong.wait_for("web-1", VmStatus::Running).await;
     assert!(page.items[0].ip.is_some());
-    // Starting a running VM is refused with KubeVirt's reason.
+    // Starting a running VM is refused for KubeVirt's reason (virt-api's "VM is already
+    // running", pkg/virt-api/rest/lifecycle.go).
     let (status, body) = wukong.call("vms/action", &wukong.admin, start).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(body.contains("VM is already running"), "{body}");
+    assert_eq!(
+        body,
+        r#"{"Conflict":{"message":"VM \"web-1\" is already running."}}"#
+    );
     let mut stop = target.clone();
     stop["action"] = json!("Stop");
     let (status, _) = wukong.call("vms/action", &wukong.admin, stop).await;
@@ -967,6 +971,101 @@ async fn odd_but_valid_vms_and_terminating_ones_list_as_they_are() {
         )
         .await
         .expect("release");
+    }
+}
+
+/// The VM page says why a VM is as it is (issue 11, item 7): the import of its disk as CDI
+/// reports it, rising and then done; the instance's interfaces; the guest OS its agent
+/// reports; and the events of the VM, its instance and its DataVolume.
+#[tokio::test]
+async fn the_vm_page_shows_the_import_interfaces_guest_os_and_events() {
+    let sim = SimCluster::start_with(None, fast()).await.expect("sim");
+    vm_page_shows_why(start(&sim).await).await;
+}
+
+#[tokio::test]
+async fn on_a_real_api_server_the_vm_page_shows_why() {
+    let OnAControlPlane {
+        plane: _plane,
+        wukong,
+        _kubevirt,
+        ..
+    } = on_a_control_plane(false).await;
+    vm_page_shows_why(wukong).await;
+}
+
+async fn vm_page_shows_why(wukong: Wukong) {
+    let form = NewVmForm {
+        image: "url".to_owned(),
+        image_url: "https://images.example.test/fedora-42.qcow2".to_owned(),
+        disk_gib: "5".to_owned(),
+        run_strategy: "Always".to_owned(),
+        ..wukong.form("imported")
+    };
+    let (status, body) = wukong
+        .call("vms/create", &wukong.admin, json!({ "form": form }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut progress = Vec::new();
+    let mut detail = None;
+    for _ in 0..600 {
+        let (status, body) = wukong.get(&wukong.admin, &wukong.slug, "imported").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let read: VmDetail = serde_json::from_str(&body).expect("detail");
+        assert_eq!(read.activity_error, None);
+        progress.extend(read.imports.iter().filter_map(|import| import.percent));
+        if read.summary.status == VmStatus::Running && read.guest_os.is_some() {
+            detail = Some(read);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let detail = detail.expect("the VM never ran with a guest agent");
+    let import = &detail.imports[..];
+    assert_eq!(import.len(), 1, "{import:?}");
+    assert_eq!(
+        (
+            import[0].name.as_str(),
+            import[0].phase.as_str(),
+            import[0].percent
+        ),
+        ("imported-root", "Succeeded", Some(100))
+    );
+    assert!(
+        progress
+            .iter()
+            .any(|percent| *percent > 0 && *percent < 100),
+        "never seen importing: {progress:?}"
+    );
+    let interface = &detail.interfaces[0];
+    assert_eq!(interface.network, "default");
+    assert!(
+        interface
+            .ips
+            .first()
+            .is_some_and(|ip| ip.starts_with("10.244.")),
+        "{interface:?}"
+    );
+    assert!(
+        detail
+            .guest_os
+            .as_ref()
+            .is_some_and(|os| os.name.starts_with("Fedora Linux")),
+        "{:?}",
+        detail.guest_os
+    );
+    let seen: Vec<(&str, &str)> = detail
+        .events
+        .iter()
+        .map(|event| (event.object_kind.as_str(), event.reason.as_str()))
+        .collect();
+    for expected in [
+        ("DataVolume", "ImportScheduled"),
+        ("DataVolume", "ImportSucceeded"),
+        ("VirtualMachine", "SuccessfulCreate"),
+        ("VirtualMachineInstance", "Started"),
+    ] {
+        assert!(seen.contains(&expected), "{expected:?} not in {seen:?}");
     }
 }
 

@@ -137,8 +137,17 @@ async fn vnc_and_the_serial_console_pass_through_the_real_api_servers_aggregator
         assert_eq!(frame.reason.as_str(), "the VMI is no longer running");
     }
     for endpoint in [&vnc_endpoint, &console_endpoint] {
-        let stopped = refusal(endpoint).await;
+        // While the instance shuts down it is not running (virt-api's 400); once it is gone,
         // virt-api's 404: a stopped VM has no VMI.
+        let mut stopped = refusal(endpoint).await;
+        for _ in 0..300 {
+            if stopped["code"] == 404 {
+                break;
+            }
+            assert_eq!(stopped["message"], "VMI is not running", "{}", endpoint.url);
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            stopped = refusal(endpoint).await;
+        }
         assert_eq!(stopped["code"], 404, "{}", endpoint.url);
         assert_eq!(stopped["reason"], "NotFound");
     }
