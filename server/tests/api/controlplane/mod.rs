@@ -5,6 +5,7 @@
 //! These tests need no KubeVirt: they cover what the API server itself decides (schemas,
 //! quota and namespace admission, authorization, garbage collection, watches).
 
+mod admission;
 mod conformance;
 mod consoles;
 pub mod harness;
