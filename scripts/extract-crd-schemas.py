@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Extracts from KubeVirt's and CDI's generated CRDs (../shared/crds/), dropping descriptions:
-the storage-version OpenAPI schemas of the KubeVirt kinds Wukong's simulated cluster serves,
-into simcluster/crds/kubevirt-schemas.json, and the whole CRDs of the kinds Wukong uses, which the
+the storage-version OpenAPI schemas of the KubeVirt and CDI kinds Wukong's simulated cluster
+serves (and whether each has a status subresource), into simcluster/crds/kubevirt-schemas.json, and the whole CRDs of the kinds Wukong uses, which the
 test control plane installs, into end2end/controlplane/crds.json. Run it when the CRDs are
 updated."""
 import json
@@ -15,13 +15,13 @@ KINDS = [
     "virtualmachineinstances.kubevirt.io",
     "virtualmachinesnapshots.snapshot.kubevirt.io",
     "virtualmachinerestores.snapshot.kubevirt.io",
+    "datavolumes.cdi.kubevirt.io",
 ]
 
 # Installed on the real control plane in tests: what Wukong reads and writes.
 CONTROL_PLANE_KINDS = KINDS + [
     "virtualmachinesnapshotcontents.snapshot.kubevirt.io",
     "virtualmachineclones.clone.kubevirt.io",
-    "datavolumes.cdi.kubevirt.io",
 ]
 
 
@@ -56,6 +56,7 @@ def main():
                     "singular": crd["spec"]["names"]["singular"],
                     "shortNames": crd["spec"]["names"].get("shortNames", []),
                     "schema": strip(version["schema"]["openAPIV3Schema"]),
+                    "statusSubresource": "status" in version.get("subresources", {}),
                 }
     missing = set(KINDS) - set(out)
     if missing:

@@ -1,8 +1,16 @@
 //! The REST surface: `/api/v1/…` for core kinds and `/apis/{group}/{version}/…` for the
 //! rest, answering as the Kubernetes API server does, errors as `Status` objects.
 
+pub(super) use super::writes::lock;
 use super::{
-    console, discovery, lifecycle, schema, selector::Selector, store::Key, watch, Resource, Sim,
+    console, discovery,
+    fields::FieldSelector,
+    lifecycle,
+    selector::Selector,
+    store::Key,
+    watch,
+    writes::{self, Answer},
+    Resource, Sim,
 };
 use axum::{
     body::Bytes,
@@ -145,7 +153,7 @@ impl Failure {
         }
     }
 
-    fn not_found(resource: &Resource, name: &str) -> Self {
+    pub(super) fn not_found(resource: &Resource, name: &str) -> Self {
         let mut failure = Failure::new(
             StatusCode::NOT_FOUND,
             "NotFound",
@@ -155,7 +163,7 @@ impl Failure {
         failure
     }
 
-    fn invalid(resource: &Resource, name: &str, causes: Vec<(String, String)>) -> Self {
+    pub(super) fn invalid(resource: &Resource, name: &str, causes: Vec<(String, String)>) -> Self {
         let summary: Vec<String> = causes
             .iter()
             .map(|(field, message)| format!("{field}: {message}"))
@@ -178,7 +186,11 @@ impl Failure {
         failure
     }
 
-    fn internal(error: impl std::fmt::Display) -> Self {
+    pub(super) fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(super) fn internal(error: impl std::fmt::Display) -> Self {
         Failure::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",
@@ -199,15 +211,15 @@ impl IntoResponse for Failure {
 }
 
 /// What a request path names.
-struct Target {
-    resource: Resource,
-    namespace: Option<String>,
-    name: Option<String>,
+pub(super) struct Target {
+    pub(super) resource: Resource,
+    pub(super) namespace: Option<String>,
+    pub(super) name: Option<String>,
     /// The request is for the object's `/status` subresource.
-    status: bool,
+    pub(super) status: bool,
 }
 
-fn find(sim: &Sim, group: &str, version: &str, plural: &str) -> Option<Resource> {
+pub(super) fn find(sim: &Sim, group: &str, version: &str, plural: &str) -> Option<Resource> {
     sim.resources
         .iter()
         .find(|r| r.group == group && r.version == version && r.plural == plural)
@@ -249,7 +261,9 @@ fn parse_target(sim: &Sim, path: &str) -> Result<Target, Failure> {
         return Err(unknown());
     }
     let resource = find(sim, group, version, plural).ok_or_else(unknown)?;
-    if resource.namespaced != namespace.is_some() && name.is_some() {
+    if resource.namespaced != namespace.is_some() && name.is_some()
+        || status && !resource.status_subresource
+    {
         return Err(unknown());
     }
     Ok(Target {
@@ -292,50 +306,31 @@ async fn handle(
     }
     let result =
         parse_target(&sim, uri.path()).and_then(|target| match (&method, target.name.clone()) {
-            (&Method::GET, Some(name)) => get_one(&sim, &target, &name),
-            (&Method::PATCH | &Method::PUT, Some(name)) if target.status => write_status(
-                &sim,
-                &target,
-                &name,
-                &method,
-                &headers,
-                &body,
-                is_strict(&query),
-            ),
+            (&Method::GET, Some(name)) => writes::get_one(&sim, &target, &name),
+            (&Method::PATCH | &Method::PUT, Some(name)) if target.status => {
+                if method == Method::PATCH {
+                    content_type_allowed(&headers)?;
+                }
+                let written = parse_json(&body)?;
+                let replace = method == Method::PUT;
+                writes::write_status(&sim, &target, &name, written, replace, is_strict(&query))
+            }
             _ if target.status => Err(method_not_allowed(&method)),
             (&Method::GET, None) => list(&sim, &target, &query),
             (&Method::POST, None) => {
-                json_body(&headers).and_then(|()| create(&sim, &target, &body, is_strict(&query)))
+                json_body(&headers)?;
+                writes::create(&sim, &target, parse_json(&body)?, is_strict(&query))
             }
             (&Method::PATCH, Some(name)) => {
-                patch(&sim, &target, &name, &headers, &body, is_strict(&query))
+                let is_apply = content_type_allowed(&headers)?;
+                let patch = parse_json(&body)?;
+                writes::patch(&sim, &target, &name, patch, is_apply, is_strict(&query))
             }
-            (&Method::DELETE, Some(name)) => delete(&sim, &target, &name),
+            (&Method::DELETE, Some(name)) => writes::delete(&sim, &target, &name),
             _ => Err(method_not_allowed(&method)),
         });
     match result {
-        Ok((status, value)) => {
-            // The controller reacts to spec changes; its own status writes do not wake it.
-            if method != Method::GET
-                && !uri.path().ends_with("/status")
-                && value.get("kind").and_then(Value::as_str) == Some("VirtualMachine")
-            {
-                let field = |pointer: &str| {
-                    value
-                        .pointer(pointer)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                };
-                let objects = lifecycle::Embedded(sim.clone());
-                lifecycle::reconcile(
-                    &objects,
-                    field("/metadata/namespace"),
-                    field("/metadata/name"),
-                )
-                .await;
-            }
-            (status, Json(value)).into_response()
-        }
+        Ok((status, value)) => (status, Json(value)).into_response(),
         Err(failure) => failure.into_response(),
     }
 }
@@ -373,11 +368,13 @@ pub(super) async fn subresource<O: lifecycle::Objects>(
     };
     match lifecycle::act(objects, plural, namespace, name, action, &options).await {
         Ok(status) => status.into_response(),
-        Err((status, reason, message)) => Failure::new(status, reason, message).into_response(),
+        Err(refusal) => {
+            let mut failure = Failure::new(refusal.code, refusal.reason, refusal.message);
+            failure.details = refusal.details;
+            failure.into_response()
+        }
     }
 }
-
-type Answer = Result<(StatusCode, Value), Failure>;
 
 fn method_not_allowed(method: &Method) -> Failure {
     Failure::new(
@@ -402,6 +399,7 @@ fn start_watch(
     }
     let selector = Selector::parse(query.get("labelSelector").map_or("", String::as_str))
         .map_err(bad_request)?;
+    let fields = field_selector(&target.resource, query)?;
     let from = match query.get("resourceVersion").filter(|v| !v.is_empty()) {
         Some(version) => Some(
             version
@@ -424,6 +422,7 @@ fn start_watch(
             resource: target.resource,
             namespace: target.namespace,
             selector,
+            fields,
             from,
             bookmarks,
             timeout,
@@ -431,26 +430,15 @@ fn start_watch(
     ))
 }
 
-fn key(target: &Target, name: &str) -> Key {
-    Key {
-        resource: target.resource.id(),
-        namespace: target.namespace.clone().unwrap_or_default(),
-        name: name.to_owned(),
-    }
-}
-
-pub(super) fn lock(sim: &Sim) -> Result<std::sync::MutexGuard<'_, super::store::Store>, Failure> {
-    sim.store
-        .lock()
-        .map_err(|_| Failure::internal("store lock poisoned"))
-}
-
-fn get_one(sim: &Sim, target: &Target, name: &str) -> Answer {
-    let store = lock(sim)?;
-    store
-        .get(&key(target, name))
-        .map(|object| (StatusCode::OK, object.clone()))
-        .ok_or_else(|| Failure::not_found(&target.resource, name))
+fn field_selector(
+    resource: &Resource,
+    query: &HashMap<String, String>,
+) -> Result<FieldSelector, Failure> {
+    FieldSelector::parse(
+        resource,
+        query.get("fieldSelector").map_or("", String::as_str),
+    )
+    .map_err(bad_request)
 }
 
 /// The continue token: the resource version of the list's first page and where the next
@@ -473,6 +461,7 @@ fn parse_continue_token(token: &str) -> Option<(u64, String)> {
 fn list(sim: &Sim, target: &Target, query: &HashMap<String, String>) -> Answer {
     let selector = Selector::parse(query.get("labelSelector").map_or("", String::as_str))
         .map_err(|message| Failure::new(StatusCode::BAD_REQUEST, "BadRequest", message))?;
+    let fields = field_selector(&target.resource, query)?;
     let limit = query
         .get("limit")
         .and_then(|limit| limit.parse::<usize>().ok())
@@ -509,7 +498,8 @@ fn list(sim: &Sim, target: &Target, query: &HashMap<String, String>) -> Answer {
                 .as_ref()
                 .is_none_or(|(_, after)| format!("{}/{}", key.namespace, key.name) > *after)
         })
-        .filter(|(_, object)| selector.matches(object.pointer("/metadata/labels")));
+        .filter(|(_, object)| selector.matches(object.pointer("/metadata/labels")))
+        .filter(|(_, object)| fields.matches(object));
     let mut last_key = None;
     for (key, object) in selected {
         if limit.is_some_and(|limit| items.len() == limit) {
@@ -535,25 +525,6 @@ fn list(sim: &Sim, target: &Target, query: &HashMap<String, String>) -> Answer {
     ))
 }
 
-/// DNS-1123 subdomain (names of most objects) or label (namespaces): lowercase letters,
-/// digits and '-', starting and ending with an alphanumeric.
-fn name_problem(name: &str, label: bool) -> Option<String> {
-    let max = if label { 63 } else { 253 };
-    let allowed =
-        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (!label && c == '.');
-    let edges_ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if name.is_empty() || name.len() > max || !name.chars().all(allowed) || !edges_ok {
-        Some(format!(
-            "a lowercase RFC 1123 {} must consist of lower case alphanumeric characters{}, and must start and end with an alphanumeric character (at most {max} characters)",
-            if label { "label" } else { "subdomain" },
-            if label { " or '-'" } else { ", '-' or '.'" }
-        ))
-    } else {
-        None
-    }
-}
-
 pub(super) fn now_rfc3339() -> String {
     // Whole seconds, as the API server writes timestamps.
     format!("{:.0}", jiff::Timestamp::now())
@@ -563,140 +534,6 @@ pub(super) fn now_rfc3339() -> String {
 /// default, `Warn`, and `Ignore` both prune unknown fields silently here.
 fn is_strict(query: &HashMap<String, String>) -> bool {
     query.get("fieldValidation").map(String::as_str) == Some("Strict")
-}
-
-/// Checks an object before it is stored: kind and apiVersion, name, and the CRD schema,
-/// after pruning the fields the schema does not declare (refused instead when `strict`).
-fn check_object(
-    target: &Target,
-    object: &mut Value,
-    name: &str,
-    strict: bool,
-) -> Result<(), Failure> {
-    let resource = &target.resource;
-    if let Some(schema) = &resource.schema {
-        let pruned = schema::prune(schema, object);
-        if strict && !pruned.is_empty() {
-            let fields: Vec<String> = pruned
-                .iter()
-                .map(|field| format!("unknown field \"{field}\""))
-                .collect();
-            return Err(Failure::new(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                format!(
-                    "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
-                    fields.join(", "),
-                    kind = resource.kind,
-                    version = resource.version,
-                ),
-            ));
-        }
-    }
-    let mut causes = Vec::new();
-    if object.get("apiVersion").and_then(Value::as_str) != Some(resource.api_version().as_str()) {
-        causes.push((
-            "apiVersion".to_owned(),
-            format!("must be {}", resource.api_version()),
-        ));
-    }
-    if object.get("kind").and_then(Value::as_str) != Some(resource.kind.as_str()) {
-        causes.push(("kind".to_owned(), format!("must be {}", resource.kind)));
-    }
-    if let Some(problem) = name_problem(name, !resource.namespaced) {
-        causes.push(("metadata.name".to_owned(), problem));
-    }
-    if let Some(schema) = &resource.schema {
-        for error in schema::validate(schema, object) {
-            causes.push((error.field, error.message));
-        }
-    }
-    if causes.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::invalid(resource, name, causes))
-    }
-}
-
-fn create(sim: &Sim, target: &Target, body: &[u8], strict: bool) -> Answer {
-    let mut object = parse_json(body)?;
-    let name = object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    if let (Some(namespace), Some(in_body)) = (
-        &target.namespace,
-        object
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str),
-    ) {
-        if namespace != in_body {
-            return Err(Failure::new(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                "the namespace of the object does not match the namespace of the request",
-            ));
-        }
-    }
-    check_object(target, &mut object, &name, strict)?;
-    let mut store = lock(sim)?;
-    if let Some(namespace) = &target.namespace {
-        let namespace_key = Key {
-            resource: "namespaces".to_owned(),
-            namespace: String::new(),
-            name: namespace.clone(),
-        };
-        let Some(namespace_object) = store.get(&namespace_key) else {
-            let mut failure = Failure::new(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                format!("namespaces \"{namespace}\" not found"),
-            );
-            failure.details = json!({"name": namespace, "kind": "namespaces"});
-            return Err(failure);
-        };
-        if is_terminating(namespace_object) {
-            return Err(terminating_namespace(target, &name, namespace));
-        }
-    }
-    let key = key(target, &name);
-    if store.get(&key).is_some() {
-        let mut failure = Failure::new(
-            StatusCode::CONFLICT,
-            "AlreadyExists",
-            format!("{} \"{name}\" already exists", target.resource.id()),
-        );
-        failure.details =
-            json!({"name": name, "group": target.resource.group, "kind": target.resource.plural});
-        return Err(failure);
-    }
-    let version = store.bump();
-    let metadata = object
-        .get_mut("metadata")
-        .and_then(Value::as_object_mut)
-        .ok_or_else(|| {
-            Failure::invalid(
-                &target.resource,
-                &name,
-                vec![("metadata".to_owned(), "is required".to_owned())],
-            )
-        })?;
-    metadata.insert(
-        "uid".to_owned(),
-        Value::String(uuid::Uuid::new_v4().to_string()),
-    );
-    metadata.insert(
-        "resourceVersion".to_owned(),
-        Value::String(version.to_string()),
-    );
-    metadata.insert("creationTimestamp".to_owned(), Value::String(now_rfc3339()));
-    metadata.insert("generation".to_owned(), json!(1));
-    if let Some(namespace) = &target.namespace {
-        metadata.insert("namespace".to_owned(), Value::String(namespace.clone()));
-    }
-    store.put(key, object.clone()).map_err(Failure::internal)?;
-    Ok((StatusCode::CREATED, object))
 }
 
 /// Whether a PATCH body is server-side apply (true) or a merge patch (false); others are refused.
@@ -737,256 +574,4 @@ fn json_body(headers: &HeaderMap) -> Result<(), Failure> {
 
 fn parse_json(body: &[u8]) -> Result<Value, Failure> {
     serde_json::from_slice(body).map_err(|error| bad_request(format!("invalid JSON: {error}")))
-}
-
-/// Optimistic concurrency: a write that names a resourceVersion must name the current one.
-fn check_resource_version(
-    target: &Target,
-    name: &str,
-    written: &Value,
-    current: &Value,
-) -> Result<(), Failure> {
-    let version = |object: &Value| {
-        object
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    let expected = version(written);
-    if expected.is_some() && expected != version(current) {
-        return Err(Failure::new(StatusCode::CONFLICT, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", target.resource.id())));
-    }
-    Ok(())
-}
-
-/// RFC 7386 JSON merge patch.
-pub(super) fn merge(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(target), Value::Object(patch)) => {
-            for (key, value) in patch {
-                if value.is_null() {
-                    target.remove(key);
-                } else {
-                    merge(target.entry(key.clone()).or_insert(Value::Null), value);
-                }
-            }
-        }
-        (target, patch) => *target = patch.clone(),
-    }
-}
-
-fn patch(
-    sim: &Sim,
-    target: &Target,
-    name: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-    strict: bool,
-) -> Answer {
-    let is_apply = content_type_allowed(headers)?;
-    let patch = parse_json(body)?;
-    let key = key(target, name);
-    let existing = lock(sim)?.get(&key).cloned();
-    let Some(mut object) = existing else {
-        // Server-side apply creates what does not exist yet.
-        if is_apply {
-            return create(sim, target, body, strict);
-        }
-        return Err(Failure::not_found(&target.resource, name));
-    };
-    check_resource_version(target, name, &patch, &object)?;
-    let before_spec = object.get("spec").cloned();
-    let mut patch = patch;
-    if let Some(fields) = patch.as_object_mut() {
-        // Status is a subresource: the main resource ignores it.
-        fields.remove("status");
-        if let Some(Value::Object(metadata)) = fields.get_mut("metadata") {
-            for immutable in [
-                "name",
-                "namespace",
-                "uid",
-                "resourceVersion",
-                "creationTimestamp",
-                "generation",
-            ] {
-                metadata.remove(immutable);
-            }
-        }
-    }
-    merge(&mut object, &patch);
-    check_object(target, &mut object, name, strict)?;
-    let mut store = lock(sim)?;
-    let version = store.bump();
-    // The generation counts changes of the spec, as the API server does.
-    let spec_changed = before_spec.as_ref() != object.get("spec");
-    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        metadata.insert(
-            "resourceVersion".to_owned(),
-            Value::String(version.to_string()),
-        );
-        if spec_changed {
-            let generation = metadata
-                .get("generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            metadata.insert("generation".to_owned(), json!(generation + 1));
-        }
-    }
-    store_or_finish(&mut store, key, object.clone())?;
-    Ok((StatusCode::OK, object))
-}
-
-/// `/status`: a merge patch or a replacement of the object's `status`, and nothing else,
-/// as controllers write it. The spec and metadata in the body are ignored.
-fn write_status(
-    sim: &Sim,
-    target: &Target,
-    name: &str,
-    method: &Method,
-    headers: &HeaderMap,
-    body: &[u8],
-    strict: bool,
-) -> Answer {
-    if method == Method::PATCH {
-        content_type_allowed(headers)?;
-    }
-    let written: Value = parse_json(body)?;
-    let key = key(target, name);
-    let mut store = lock(sim)?;
-    let mut object = store
-        .get(&key)
-        .cloned()
-        .ok_or_else(|| Failure::not_found(&target.resource, name))?;
-    check_resource_version(target, name, &written, &object)?;
-    let status = written.get("status").cloned().unwrap_or(Value::Null);
-    if method == Method::PUT {
-        object["status"] = status;
-    } else if !status.is_null() {
-        merge(
-            object.as_object_mut().map_or(&mut Value::Null, |fields| {
-                fields.entry("status").or_insert_with(|| json!({}))
-            }),
-            &status,
-        );
-    }
-    check_object(target, &mut object, name, strict)?;
-    let version = store.bump();
-    object["metadata"]["resourceVersion"] = Value::String(version.to_string());
-    store.put(key, object.clone()).map_err(Failure::internal)?;
-    Ok((StatusCode::OK, object))
-}
-
-fn is_terminating(object: &Value) -> bool {
-    object.pointer("/metadata/deletionTimestamp").is_some()
-}
-
-fn has_finalizers(object: &Value) -> bool {
-    object
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|finalizers| !finalizers.is_empty())
-}
-
-/// The NamespaceLifecycle admission plugin's refusal, with its `NamespaceTerminating` cause
-/// (`staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go`).
-fn terminating_namespace(target: &Target, name: &str, namespace: &str) -> Failure {
-    let mut failure = Failure::new(
-        StatusCode::FORBIDDEN,
-        "Forbidden",
-        format!(
-            "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} \
-             because it is being terminated",
-            target.resource.id()
-        ),
-    );
-    failure.details = json!({"name": name, "group": target.resource.group,
-        "kind": target.resource.plural, "causes": [{"reason": "NamespaceTerminating",
-        "message": format!("namespace {namespace} is being terminated"),
-        "field": "metadata.namespace"}]});
-    failure
-}
-
-/// Marks `object` as being deleted: it stays, Terminating, until its finalizers are gone.
-fn mark_terminating(
-    store: &mut super::store::Store,
-    key: Key,
-    mut object: Value,
-) -> Result<Value, Failure> {
-    if !is_terminating(&object) {
-        let version = store.bump();
-        object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
-        object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-        object["metadata"]["resourceVersion"] = Value::String(version.to_string());
-        store.put(key, object.clone()).map_err(Failure::internal)?;
-    }
-    Ok(object)
-}
-
-/// Stores a changed object, unless it was being deleted and its last finalizer just went:
-/// then it is removed, and a namespace it held in Terminating goes too once empty.
-fn store_or_finish(
-    store: &mut super::store::Store,
-    key: Key,
-    object: Value,
-) -> Result<(), Failure> {
-    if !is_terminating(&object) || has_finalizers(&object) {
-        return store.put(key, object).map_err(Failure::internal);
-    }
-    store.bump();
-    store.remove(&key).map_err(Failure::internal)?;
-    let namespace_key = Key {
-        resource: "namespaces".to_owned(),
-        namespace: String::new(),
-        name: key.namespace.clone(),
-    };
-    let emptied = !key.namespace.is_empty()
-        && store.get(&namespace_key).is_some_and(is_terminating)
-        && !store.keys().any(|inner| inner.namespace == key.namespace);
-    if emptied {
-        store.bump();
-        store.remove(&namespace_key).map_err(Failure::internal)?;
-    }
-    Ok(())
-}
-
-fn delete(sim: &Sim, target: &Target, name: &str) -> Answer {
-    let mut store = lock(sim)?;
-    let key = key(target, name);
-    let Some(object) = store.get(&key).cloned() else {
-        return Err(Failure::not_found(&target.resource, name));
-    };
-    // Kubernetes' namespace controller deletes everything in a deleted namespace (here at
-    // once, each object with its own DELETED event); objects with finalizers stay
-    // Terminating, and so does the namespace until they are gone.
-    let mut held = false;
-    if target.resource.plural == "namespaces" {
-        let inside: Vec<Key> = store
-            .keys()
-            .filter(|inner| inner.namespace == name)
-            .cloned()
-            .collect();
-        for inner in inside {
-            let Some(inner_object) = store.get(&inner).cloned() else {
-                continue;
-            };
-            if has_finalizers(&inner_object) {
-                mark_terminating(&mut store, inner, inner_object)?;
-                held = true;
-            } else {
-                store.bump();
-                store.remove(&inner).map_err(Failure::internal)?;
-            }
-        }
-    }
-    if held || has_finalizers(&object) {
-        let mut marked = mark_terminating(&mut store, key.clone(), object)?;
-        if held && marked.pointer("/status/phase").is_none() {
-            marked["status"] = json!({"phase": "Terminating"});
-            store.put(key, marked.clone()).map_err(Failure::internal)?;
-        }
-        return Ok((StatusCode::OK, marked));
-    }
-    store.bump();
-    let removed = store.remove(&key).map_err(Failure::internal)?;
-    Ok((StatusCode::OK, removed.unwrap_or(Value::Null)))
 }

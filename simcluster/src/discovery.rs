@@ -63,7 +63,7 @@ pub fn resource_list(sim: &Sim, path: &str) -> Option<Value> {
             "verbs": ["create", "delete", "get", "list", "patch", "watch"],
             "shortNames": resource.short_names,
         }));
-        if resource.schema.is_some() {
+        if resource.status_subresource {
             resources.push(json!({
                 "name": format!("{}/status", resource.plural), "singularName": "",
                 "namespaced": resource.namespaced, "kind": resource.kind,

@@ -6,13 +6,16 @@
 //! Wukong gets token and certificate through [`SimCluster::client_config`], a person through
 //! the kubeconfig written by [`SimCluster::write_kubeconfig`].
 
-mod access;
+pub mod access;
 mod api;
 mod console;
 mod discovery;
+mod fields;
 pub mod files;
+mod gc;
 pub mod lifecycle;
 mod pattern;
+mod remote;
 mod rfb;
 pub mod schema;
 mod selector;
@@ -20,6 +23,7 @@ pub mod standin;
 mod store;
 mod terminal;
 mod watch;
+mod writes;
 
 use serde_json::Value;
 use std::{
@@ -30,7 +34,7 @@ use std::{
 };
 use tokio::net::TcpListener;
 
-/// The CRD schemas of the KubeVirt kinds served, extracted from KubeVirt's generated CRDs
+/// The CRD schemas of the KubeVirt and CDI kinds served, extracted from their generated CRDs
 /// by `scripts/extract-crd-schemas.py`.
 const KUBEVIRT_SCHEMAS: &str = include_str!("../crds/kubevirt-schemas.json");
 
@@ -47,18 +51,28 @@ pub struct Resource {
     pub short_names: Vec<String>,
     /// The CRD's OpenAPI schema, for kinds that have one.
     pub schema: Option<Value>,
+    /// Whether `status` is a subresource: written through `/status` only, and ignored in
+    /// writes of the object itself.
+    pub status_subresource: bool,
 }
 
 impl Resource {
-    fn core(kind: &str, plural: &str, short_name: &str, namespaced: bool) -> Self {
+    fn core(
+        kind: &str,
+        plural: &str,
+        short_names: &[&str],
+        namespaced: bool,
+        status_subresource: bool,
+    ) -> Self {
         Resource {
             group: String::new(),
             version: "v1".to_owned(),
             kind: kind.to_owned(),
             plural: plural.to_owned(),
             namespaced,
-            short_names: vec![short_name.to_owned()],
+            short_names: short_names.iter().map(|name| (*name).to_owned()).collect(),
             schema: None,
+            status_subresource,
         }
     }
 
@@ -80,11 +94,15 @@ impl Resource {
     }
 }
 
-/// Every kind served.
+/// Every kind served: of the core group what Wukong and the simulated KubeVirt use (Secrets
+/// hold long cloud-init user data, Events what the controllers did), and the KubeVirt and CDI
+/// kinds with their CRD schemas.
 pub fn resources() -> Result<Vec<Resource>, serde_json::Error> {
     let mut resources = vec![
-        Resource::core("Namespace", "namespaces", "ns", false),
-        Resource::core("ResourceQuota", "resourcequotas", "quota", true),
+        Resource::core("Namespace", "namespaces", &["ns"], false, true),
+        Resource::core("ResourceQuota", "resourcequotas", &["quota"], true, true),
+        Resource::core("Secret", "secrets", &[], true, false),
+        Resource::core("Event", "events", &["ev"], true, false),
     ];
     let schemas: serde_json::Map<String, Value> = serde_json::from_str(KUBEVIRT_SCHEMAS)?;
     for entry in schemas.values() {
@@ -103,6 +121,7 @@ pub fn resources() -> Result<Vec<Resource>, serde_json::Error> {
                 .map(str::to_owned)
                 .collect(),
             schema: Some(entry["schema"].clone()),
+            status_subresource: entry["statusSubresource"].as_bool().unwrap_or(false),
         });
     }
     Ok(resources)
@@ -114,9 +133,12 @@ pub struct Sim {
     store: Mutex<store::Store>,
     bookmark_every: std::time::Duration,
     transition_delay: std::time::Duration,
+    event_ttl: std::time::Duration,
     /// Changes (to closed) when the cluster stops, ending open watches.
     stopped: tokio::sync::watch::Receiver<()>,
     sessions: console::Sessions,
+    /// The simulated KubeVirt's and CDI's events so far, to count repeats.
+    recorder: lifecycle::Recorder,
     /// What every request must carry as `Authorization: Bearer …`.
     token: &'static str,
 }
@@ -128,8 +150,10 @@ pub struct SimOptions {
     pub history: usize,
     /// How often an idle watch that asked for bookmarks gets one.
     pub bookmark_every: std::time::Duration,
-    /// How long each step of a VM's start and stop takes.
+    /// How long each step of a VM's start and stop, or of a disk import, takes.
     pub transition_delay: std::time::Duration,
+    /// How long an Event is kept after it was last seen (the API server's `--event-ttl`).
+    pub event_ttl: std::time::Duration,
     /// The port on 127.0.0.1; 0 for any free one.
     pub port: u16,
 }
@@ -140,6 +164,7 @@ impl Default for SimOptions {
             history: 10_000,
             bookmark_every: std::time::Duration::from_secs(30),
             transition_delay: std::time::Duration::from_secs(2),
+            event_ttl: std::time::Duration::from_secs(3600),
             port: 0,
         }
     }
@@ -171,8 +196,10 @@ impl SimCluster {
             store: Mutex::new(store::Store::open(state_file, options.history)?),
             bookmark_every: options.bookmark_every,
             transition_delay: options.transition_delay,
+            event_ttl: options.event_ttl,
             stopped: stopped.clone(),
             sessions: console::Sessions::default(),
+            recorder: lifecycle::Recorder::default(),
             token: &credentials.token,
         });
         let listener = TcpListener::bind(("127.0.0.1", options.port)).await?;
@@ -189,6 +216,7 @@ impl SimCluster {
         let shutdown = async move {
             let _ = stopping.changed().await;
         };
+        lifecycle::run_embedded(sim.clone());
         tokio::spawn(async move {
             let serving = axum::serve(listener, api::router(sim)).with_graceful_shutdown(shutdown);
             if let Err(error) = serving.await {

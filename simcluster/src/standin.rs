@@ -1,7 +1,7 @@
 //! The simulated KubeVirt as a stand-in on any API server, such as the real control plane
-//! the tests start: a controller that watches VirtualMachines and writes their instances and
-//! status through the API, as virt-controller does, and an aggregated API server for
-//! `v1.subresources.kubevirt.io`, registered with an `APIService`, so that lifecycle calls
+//! the tests start: its controllers (`remote`), which watch VMs, VMIs and DataVolumes and
+//! write through the API as virt-controller, virt-handler and CDI do, and an aggregated API
+//! server for `v1.subresources.kubevirt.io`, registered with an `APIService`, so that lifecycle calls
 //! and the VNC and serial console streams (`consoles`) reach it through the API server
 //! exactly as they reach virt-api (authenticated and authorized there first).
 //!
@@ -20,7 +20,7 @@ use super::{
     access,
     api::subresource,
     console,
-    lifecycle::{self, Objects},
+    remote::{control, Remote},
 };
 use axum::{
     body::Bytes,
@@ -33,10 +33,8 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use futures_util::StreamExt as _;
 use kube::{
-    api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams},
-    runtime::watcher,
+    api::{Api, ApiResource, DynamicObject, Patch, PatchParams},
     Client,
 };
 use serde_json::{json, Value};
@@ -46,123 +44,6 @@ use tokio::net::TcpListener;
 const NAMESPACE: &str = "kubevirt";
 const SERVICE: &str = "virt-api";
 const GROUP_VERSION: &str = "subresources.kubevirt.io/v1";
-
-fn resource(kind: &str, plural: &str) -> ApiResource {
-    ApiResource {
-        group: "kubevirt.io".to_owned(),
-        version: "v1".to_owned(),
-        api_version: "kubevirt.io/v1".to_owned(),
-        kind: kind.to_owned(),
-        plural: plural.to_owned(),
-    }
-}
-
-/// VMs and VMIs on an API server, written as KubeVirt's controllers write them.
-#[derive(Clone)]
-struct Remote {
-    client: Client,
-    transition_delay: Duration,
-}
-
-impl Remote {
-    fn vms(&self, namespace: &str) -> Api<DynamicObject> {
-        Api::namespaced_with(
-            self.client.clone(),
-            namespace,
-            &resource("VirtualMachine", "virtualmachines"),
-        )
-    }
-
-    fn vmis(&self, namespace: &str) -> Api<DynamicObject> {
-        Api::namespaced_with(
-            self.client.clone(),
-            namespace,
-            &resource("VirtualMachineInstance", "virtualmachineinstances"),
-        )
-    }
-}
-
-fn logged<T>(what: &str, namespace: &str, name: &str, result: kube::Result<T>) {
-    if let Err(error) = result {
-        tracing::warn!(%error, %namespace, %name, "KubeVirt stand-in: cannot {what}");
-    }
-}
-
-async fn get_value(api: Api<DynamicObject>, name: &str) -> Option<Value> {
-    let object = api.get_opt(name).await.ok()??;
-    serde_json::to_value(object).ok()
-}
-
-impl Objects for Remote {
-    async fn vm(&self, namespace: &str, name: &str) -> Option<Value> {
-        get_value(self.vms(namespace), name).await
-    }
-
-    async fn vmi(&self, namespace: &str, name: &str) -> Option<Value> {
-        get_value(self.vmis(namespace), name).await
-    }
-
-    async fn patch_vm_spec(&self, namespace: &str, name: &str, spec: Value) {
-        let patch = Patch::Merge(json!({ "spec": spec }));
-        let result = self
-            .vms(namespace)
-            .patch(name, &PatchParams::default(), &patch)
-            .await;
-        logged("change a VM's spec", namespace, name, result);
-    }
-
-    async fn patch_vm_status(&self, namespace: &str, name: &str, status: Value) {
-        let patch = Patch::Merge(json!({ "status": status }));
-        let result = self
-            .vms(namespace)
-            .patch_status(name, &PatchParams::default(), &patch)
-            .await;
-        logged("write a VM's status", namespace, name, result);
-    }
-
-    async fn patch_vmi_status(&self, namespace: &str, name: &str, status: Value) {
-        let patch = Patch::Merge(json!({ "status": status }));
-        let result = self
-            .vmis(namespace)
-            .patch(name, &PatchParams::default(), &patch)
-            .await;
-        logged("write a VMI's status", namespace, name, result);
-    }
-
-    async fn create_vmi(&self, vmi: Value) {
-        let field = |pointer: &str| {
-            vmi.pointer(pointer)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let (namespace, name) = (field("/metadata/namespace"), field("/metadata/name"));
-        let result = match serde_json::from_value::<DynamicObject>(vmi) {
-            Ok(object) => self
-                .vmis(&namespace)
-                .create(&PostParams::default(), &object)
-                .await
-                .map(|_| ()),
-            Err(error) => Err(kube::Error::SerdeError(error)),
-        };
-        logged("create a VMI", &namespace, &name, result);
-    }
-
-    async fn delete_vmi(&self, namespace: &str, name: &str) {
-        match self
-            .vmis(namespace)
-            .delete(name, &DeleteParams::default())
-            .await
-        {
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            result => logged("delete a VMI", namespace, name, result),
-        }
-    }
-
-    fn transition_delay(&self) -> Duration {
-        self.transition_delay
-    }
-}
 
 /// A running stand-in; it stops when dropped.
 pub struct StandIn {
@@ -183,10 +64,7 @@ impl StandIn {
     /// API services, validating webhook configurations and KubeVirt's kinds), and returns
     /// once the API server serves the group and calls the webhook.
     pub async fn start(client: Client, transition_delay: Duration) -> io::Result<Self> {
-        let remote = Remote {
-            client: client.clone(),
-            transition_delay,
-        };
+        let remote = Remote::new(client.clone(), transition_delay);
         let credentials = access::self_signed(vec![
             format!("{SERVICE}.{NAMESPACE}.svc"),
             "localhost".to_owned(),
@@ -234,33 +112,6 @@ impl StandIn {
             _stop: stop,
             controller,
         })
-    }
-}
-
-/// Reconciles every VM on every change, as virt-controller's VM controller does.
-async fn control(remote: Remote) {
-    let vms: Api<DynamicObject> = Api::all_with(
-        remote.client.clone(),
-        &resource("VirtualMachine", "virtualmachines"),
-    );
-    let mut events = Box::pin(watcher(vms, watcher::Config::default()));
-    while let Some(event) = events.next().await {
-        let object = match event {
-            Ok(
-                watcher::Event::Apply(object)
-                | watcher::Event::InitApply(object)
-                | watcher::Event::Delete(object),
-            ) => object,
-            Ok(_) => continue,
-            Err(error) => {
-                tracing::warn!(%error, "KubeVirt stand-in: the VM watch failed; it retries");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
-        let namespace = object.metadata.namespace.unwrap_or_default();
-        let name = object.metadata.name.unwrap_or_default();
-        lifecycle::reconcile(&remote, &namespace, &name).await;
     }
 }
 

@@ -2,7 +2,7 @@
 //! resourceVersion (or from the current state), carries every later change, sends bookmarks
 //! when asked, and ends with a 410 Gone error when it cannot resume.
 
-use super::{selector::Selector, store::Event, Resource, Sim};
+use super::{fields::FieldSelector, selector::Selector, store::Event, Resource, Sim};
 use axum::{body::Body, http::header, response::Response};
 use serde_json::{json, Value};
 use std::{convert::Infallible, sync::Arc, time::Duration};
@@ -13,6 +13,9 @@ pub struct WatchRequest {
     pub resource: Resource,
     pub namespace: Option<String>,
     pub selector: Selector,
+    /// Fields do not change in ways that move objects in or out of a watch's selection
+    /// (those of Events are set at creation), so only the object as it is now is checked.
+    pub fields: FieldSelector,
     /// `None` or 0: start with the current objects as ADDED events.
     pub from: Option<u64>,
     pub bookmarks: bool,
@@ -30,7 +33,7 @@ impl WatchRequest {
                 .namespace
                 .as_ref()
                 .is_none_or(|ns| *ns == event.key.namespace);
-        if !ours {
+        if !ours || !self.fields.matches(&event.object) {
             return None;
         }
         let now = self

@@ -71,7 +71,7 @@ fn api_status(error: kube::Error) -> kube::core::Status {
 }
 
 /// A simulated cluster started with `options`, a client for it, and namespace `team-a`.
-async fn started(options: simcluster::SimOptions) -> (SimCluster, Client) {
+pub(crate) async fn started(options: simcluster::SimOptions) -> (SimCluster, Client) {
     let sim = SimCluster::start_with(None, options).await.expect("start");
     let client = client(&sim);
     create_namespace(&client, "team-a").await;
@@ -698,7 +698,7 @@ pub(crate) mod lifecycle {
         name: &str,
         status: &str,
     ) -> DynamicObject {
-        for _ in 0..100 {
+        for _ in 0..500 {
             let vm = vms.get(name).await.expect("VM");
             if vm
                 .data
@@ -713,7 +713,32 @@ pub(crate) mod lifecycle {
         panic!("{name} never became {status}");
     }
 
-    fn instances(client: &Client) -> Api<DynamicObject> {
+    pub(crate) async fn create_vm(vms: &Api<DynamicObject>, vm: &DynamicObject) -> DynamicObject {
+        vms.create(&PostParams::default(), vm)
+            .await
+            .expect("create the VM")
+    }
+
+    /// [`act`], which must succeed, then [`wait_for`] the VM to be `status`.
+    pub(crate) async fn act_and_wait(
+        client: &Client,
+        vms: &Api<DynamicObject>,
+        (plural, name, action): (&str, &str, &str),
+        status: &str,
+    ) -> DynamicObject {
+        act(client, plural, name, action, json!({}))
+            .await
+            .unwrap_or_else(|error| panic!("{action} {name}: {error}"));
+        wait_for(vms, name, status).await
+    }
+
+    /// The uid of the VMI `name`, if there is one.
+    pub(crate) async fn instance_uid(client: &Client, name: &str) -> Option<String> {
+        let vmi = instances(client).get_opt(name).await.expect("get VMI");
+        vmi.and_then(|vmi| vmi.metadata.uid)
+    }
+
+    pub(crate) fn instances(client: &Client) -> Api<DynamicObject> {
         let resource = ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk("kubevirt.io", "v1", "VirtualMachineInstance"),
             VMIS,
@@ -741,10 +766,12 @@ pub(crate) mod lifecycle {
             .as_str()
             .is_some_and(|ip| ip.starts_with("10.244.")));
 
+        // virt-api's words, after the API server's conflict prefix
+        // (pkg/virt-api/rest/lifecycle.go, `StartVMRequestHandler`).
         assert_refused(
             act(&client, VMS, "demo", "start", json!({})).await,
             409,
-            "VM is already running",
+            "Operation cannot be fulfilled on virtualmachine.kubevirt.io \"demo\": VM is already running",
         );
 
         act(&client, VMIS, "demo", "pause", json!({}))
@@ -754,7 +781,7 @@ pub(crate) mod lifecycle {
         assert_refused(
             act(&client, VMIS, "demo", "pause", json!({})).await,
             409,
-            "VMI is already paused",
+            "Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io \"demo\": VMI is already paused",
         );
         act(&client, VMIS, "demo", "unpause", json!({}))
             .await
@@ -773,7 +800,7 @@ pub(crate) mod lifecycle {
         assert_refused(
             act(&client, VMS, "demo", "restart", json!({})).await,
             409,
-            "VM is not running",
+            "Operation cannot be fulfilled on virtualmachine.kubevirt.io \"demo\": RunStategy Halted does not support manual restart requests",
         );
     }
 
@@ -786,12 +813,7 @@ pub(crate) mod lifecycle {
             .await
             .expect("create");
         let first = wait_for(&vms, "always", "Running").await;
-        let first_uid = instances(&client)
-            .get("always")
-            .await
-            .expect("VMI")
-            .metadata
-            .uid;
+        let first_uid = instance_uid(&client, "always").await;
         act(
             &client,
             "virtualmachines",
@@ -803,12 +825,7 @@ pub(crate) mod lifecycle {
         .expect("restart");
         wait_for(&vms, "always", "Stopping").await;
         wait_for(&vms, "always", "Running").await;
-        let second_uid = instances(&client)
-            .get("always")
-            .await
-            .expect("VMI")
-            .metadata
-            .uid;
+        let second_uid = instance_uid(&client, "always").await;
         assert_ne!(first_uid, second_uid, "a new instance after the restart");
         assert!(first.metadata.resource_version.is_some());
 
@@ -821,11 +838,29 @@ pub(crate) mod lifecycle {
         )
         .await
         .expect("force stop");
-        let vm = vms.get("always").await.expect("VM");
-        assert_eq!(
-            vm.data["status"]["printableStatus"], "Stopped",
-            "no Stopping step"
+        let vm = wait_for(&vms, "always", "Stopped").await;
+        assert_eq!(vm.data["spec"]["runStrategy"], "Halted");
+        // The restart (virt-api sets a grace period of 1 s) shut the guest down gracefully;
+        // the force stop killed it (pkg/virt-handler/vm.go, `helperVmShutdown`).
+        let reasons = |uid: Option<String>| {
+            let client = client.clone();
+            async move {
+                let selector = format!("involvedObject.uid={}", uid.unwrap_or_default());
+                let events = crate::kubevirt::events_where(&client, &selector).await;
+                crate::kubevirt::reasons(&events)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            }
+        };
+        let restarted = reasons(first_uid).await;
+        assert!(
+            restarted.contains(&"ShuttingDown".to_owned()),
+            "{restarted:?}"
         );
+        let killed = reasons(second_uid).await;
+        assert!(killed.contains(&"Deleted".to_owned()), "{killed:?}");
+        assert!(!killed.contains(&"ShuttingDown".to_owned()), "{killed:?}");
     }
 
     #[tokio::test]
@@ -839,15 +874,32 @@ pub(crate) mod lifecycle {
         act(&client, VMS, "big", "start", json!({}))
             .await
             .expect("start");
+        // The instance waits for a node (phase Scheduling), with the scheduler's reason on
+        // it and on the VM (pkg/virt-controller/watch/vm/vm.go,
+        // `isVirtualMachineStatusUnschedulable`).
         let vm = wait_for(&vms, "big", "ErrorUnschedulable").await;
-        assert!(vm.data["status"]["conditions"][0]["message"]
+        let conditions = vm.data["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let scheduled = conditions
+            .iter()
+            .find(|condition| condition["type"] == "PodScheduled")
+            .expect("PodScheduled");
+        assert_eq!(scheduled["reason"], "Unschedulable");
+        let message = "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are \
+                       available: 1 No preemption victims found for incoming pod.";
+        assert_eq!(scheduled["message"], message);
+        let vmi = instances(&client).get("big").await.expect("VMI");
+        assert_eq!(vmi.data["status"]["phase"], "Scheduling");
+        let events = crate::kubevirt::events_where(&client, "involvedObject.kind=Pod").await;
+        assert_eq!(crate::kubevirt::reasons(&events), ["FailedScheduling"]);
+        assert_eq!(events[0]["type"], "Warning");
+        assert_eq!(events[0]["message"], message);
+        assert_eq!(events[0]["source"]["component"], "default-scheduler");
+        assert!(events[0]["involvedObject"]["name"]
             .as_str()
-            .unwrap_or_default()
-            .contains("Insufficient"));
-        assert_eq!(
-            api_status(instances(&client).get("big").await.unwrap_err()).code,
-            404
-        );
+            .is_some_and(|pod| pod.starts_with("virt-launcher-big-")));
     }
 
     #[test]

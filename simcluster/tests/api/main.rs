@@ -1,8 +1,11 @@
 //! The simulated cluster's tests, in one binary: its API (`cluster`), checked through kube-rs
-//! and kubectl as Wukong and people call it, and its VNC and serial consoles (`console`,
-//! through `console_client`).
+//! and kubectl as Wukong and people call it, its VNC and serial consoles (`console`, through
+//! `console_client`), the simulated KubeVirt's run strategies, instance status and events
+//! (`kubevirt`), and disk imports, Secrets and garbage collection (`storage`).
 
 mod cluster;
 mod console;
 mod console_client;
+mod kubevirt;
+mod storage;
 mod support;

@@ -2,14 +2,16 @@
 //! kube-controller-manager of one pinned release (`end2end/controlplane`), with KubeVirt's
 //! and CDI's real CRDs, token authentication, RBAC and the default admission plugins.
 //!
-//! These tests need no KubeVirt: they cover what the API server itself decides (schemas,
-//! quota and namespace admission, authorization, garbage collection, watches).
+//! Most of these tests need no KubeVirt: they cover what the API server itself decides
+//! (schemas, quota and namespace admission, authorization, garbage collection, watches).
+//! `standin` and part of `conformance` run the simulated KubeVirt and CDI on it.
 
 mod admission;
 mod conformance;
 mod consoles;
 pub mod harness;
 mod least_privilege;
+mod standin;
 
 use app::{
     cluster::Cluster,
