@@ -104,6 +104,16 @@ fn refusal(mut causes: Vec<Cause>) -> Value {
         "details": {"causes": causes}}})
 }
 
+fn resource(group: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: group.to_owned(),
+        version: "v1".to_owned(),
+        api_version: format!("{group}/v1"),
+        kind: kind.to_owned(),
+        plural: plural.to_owned(),
+    }
+}
+
 /// Registers the VM validator of virt-operator's `NewVirtAPIValidatingWebhookConfiguration`
 /// (webhooks.go) on the stand-in's `port`, trusting `certificate_pem`, and returns once the
 /// API server calls it.
@@ -115,13 +125,11 @@ pub async fn register(
     use base64::{engine::general_purpose::STANDARD, Engine as _};
     let configurations: Api<DynamicObject> = Api::all_with(
         client.clone(),
-        &ApiResource {
-            group: "admissionregistration.k8s.io".to_owned(),
-            version: "v1".to_owned(),
-            api_version: "admissionregistration.k8s.io/v1".to_owned(),
-            kind: "ValidatingWebhookConfiguration".to_owned(),
-            plural: "validatingwebhookconfigurations".to_owned(),
-        },
+        &resource(
+            "admissionregistration.k8s.io",
+            "ValidatingWebhookConfiguration",
+            "validatingwebhookconfigurations",
+        ),
     );
     let webhook = json!({
         "name": WEBHOOK,
@@ -158,7 +166,7 @@ async fn called(client: &Client) -> Result<(), kube::Error> {
     let vms: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         NAMESPACE,
-        &super::resource("VirtualMachine", "virtualmachines"),
+        &resource("kubevirt.io", "VirtualMachine", "virtualmachines"),
     );
     let probe: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
