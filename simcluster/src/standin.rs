@@ -10,8 +10,11 @@
 //! not hold loopback addresses) and checks its certificate against the `APIService`'s
 //! `caBundle` for the name `virt-api.kubevirt.svc`. It does not check the aggregator's client
 //! certificate: it is a test harness on loopback, not virt-api.
+//!
+//! Behind the same Service it also serves KubeVirt's validating webhook for VMs (`webhook`).
 
 mod consoles;
+mod webhook;
 
 use super::{
     access,
@@ -27,7 +30,7 @@ use axum::{
     },
     http::{Method, Uri},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
     Json, Router,
 };
 use kube::{
@@ -58,7 +61,8 @@ impl Drop for StandIn {
 impl StandIn {
     /// Starts the controller and the aggregated API server on 127.0.0.1, registers them with
     /// the API server `client` reaches (which must allow it to manage namespaces, services,
-    /// API services and KubeVirt's kinds), and returns once the API server serves the group.
+    /// API services, validating webhook configurations and KubeVirt's kinds), and returns
+    /// once the API server serves the group and calls the webhook.
     pub async fn start(client: Client, transition_delay: Duration) -> io::Result<Self> {
         let remote = Remote::new(client.clone(), transition_delay);
         let credentials = access::self_signed(vec![
@@ -79,6 +83,7 @@ impl StandIn {
                 "/apis/subresources.kubevirt.io/v1/namespaces/{*rest}",
                 get(stream).fallback(action),
             )
+            .route(webhook::PATH, post(webhook::review))
             .with_state(Aggregated {
                 remote: remote.clone(),
                 sessions: console::Sessions::default(),
@@ -96,6 +101,9 @@ impl StandIn {
             }
         });
         register(&client, address.port(), &certificate_pem)
+            .await
+            .map_err(io::Error::other)?;
+        webhook::register(&client, address.port(), &certificate_pem)
             .await
             .map_err(io::Error::other)?;
         let controller = tokio::spawn(control(remote));

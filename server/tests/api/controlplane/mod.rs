@@ -6,6 +6,7 @@
 //! (schemas, quota and namespace admission, authorization, garbage collection, watches).
 //! `standin` and part of `conformance` run the simulated KubeVirt and CDI on it.
 
+mod admission;
 mod conformance;
 mod consoles;
 pub mod harness;
