@@ -113,6 +113,61 @@ go_checks() {
   (cd end2end/controlplane && go vet .)
 }
 
+# scripts/cluster-check.sh against the real control plane with the KubeVirt stand-in (both
+# started here as processes, as on any cluster): each row of its table counts as a test, and
+# a table that lacks a row, or an exit status that disagrees with it, as one failure more.
+cluster_check_on_the_control_plane() {
+  say "scripts/cluster-check.sh on the control plane with the KubeVirt stand-in"
+  local dir plane standin hold kubeconfig="" output status
+  dir="$(mktemp -d /tmp/wukong-cluster-check.XXXXXX)"
+  mkfifo "$dir/stdin"
+  # The control plane runs while its stdin is open: `hold` keeps it so.
+  "$WUKONG_CONTROLPLANE" --dir "$dir/plane" --crds end2end/controlplane/crds.json \
+    <"$dir/stdin" >"$dir/ready.json" 2>"$dir/plane.log" &
+  plane=$!
+  exec {hold}>"$dir/stdin"
+  for _ in $(seq 150); do
+    kubeconfig="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["kubeconfig"])' \
+      "$dir/ready.json" 2>/dev/null)" && break
+    sleep 1
+  done
+  if [ -z "$kubeconfig" ]; then
+    echo "FAILED: the control plane did not start" >&2
+    cat "$dir/plane.log" >&2
+    FAILED=$((FAILED + 1))
+    exec {hold}>&-
+    wait "$plane"
+    return
+  fi
+  cargo build -q -p simcluster --bin simcluster
+  target/debug/simcluster standin --kubeconfig "$kubeconfig" --transition-ms 200 \
+    >"$dir/standin.log" 2>&1 {hold}>&- &
+  standin=$!
+  for _ in $(seq 60); do
+    grep -q "KubeVirt stand-in at" "$dir/standin.log" && break
+    sleep 1
+  done
+  output="$(scripts/cluster-check.sh --kubeconfig "$kubeconfig" --wait 60 {hold}>&-)"
+  status=$?
+  echo "$output"
+  kill "$standin" 2>/dev/null
+  wait "$standin" 2>/dev/null
+  exec {hold}>&-
+  wait "$plane"
+  local passed failed rows
+  passed="$(grep -c '  PASS$' <<<"$output")"
+  failed="$(grep -Ec '  (FAIL|NOT RUN)' <<<"$output")"
+  rows=$((passed + failed))
+  PASSED=$((PASSED + passed))
+  FAILED=$((FAILED + failed))
+  if [ "$rows" -ne 11 ] || { [ "$failed" -eq 0 ] && [ "$status" -ne 0 ]; } ||
+    { [ "$failed" -ne 0 ] && [ "$status" -eq 0 ]; }; then
+    echo "FAILED: the table has $rows rows (11 expected) and the script exited with $status" >&2
+    FAILED=$((FAILED + 1))
+  fi
+  rm -rf "$dir"
+}
+
 # The crates that must never reach the browser bundle.
 wasm_tree_is_clean() {
   local tree
@@ -190,14 +245,16 @@ check "gofmt and go vet: end2end/controlplane" go_checks
 # With `app`'s unit tests: selected beside `server`, `app` gets `ssr` from it and every
 # dependency is the build `server` uses (`-p app --features ssr` alone resolves features
 # differently and rebuilds 44 crates).
+# Without the cluster check, which runs below through its script on one control plane.
 cargo_tests "Rust tests on SQLite, app's unit tests and the simulated cluster's tests" sqlite \
-  cargo nextest run -p server -p app -p simcluster --profile ci
+  cargo nextest run -p server -p app -p simcluster --profile ci -E 'not test(/^clustercheck::/)'
+cluster_check_on_the_control_plane
 check "the test deadline ends a hung test and names it" deadline_ends_a_hung_test
 if start_postgres; then
   # The integration tests less the modules that never open the application's database
   # (server/tests/api/main.rs), but with the binary's own PostgreSQL test.
   cargo_tests "Rust tests on PostgreSQL" postgres cargo nextest run -p server -p app -p simcluster --profile ci \
-    --run-ignored all -E 'binary_id(server::api) & (not test(/^(cli|controlplane|vms)::/) | test(/^cli::with_postgresql/))'
+    --run-ignored all -E 'binary_id(server::api) & (not test(/^(cli|clustercheck|controlplane|vms)::/) | test(/^cli::with_postgresql/))'
   stop_postgres
 else
   echo "FAILED: could not start PostgreSQL" >&2

@@ -39,6 +39,10 @@ pub enum AppError {
     /// "do that" when it did not.
     #[error("Wukong's cluster account is not allowed to {permission}. Ask an administrator to grant it (deploy/ lists what Wukong needs).")]
     ClusterDenied { permission: String },
+    /// Wukong could not obtain its own credentials for the cluster; `reason` is one of the
+    /// fixed sentences of `cluster::credentials_failure`.
+    #[error("Wukong has no working credentials for the cluster: {reason}. An administrator must renew them; the server log says why they failed.")]
+    ClusterCredentials { reason: String },
     #[error("Something went wrong on the server (reference {id}).")]
     Internal { id: String },
     #[error("The request could not be completed ({0}).")]
@@ -82,7 +86,9 @@ impl AppError {
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
-            AppError::ClusterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::ClusterUnavailable | AppError::ClusterCredentials { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::ClusterDenied { .. } => StatusCode::BAD_GATEWAY,
             AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::TooLong { .. } | AppError::ServerFn(_) => StatusCode::BAD_REQUEST,

@@ -6,7 +6,7 @@
 //! Wukong gets token and certificate through [`SimCluster::client_config`], a person through
 //! the kubeconfig written by [`SimCluster::write_kubeconfig`].
 
-mod access;
+pub mod access;
 mod api;
 mod console;
 mod discovery;

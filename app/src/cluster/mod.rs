@@ -1,7 +1,9 @@
 //! The Kubernetes cluster Wukong runs virtual machines on: one `kube::Client` per process.
 
+mod credentials;
 mod refusals;
 
+pub use credentials::credentials_failure;
 pub use refusals::missing_permission;
 
 use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
@@ -82,6 +84,12 @@ impl Cluster {
 /// with its cause and reaches the browser as a fixed sentence or an opaque id.
 fn user_error(error: kube::Error, what: &str) -> crate::AppError {
     use crate::AppError;
+    if let Some(reason) = credentials_failure(&error) {
+        tracing::warn!(%what, %error, "Wukong's credentials for the cluster failed");
+        return AppError::ClusterCredentials {
+            reason: reason.to_owned(),
+        };
+    }
     match error {
         kube::Error::Api(status) => match status.code {
             403 if let Some(refusal) = refusals::from_admission(&status, what) => refusal,

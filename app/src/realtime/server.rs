@@ -318,8 +318,16 @@ impl Live {
 }
 
 /// A watch failure as `/readyz` shows it, to anyone: the missing permission when the cluster
-/// refused Wukong's account, else a fixed sentence (the error itself is only logged).
+/// refused Wukong's account, what failed when Wukong had no credentials to send, else a fixed
+/// sentence (the error itself is only logged).
 fn watch_failure(kind: &str, error: &watcher::Error) -> String {
+    let uncredentialed = |failure: &kube::Error| {
+        crate::cluster::credentials_failure(failure).map(|reason| {
+            crate::AppError::ClusterCredentials {
+                reason: reason.to_owned(),
+            }
+        })
+    };
     let refused = match error {
         watcher::Error::InitialListFailed(kube::Error::Api(status))
         | watcher::Error::WatchStartFailed(kube::Error::Api(status))
@@ -330,6 +338,9 @@ fn watch_failure(kind: &str, error: &watcher::Error) -> String {
                     .unwrap_or_else(|| "watch it".to_owned()),
             })
         }
+        watcher::Error::InitialListFailed(failure)
+        | watcher::Error::WatchStartFailed(failure)
+        | watcher::Error::WatchFailed(failure) => uncredentialed(failure),
         _ => None,
     };
     match refused {

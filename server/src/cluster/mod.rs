@@ -56,7 +56,55 @@ async fn from_kubeconfigs(paths: &[PathBuf]) -> Result<Config, StartupError> {
         config.proxy_url =
             proxy::from_environment(&config.cluster_url, |name| std::env::var(name).ok());
     }
+    for caveat in oidc_caveats(&config) {
+        tracing::warn!(kubeconfig = %paths[0].display(), "{caveat}");
+    }
     Ok(config)
+}
+
+/// Where the kubeconfig's `oidc` auth provider asks for what client-go's plugin does and
+/// kube-rs does not (client-go plugin/pkg/client/auth/oidc/oidc.go; kube-client 5,
+/// client/auth/oidc.rs): said at start-up, so that an ID token that cannot be renewed once it
+/// expires is no surprise then.
+fn oidc_caveats(config: &Config) -> Vec<&'static str> {
+    let Some(provider) = config
+        .auth_info
+        .auth_provider
+        .as_ref()
+        .filter(|provider| provider.name == "oidc")
+    else {
+        return Vec::new();
+    };
+    let has = |key: &str| {
+        provider
+            .config
+            .get(key)
+            .is_some_and(|value| !value.is_empty())
+    };
+    let mut caveats = Vec::new();
+    if has("idp-certificate-authority") || has("idp-certificate-authority-data") {
+        caveats.push(
+            "the kubeconfig's idp-certificate-authority is not used: the OIDC issuer's \
+             certificate must be one the system trusts, or be in SSL_CERT_FILE",
+        );
+    }
+    if has("refresh-token") && !has("client-secret") {
+        caveats.push(
+            "the kubeconfig's OIDC user has no client-secret: its ID token cannot be renewed \
+             once it expires",
+        );
+    }
+    if provider
+        .config
+        .get("idp-issuer-url")
+        .is_some_and(|url| !url.starts_with("https://"))
+    {
+        caveats.push(
+            "the kubeconfig's OIDC issuer is not https: its ID token cannot be renewed once it \
+             expires",
+        );
+    }
+    caveats
 }
 
 /// Whether the current context's cluster names its own `proxy-url`.
@@ -126,4 +174,46 @@ pub async fn connect(settings: &Settings) -> Result<(Cluster, Option<SimCluster>
     };
     let client = Client::try_from(config).map_err(failed)?;
     Ok((Cluster::new(client, source), simulated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::oidc_caveats;
+
+    fn caveats_of(provider_config: &[(&str, &str)]) -> Vec<&'static str> {
+        let mut config = kube::Config::new("https://api.example.test".parse().expect("URL"));
+        config.auth_info.auth_provider = Some(kube::config::AuthProviderConfig {
+            name: "oidc".to_owned(),
+            config: provider_config
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect(),
+            ..Default::default()
+        });
+        oidc_caveats(&config)
+    }
+
+    #[test]
+    fn what_kube_rs_does_not_do_for_an_oidc_user_is_said_at_start_up() {
+        let complete = [
+            ("id-token", "header.claims.signature"),
+            ("refresh-token", "r"),
+            ("client-id", "kubernetes"),
+            ("client-secret", "s"),
+            ("idp-issuer-url", "https://issuer.example.test"),
+        ];
+        assert_eq!(caveats_of(&complete), Vec::<&str>::new());
+        let lacking = [
+            ("id-token", "header.claims.signature"),
+            ("refresh-token", "r"),
+            ("client-id", "kubernetes"),
+            ("idp-issuer-url", "http://issuer.example.test"),
+            ("idp-certificate-authority", "/etc/issuer-ca.pem"),
+        ];
+        let said = caveats_of(&lacking);
+        assert_eq!(said.len(), 3, "{said:?}");
+        assert!(said[0].contains("idp-certificate-authority is not used"));
+        assert!(said[1].contains("no client-secret"));
+        assert!(said[2].contains("not https"));
+    }
 }

@@ -1,6 +1,8 @@
 //! The `wukong` binary as an operator meets it: flags, start-up failures, serving and
 //! stopping on a signal.
 
+mod kube_oidc;
+
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream},

@@ -2,13 +2,14 @@
 //!
 //! Database tests run on SQLite, and on PostgreSQL when `WUKONG_TEST_POSTGRES` names a
 //! server (the README's test command starts a private one and runs this binary again).
-//! `controlplane` and `vms` never open the application's
+//! `clustercheck`, `controlplane` and `vms` never open the application's
 //! database, and `cli` only an SQLite file of its own but for `cli::with_postgresql_…`, so
 //! that second pass leaves them out (scripts/test.sh): database tests belong in other modules.
 
 mod admin;
 mod auth;
 mod cli;
+mod clustercheck;
 mod controlplane;
 mod db;
 mod deadline;
