@@ -120,6 +120,12 @@ impl Store {
         self.save()
     }
 
+    /// Removes the object at `key`, announced in its last state `last`.
+    pub fn remove_as(&mut self, key: &Key, last: Value) -> io::Result<Option<Value>> {
+        self.objects.insert(key.clone(), last);
+        self.remove(key)
+    }
+
     pub fn remove(&mut self, key: &Key) -> io::Result<Option<Value>> {
         let removed = self.objects.remove(key);
         if let Some(object) = &removed {

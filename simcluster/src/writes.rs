@@ -383,7 +383,8 @@ fn store_or_finish(
         return store.put(key, object).map_err(Failure::internal);
     }
     store.bump();
-    store.remove(&key).map_err(Failure::internal)?;
+    // Watches see it go as it was last written, as the API server's see it.
+    store.remove_as(&key, object).map_err(Failure::internal)?;
     let namespace_key = Key {
         resource: "namespaces".to_owned(),
         namespace: String::new(),

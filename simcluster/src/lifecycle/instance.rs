@@ -282,20 +282,22 @@ async fn connect_agent<O: Objects>(objects: &O, vmi: &Value, os: Value) {
     write(objects, vmi, status).await;
 }
 
+/// The VMI's finalizers, the VMI controller's taken out.
+fn other_finalizers(vmi: &Value) -> Vec<Value> {
+    array_at(vmi, "/metadata/finalizers")
+        .into_iter()
+        .filter(|finalizer| *finalizer != FINALIZER)
+        .collect()
+}
+
 /// A deleted VMI: a running domain is shut down (killed at once with a grace period of 0),
-/// one that never ran fails with its pod gone; a final one loses the finalizer.
+/// one that never ran fails with its pod gone; a final one loses the finalizer. The VMI
+/// controller lets go of a VMI that has just ended in the same write (it removes its pod and
+/// finalizer as soon as it sees the end), so the VMI is gone as soon as it is final.
 async fn shut_down<O: Objects>(context: &Context<O>, vmi: &Value, work: Work) {
     let objects = &context.objects;
     if is_final(vmi) {
-        let finalizers: Vec<Value> = vmi
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|finalizer| *finalizer != FINALIZER)
-            .cloned()
-            .collect();
-        let removed = json!({"metadata": {"finalizers": finalizers}});
+        let removed = json!({"metadata": {"finalizers": other_finalizers(vmi)}});
         objects
             .patch_of(Kind::VirtualMachineInstance, vmi, Part::Object, removed)
             .await;
@@ -331,9 +333,15 @@ async fn shut_down<O: Objects>(context: &Context<O>, vmi: &Value, work: Work) {
         "message": "virt-launcher pod is terminating", "lastProbeTime": null,
         "lastTransitionTime": now()}),
     );
-    let status = json!({"phase": phase, "phaseTransitionTimestamps": transitions(vmi, phase),
-        "conditions": conditions});
-    if write(objects, vmi, status).await {
+    let ended = json!({
+        "metadata": {"finalizers": other_finalizers(vmi)},
+        "status": {"phase": phase, "phaseTransitionTimestamps": transitions(vmi, phase),
+            "conditions": conditions},
+    });
+    let written = objects
+        .patch_of(Kind::VirtualMachineInstance, vmi, Part::Object, ended)
+        .await;
+    if written {
         if running {
             let event = Event::normal(vmi, "Stopped", "The VirtualMachineInstance was shut down.");
             record(objects, event).await;

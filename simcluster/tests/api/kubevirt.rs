@@ -201,6 +201,9 @@ async fn running_instances_report_interfaces_and_the_guest_agent_its_os() {
         .await
         .expect("stop");
     let life = until(&mut tiny, |vmi| vmi["deleted"] == true).await;
+    // It goes as it ended: shut down, as the VMI controller lets go of it at once.
+    let gone = life.last().expect("deleted");
+    assert_eq!(gone["status"]["phase"], "Succeeded");
     for vmi in life {
         let status = vmi["status"].to_string();
         assert!(!status.contains("AgentConnected"), "{status}");
