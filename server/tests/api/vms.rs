@@ -343,13 +343,16 @@ async fn every_lifecycle_action(cluster: &Cluster) {
     }
     wait_for_status(&cluster, "web-1", "Stopped").await;
     let web = ours(&cluster, "web-1").await;
-    assert!(conflict_message(act(&cluster, &web, VmAction::Pause).await).contains("not running"));
+    assert_eq!(
+        conflict_message(act(&cluster, &web, VmAction::Pause).await),
+        "VM \"web-1\" is not running."
+    );
     act(&cluster, &web, VmAction::Start).await.expect("start");
     wait_for_status(&cluster, "web-1", "Running").await;
     let start_again = act(&cluster, &web, VmAction::Start).await;
     assert_eq!(
         conflict_message(start_again),
-        "VM \"web-1\": VM is already running"
+        "VM \"web-1\" is already running."
     );
     act(&cluster, &web, VmAction::Pause).await.expect("pause");
     wait_for_status(&cluster, "web-1", "Paused").await;

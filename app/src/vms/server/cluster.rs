@@ -100,10 +100,20 @@ pub async fn act(cluster: &Cluster, vm: &WukongVm, action: VmAction) -> Result<(
             body,
         )
         .map_err(AppError::internal)?;
-    cluster
+    match cluster
         .call(&target.what(), cluster.client.request_text(request))
         .await
-        .map(|_| ())
+    {
+        // Pause and unpause go to the instance, which a stopped VM does not have: virt-api
+        // answers 404 for it (`PauseVMIRequestHandler`, `UnpauseVMIRequestHandler` in
+        // pkg/virt-api/rest/lifecycle.go), though the VM the user sees exists.
+        Err(AppError::NotFound { .. }) if plural == "virtualmachineinstances" => {
+            Err(AppError::Conflict {
+                message: format!("{} is not running.", target.what()),
+            })
+        }
+        answer => answer.map(|_| ()),
+    }
 }
 
 /// A disk kept from an earlier VM of the same name has the name the new VM's

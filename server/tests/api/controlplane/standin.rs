@@ -301,8 +301,18 @@ async fn the_real_garbage_collector_and_the_run_strategies_work_with_the_stand_i
         .await
         .expect("guest shutdown");
     settle(&vms, "rerun", "Stopped").await;
-    let stopped = get(&vms, "rerun").await;
+    // Stopped already shows while the final instance is being removed (`created` is whether
+    // one exists, vm.go): it goes, and nothing creates another.
+    let mut stopped = get(&vms, "rerun").await;
+    for _ in 0..100 {
+        if stopped["status"]["created"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stopped = get(&vms, "rerun").await;
+    }
     assert_eq!(stopped["status"]["created"], false);
+    assert_eq!(stopped["status"]["printableStatus"], "Stopped");
     assert_eq!(stopped["spec"]["runStrategy"], "RerunOnFailure");
 
     create_vm(&vms, &container_disk("manual", "Manual")).await;
