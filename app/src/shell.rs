@@ -87,7 +87,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=DashboardPage />
                     <Route path=path!("vms") view=VmListPage />
                     <Route path=path!("vms/new") view=NewVmPage />
-                    <Route path=path!("projects/:slug/vms/:name") view=VmPage />
+                    <Route path=path!("projects/:slug/vms/:name") view={Lazy::<VmPageRoute>::new()} />
                     <Route path=path!("projects") view=ProjectsPage />
                     <Route path=path!("projects/:slug") view=ProjectPage />
                     <Route path=path!("audit") view={Lazy::<AuditPageRoute>::new()} />
@@ -104,8 +104,9 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Pages few users open, as routes whose code the browser fetches the first time one is
-/// shown: `cargo leptos build --split` takes it out of the main bundle.
+/// Pages few users open, or (a VM's page) open from another page first, as routes whose
+/// code the browser fetches the first time one is shown: `cargo leptos build --split` takes
+/// it out of the main bundle.
 macro_rules! lazy_pages {
     ($($page:ident => $route:ident),* $(,)?) => {$(
         struct $route;
@@ -125,6 +126,7 @@ macro_rules! lazy_pages {
 }
 
 lazy_pages! {
+    VmPage => VmPageRoute,
     AuditPage => AuditPageRoute,
     ProjectAuditPage => ProjectAuditPageRoute,
     AdminPage => AdminPageRoute,
