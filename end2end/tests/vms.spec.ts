@@ -104,9 +104,9 @@ test('the VM page shows why: the import, interfaces, guest OS and events live, a
   await expect(events).toContainText('Started the virtual machine by creating the new virtual machine instance');
 
   // A VM that always runs takes no start request (virt-api refuses one); stop and restart it may.
-  await expect(page.getByRole('button', { name: `Start ${name}` })).toBeDisabled();
-  await expect(page.getByRole('button', { name: `Restart ${name}` })).toBeEnabled();
-  await expect(page.getByRole('button', { name: `Stop ${name}` })).toBeEnabled();
+  await expect(page.getByRole('button', { name: `Start ${name}`, exact: true })).toBeDisabled();
+  await expect(page.getByRole('button', { name: `Restart ${name}`, exact: true })).toBeEnabled();
+  await expect(page.getByRole('button', { name: `Stop ${name}`, exact: true })).toBeEnabled();
 
   await page.getByRole('button', { name: 'Delete' }).click();
   await page.getByRole('alertdialog').getByRole('button', { name: 'Delete' }).click();

@@ -204,6 +204,7 @@ impl Live {
             cpus: vm.cpus(),
             memory_mib: vm.memory_bytes() >> 20,
             ip: vmi.as_ref().and_then(|vmi| vmi.ip()),
+            guest_agent: vmi.as_ref().is_some_and(|vmi| vmi.agent_connected()),
             node: vmi.as_ref().and_then(|vmi| vmi.node()),
             created_ms: vm
                 .metadata

@@ -235,6 +235,10 @@ pub struct VmSummary {
     pub memory_mib: u64,
     /// The first IP address of the running instance.
     pub ip: Option<String>,
+    /// Whether the guest agent is connected: not shown in the list, but its coming and going
+    /// changes what the VM page shows, so it makes a live event.
+    #[serde(default)]
+    pub guest_agent: bool,
     pub node: Option<String>,
     /// Creation time, unix milliseconds.
     pub created_ms: i64,
@@ -476,6 +480,7 @@ mod tests {
             cpus: 1,
             memory_mib: 512,
             ip: None,
+            guest_agent: false,
             node: None,
             created_ms: 0,
         }

@@ -362,6 +362,7 @@ mod tests {
                 cpus: seed % 4 + 1,
                 memory_mib: u64::from(seed % 5) * 512,
                 ip: None,
+                guest_agent: false,
                 node: None,
                 created_ms: i64::from(seed * 7919 % 1000),
             },

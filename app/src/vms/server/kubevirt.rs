@@ -406,6 +406,17 @@ impl VirtualMachineInstance {
             .collect()
     }
 
+    /// Whether virt-handler reports the guest agent connected (condition `AgentConnected`,
+    /// `updateGuestAgentConditions` in pkg/virt-handler/vm.go).
+    pub fn agent_connected(&self) -> bool {
+        self.status
+            .as_ref()
+            .and_then(|status| status.conditions.as_ref())
+            .into_iter()
+            .flatten()
+            .any(|condition| condition.kind == "AgentConnected" && condition.status == "True")
+    }
+
     /// The guest's operating system, when an agent reported one.
     pub fn guest_os(&self) -> Option<GuestOs> {
         let info = self.status.as_ref()?.guest_os_info.as_ref()?;
