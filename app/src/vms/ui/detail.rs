@@ -58,7 +58,9 @@ pub fn VmPage() -> impl IntoView {
         pushed.set_value(true);
         refresh.update(|count| *count += 1);
     };
-    if let Some(feed) = use_live_feed() {
+    // Read here: a timeout runs outside the component, where there is no context.
+    let feed = use_live_feed();
+    if let Some(feed) = feed {
         feed.listen(move |event| {
             let (_, name) = params.with_untracked(names);
             let here = |ns: &str, n: &str| namespace.with_value(|known| known == ns) && n == name;
@@ -96,7 +98,7 @@ pub fn VmPage() -> impl IntoView {
                             if detail.imports.iter().any(DiskImport::in_progress) {
                                 set_timeout(
                                     move || {
-                                        if use_live_feed().is_none_or(|feed| feed.active()) {
+                                        if feed.is_none_or(|feed| feed.active()) {
                                             push_refresh();
                                         }
                                     },
