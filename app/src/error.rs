@@ -32,6 +32,10 @@ pub enum AppError {
     /// allow it); the message says which.
     #[error("{message}")]
     Conflict { message: String },
+    /// A quota (the project's own, or the cluster's mirror of it) has no room; `message`
+    /// names the resource, the request, what is free and the limit.
+    #[error("{message}. Delete or shrink a VM, or ask an administrator for a larger quota.")]
+    QuotaExceeded { message: String },
     #[error("The cluster could not be reached or did not answer in time. Try again shortly.")]
     ClusterUnavailable,
     /// The cluster refused Wukong's own account; `permission` says what it lacks, as the
@@ -85,7 +89,7 @@ impl AppError {
             AppError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::Conflict { .. } | AppError::QuotaExceeded { .. } => StatusCode::CONFLICT,
             AppError::ClusterUnavailable | AppError::ClusterCredentials { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -7,6 +7,7 @@ pub mod authz;
 pub mod components;
 pub mod error;
 pub mod projects;
+pub mod quotas;
 pub mod realtime;
 pub mod resource;
 pub mod shell;

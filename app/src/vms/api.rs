@@ -102,3 +102,21 @@ pub async fn create_vm(form: NewVmForm) -> Result<String, AppError> {
         .await
         .map_err(respond)
 }
+
+/// Changes the vCPUs and memory of a stopped VM, checked against its project's quota like a
+/// create. Both numbers are text, so that a bad one becomes a field error.
+#[server(endpoint = "vms/resize", input = server_fn::codec::Json)]
+pub async fn resize_vm(
+    project: String,
+    name: String,
+    cpus: String,
+    memory_mib: String,
+) -> Result<(), AppError> {
+    use crate::context::{requester, require_session, respond, state};
+    let state = state().map_err(respond)?;
+    let session = require_session().map_err(respond)?;
+    let size = super::new_vm::VmSize::parse(&cpus, &memory_mib).map_err(respond)?;
+    super::server::requests::resize(&state, &session, &requester(), &project, &name, size)
+        .await
+        .map_err(respond)
+}

@@ -266,6 +266,36 @@ impl NewVmForm {
     }
 }
 
+/// A stopped VM's new vCPUs and memory, checked by the same rules as the create form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmSize {
+    pub cpus: u32,
+    pub memory_mib: u64,
+}
+
+impl VmSize {
+    /// The size, or the first field that is out of range.
+    pub fn parse(cpus: &str, memory_mib: &str) -> Result<VmSize, crate::AppError> {
+        let mut errors = Vec::new();
+        let cpus = number(cpus, "cpus", 1, MAX_CPUS, "", &mut errors);
+        let memory_mib = number(
+            memory_mib,
+            "memory_mib",
+            MIN_MEMORY_MIB,
+            MAX_MEMORY_MIB,
+            " MiB",
+            &mut errors,
+        );
+        match (cpus, memory_mib, errors.into_iter().next()) {
+            (Some(cpus), Some(memory_mib), None) => Ok(VmSize { cpus, memory_mib }),
+            (_, _, error) => Err(crate::AppError::Invalid {
+                field: error.as_ref().map_or("cpus", |e| e.field).to_owned(),
+                message: error.map_or_else(String::new, |e| e.message),
+            }),
+        }
+    }
+}
+
 impl NewVm {
     /// The cloud-init user data the VM gets: the user's, with the SSH key added.
     pub fn cloud_init(&self) -> Option<String> {

@@ -220,3 +220,14 @@ pub async fn create(
         vm.name.as_str(),
     ))
 }
+
+pub async fn resize(
+    _state: &AppState,
+    _session: &Session,
+    _requester: &Requester,
+    _project: &str,
+    _name: &str,
+    _size: crate::vms::new_vm::VmSize,
+) -> Result<(), AppError> {
+    Err(AppError::internal("pending"))
+}

@@ -1,0 +1,5 @@
+//! Quotas on the server (work in progress: the lead replaces these signatures).
+
+pub mod limits;
+pub mod templates;
+pub mod usage;

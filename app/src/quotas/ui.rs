@@ -1,0 +1,1 @@
+//! Quota pages (in progress).
