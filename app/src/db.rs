@@ -86,6 +86,11 @@ const SQLITE_MIGRATIONS: &[MigrationSource] = &[
         "session_clock",
         include_str!("../migrations/sqlite/0005_session_clock.sql"),
     ),
+    (
+        6,
+        "quotas",
+        include_str!("../migrations/sqlite/0006_quotas.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationSource] = &[
@@ -113,6 +118,11 @@ const POSTGRES_MIGRATIONS: &[MigrationSource] = &[
         5,
         "session_clock",
         include_str!("../migrations/postgres/0005_session_clock.sql"),
+    ),
+    (
+        6,
+        "quotas",
+        include_str!("../migrations/postgres/0006_quotas.sql"),
     ),
 ];
 

@@ -148,6 +148,9 @@ impl Application {
         tokio::spawn(app::projects::server::lifecycle::keep_namespaces(
             state.clone(),
         ));
+        tokio::spawn(app::quotas::server::reconcile::keep_reconciling(
+            state.clone(),
+        ));
         Ok(Application {
             listener,
             state,

@@ -17,7 +17,7 @@ const FIXTURES: &[&str] = &[
     "INSERT INTO oidc_providers (id, name, issuer_url, client_id, client_secret_enc, created_at, updated_at)
      VALUES ('op1', 'Corp', 'https://id.example.test', 'wukong', 'sealed', 1, 1)",
     "INSERT INTO quota_templates (id, name, vcpus, memory_mib, disk_gib, vm_count, created_at, updated_at)
-     VALUES ('t1', 'small', 4, 8192, 100, 5, 1, 1)",
+     VALUES ('t1', 'fixture small', 4, 8192, 100, 5, 1, 1)",
 ];
 
 async fn with_fixtures() -> TestDb {
@@ -133,7 +133,7 @@ round_trip!(project_members_round_trip: "project_members",
     "role = 'operator'");
 
 round_trip!(quota_templates_round_trip: "quota_templates",
-    "INSERT INTO quota_templates (id, name, vcpus, memory_mib, disk_gib, vm_count, created_at, updated_at) VALUES ('t9', 'large', 32, 65536, 1000, 20, 5, 5)",
+    "INSERT INTO quota_templates (id, name, vcpus, memory_mib, disk_gib, vm_count, created_at, updated_at) VALUES ('t9', 'fixture large', 32, 65536, 1000, 20, 5, 5)",
     "id = 't9'",
     "UPDATE quota_templates SET vcpus = 64 WHERE id = 't9'",
     "vcpus = 64");

@@ -18,6 +18,7 @@ mod live;
 mod mfa;
 mod migrations;
 mod oidc;
+mod quotas;
 mod redirects;
 mod sign_in_limits;
 mod sockets;

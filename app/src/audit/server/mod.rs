@@ -56,6 +56,21 @@ impl<'a> AuditEvent<'a> {
         }
     }
 
+    /// An event Wukong did on its own (a background task), with no user behind it.
+    pub fn system(event: &'a str, outcome: Outcome, severity: Severity) -> Self {
+        AuditEvent {
+            event,
+            outcome,
+            severity,
+            actor_user_id: None,
+            actor_email: None,
+            reason: None,
+            target: None,
+            project: None,
+            changes: None,
+        }
+    }
+
     /// The same event with `reason` as its detail.
     pub fn with_reason(self, reason: &'a str) -> Self {
         AuditEvent {

@@ -109,6 +109,7 @@ pub async fn insert(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    crate::quotas::server::limits::assign_default(conn, &id.to_string(), now).await?;
     Ok(InsertedProject {
         id: id.to_string(),
         slug,

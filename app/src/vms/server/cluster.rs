@@ -9,7 +9,7 @@ use crate::{
     cluster::Cluster,
     vms::{
         names::{DataVolumeName, Namespace},
-        new_vm::NewVm,
+        new_vm::{NewVm, VmSize},
         types::{DiskDisposal, VmAction},
     },
     AppError,
@@ -113,6 +113,45 @@ pub async fn act(cluster: &Cluster, vm: &WukongVm, action: VmAction) -> Result<(
             })
         }
         answer => answer.map(|_| ()),
+    }
+}
+
+/// Gives the stopped VM `vm` `size` vCPUs (as cores of one socket, the shape Wukong creates)
+/// and memory. The patch carries the resourceVersion the gate read, so a VM changed in
+/// between (started, say) is a conflict instead of a resize of something unchecked.
+pub async fn resize(cluster: &Cluster, vm: &WukongVm, size: VmSize) -> Result<(), AppError> {
+    let target = vm.target();
+    let memory = format!("{}Mi", size.memory_mib);
+    let patch = json!({
+        "metadata": {"resourceVersion": vm.object().metadata.resource_version},
+        "spec": {"template": {"spec": {"domain": {
+            "cpu": {"sockets": 1, "cores": size.cpus, "threads": 1},
+            "memory": {"guest": memory},
+            "resources": {"requests": {"memory": memory}},
+        }}}},
+    });
+    let vms: Api<VirtualMachine> =
+        Api::namespaced(cluster.client.clone(), target.namespace.as_str());
+    match cluster
+        .call(
+            &target.what(),
+            vms.patch(
+                target.name.as_str(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            ),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(AppError::Conflict { .. }) => Err(AppError::Conflict {
+            message: format!(
+                "{} changed while it was being resized. Nothing was changed; check that it is \
+                 still stopped and try again.",
+                target.what()
+            ),
+        }),
+        Err(error) => Err(error),
     }
 }
 

@@ -311,6 +311,24 @@ impl VirtualMachine {
         })
     }
 
+    /// The storage its DataVolume templates request (`storage` or the older `pvc`).
+    pub fn disk_bytes(&self) -> u64 {
+        let templates = self
+            .spec
+            .data_volume_templates
+            .as_deref()
+            .unwrap_or_default();
+        templates
+            .iter()
+            .filter_map(|template| {
+                let spec = template.rest.get("spec")?;
+                let claim = spec.get("storage").or_else(|| spec.get("pvc"))?;
+                claim.pointer("/resources/requests/storage")
+            })
+            .filter_map(quantity_value_bytes)
+            .sum()
+    }
+
     /// Guest memory: `memory.guest`, else the memory request.
     pub fn memory_bytes(&self) -> u64 {
         let domain = self.domain();

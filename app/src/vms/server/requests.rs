@@ -15,9 +15,13 @@ use crate::{
         Action,
     },
     context::AppState,
+    quotas::{
+        server::{reconcile::holding, reserve},
+        types::Amounts,
+    },
     vms::{
         names::{Namespace, VmRef},
-        new_vm::NewVmForm,
+        new_vm::{NewVmForm, VmSize},
         types::{DiskDisposal, VmAction, VmDetail, VmPage, VmQuery},
     },
     AppError,
@@ -148,6 +152,13 @@ pub async fn delete(
         Ok(vm) => cluster::delete(&state.cluster, &vm, disks).await,
         Err(error) => Err(error),
     };
+    if result.is_ok() {
+        // The quota is given back when the VM is gone, which the reconciler sees.
+        let project_id = &access.project().id;
+        if let Err(error) = reserve::deleting(&state.db, project_id, target.name.as_str()).await {
+            tracing::warn!(%error, vm = %target, "could not mark the VM's reservation as deleting");
+        }
+    }
     let detail = match disks {
         DiskDisposal::Delete => "disks_deleted",
         DiskDisposal::Keep => "disks_kept",
@@ -197,9 +208,22 @@ pub async fn create(
     // Not a member: 404, as for a project that does not exist; a viewer: 403.
     let access = authz::project(&state.db, &session.user, &vm.project, Action::ManageVms).await?;
     let namespace = Namespace::parse(&access.project().namespace).map_err(AppError::internal)?;
-    let result = cluster::create(&state.cluster, &vm, &namespace, &access.project().id)
-        .await
-        .map(|_| ());
+    let project = access.project();
+    let demand = Amounts::vm(
+        i64::from(vm.cpus),
+        i64::try_from(vm.memory_mib).map_err(AppError::internal)?,
+        i64::from(vm.disk_gib),
+    );
+    let result = match reserve::reserve(&state.db, project, vm.name.as_str(), &demand).await {
+        Ok(()) => {
+            let created = cluster::create(&state.cluster, &vm, &namespace, &project.id)
+                .await
+                .map(|_| ());
+            settle_reservation(state, &project.id, vm.name.as_str(), created.is_ok()).await;
+            created
+        }
+        Err(refused) => Err(refused),
+    };
     audit(
         state,
         session,
@@ -221,13 +245,60 @@ pub async fn create(
     ))
 }
 
+/// Confirms the reservation of a VM the cluster created, or releases it when the cluster
+/// refused. Should the database fail here, the reconciler does it later.
+async fn settle_reservation(state: &AppState, project_id: &str, vm_name: &str, created: bool) {
+    let settled = if created {
+        reserve::confirm(&state.db, project_id, vm_name).await
+    } else {
+        reserve::release(&state.db, project_id, vm_name).await
+    };
+    if let Err(error) = settled {
+        tracing::warn!(%error, vm = vm_name, created, "could not settle a VM's reservation");
+    }
+}
+
+/// Gives a stopped VM new vCPUs and memory: the quota is checked and the growth reserved
+/// first, as for a create, and given back if the cluster refuses the change.
 pub async fn resize(
-    _state: &AppState,
-    _session: &Session,
-    _requester: &Requester,
-    _project: &str,
-    _name: &str,
-    _size: crate::vms::new_vm::VmSize,
+    state: &AppState,
+    session: &Session,
+    requester: &Requester,
+    project: &str,
+    name: &str,
+    size: VmSize,
 ) -> Result<(), AppError> {
-    Err(AppError::internal("pending"))
+    let (access, target) = resolve(state, session, project, name, Action::ManageVms).await?;
+    let result = async {
+        let vm = ownership::find(state, &access, &target, Read::Cluster).await?;
+        if vm.object().printable_status() != Some("Stopped") {
+            return Err(AppError::Conflict {
+                message: format!("{} must be stopped to change its size.", target.what()),
+            });
+        }
+        let mut wanted = holding(vm.object());
+        wanted.vcpus = i64::from(size.cpus);
+        wanted.memory_mib = i64::try_from(size.memory_mib).map_err(AppError::internal)?;
+        let project_id = &access.project().id;
+        let before = reserve::resize(&state.db, access.project(), name, &wanted).await?;
+        let resized = cluster::resize(&state.cluster, &vm, size).await;
+        if resized.is_err() {
+            reserve::undo_resize(&state.db, project_id, name, &wanted, before).await?;
+        }
+        resized
+    }
+    .await;
+    let detail = format!("{} vCPUs, {} MiB", size.cpus, size.memory_mib);
+    audit(
+        state,
+        session,
+        requester,
+        &access,
+        "vm_resized",
+        target.name.as_str(),
+        Some(&detail),
+        &result,
+    )
+    .await?;
+    result
 }

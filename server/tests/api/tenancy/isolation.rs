@@ -35,6 +35,8 @@ fn arguments(t: &Tenancy, slug: &str) -> (String, String) {
         // calls of a sweep.
         password = form(super::PASSWORD),
     );
+    let limits = json!({"vcpus": "1", "memory_mib": "1", "disk_gib": "1", "vm_count": "1",
+        "snapshot_count": "1", "snapshot_gib": "1"});
     let json_body = json!({
         "project": slug, "name": VM, "action": "Start", "disks": "Delete",
         "scope": {"Project": {"slug": slug}},
@@ -42,7 +44,8 @@ fn arguments(t: &Tenancy, slug: &str) -> (String, String) {
             "descending": false, "page": 0},
         "form": {"name": "made", "project": slug, "cpus": "1", "memory_mib": "256",
             "image": "cirros", "image_url": "", "disk_gib": "", "ssh_key": "", "user_data": "",
-            "run_strategy": "Halted"},
+            "run_strategy": "Halted", "description": "d", "limits": limits, "is_default": false},
+        "slug": slug, "id": "", "choice": {"Custom": limits}, "cpus": "2", "memory_mib": "512",
     });
     (form_body, json_body.to_string())
 }
@@ -139,6 +142,8 @@ async fn every_server_function_answers_an_outsider_as_if_the_project_did_not_exi
         "vms/action",
         "vms/delete",
         "vms/create",
+        "vms/resize",
+        "quotas/project",
         "projects/get",
         "projects/update",
         "projects/deletion",

@@ -24,6 +24,9 @@ enum Act {
     OperateVm,
     CreateVm,
     DeleteVm,
+    ResizeVm,
+    ViewQuota,
+    SetQuota,
     ViewProject,
     ListMembers,
     EditProject,
@@ -91,6 +94,20 @@ async fn attempt(t: &Tenancy, act: Act, who: Who) -> Outcome {
             removal["disks"] = json!("Delete");
             t.post(who, "vms/delete", &removal.to_string()).await
         }
+        Act::ResizeVm => {
+            let mut resize = vm.clone();
+            resize["cpus"] = json!("2");
+            resize["memory_mib"] = json!("256");
+            stopped(t).await;
+            t.post(who, "vms/resize", &resize.to_string()).await
+        }
+        Act::ViewQuota => t.post(who, "quotas/project", &format!("slug={slug}")).await,
+        Act::SetQuota => {
+            let limits = json!({"vcpus": "7", "memory_mib": "1", "disk_gib": "1",
+                "vm_count": "1", "snapshot_count": "1", "snapshot_gib": "1"});
+            let body = json!({"slug": t.alpha.slug, "choice": {"Custom": limits}});
+            t.post(who, "quotas/project/set", &body.to_string()).await
+        }
         Act::ViewProject => t.post(who, "projects/get", &format!("slug={slug}")).await,
         Act::ListMembers => {
             t.post(who, "projects/members", &format!("slug={slug}"))
@@ -139,7 +156,23 @@ async fn attempt(t: &Tenancy, act: Act, who: Who) -> Outcome {
 /// Whether `act` has had its effect; `None` for reads, which have none.
 async fn effect(t: &Tenancy, act: Act) -> Option<bool> {
     match act {
-        Act::ViewVm | Act::ViewProject | Act::ListMembers | Act::ListVms => None,
+        Act::ViewVm | Act::ViewProject | Act::ListMembers | Act::ListVms | Act::ViewQuota => None,
+        Act::ResizeVm => {
+            let vms = kube::Api::<app::vms::server::kubevirt::VirtualMachine>::namespaced(
+                t.state.cluster.client.clone(),
+                &t.alpha.namespace,
+            );
+            Some(vms.get(VM).await.expect("VM").cpus() == 2)
+        }
+        Act::SetQuota => {
+            let vcpus: i64 =
+                sqlx::query_scalar("SELECT vcpus FROM resource_quotas WHERE project_id = $1")
+                    .bind(&t.alpha.id)
+                    .fetch_one(t.test.db.pool())
+                    .await
+                    .expect("quota");
+            Some(vcpus == 7)
+        }
         Act::OperateVm => {
             let vms = kube::Api::<app::vms::server::kubevirt::VirtualMachine>::namespaced(
                 t.state.cluster.client.clone(),
@@ -196,6 +229,18 @@ async fn effect(t: &Tenancy, act: Act) -> Option<bool> {
     }
 }
 
+/// Waits until the cluster says Alpha's VM is stopped, as resizing needs.
+async fn stopped(t: &Tenancy) {
+    for _ in 0..500 {
+        let vm = t.state.live.vm(&t.alpha.namespace, VM);
+        if vm.as_deref().and_then(|vm| vm.printable_status()) == Some("Stopped") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{VM} never stopped");
+}
+
 async fn cell(act: Act, who: Who, expected: Outcome) {
     let t = Tenancy::start().await;
     assert_eq!(attempt(&t, act, who).await, expected, "{act:?} by {who:?}");
@@ -229,6 +274,11 @@ matrix! {
     operate_vm: OperateVm => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
     create_vm: CreateVm => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
     delete_vm: DeleteVm => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
+    resize_vm: ResizeVm => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
+    view_quota: ViewQuota => [Hidden, Ok_, Ok_, Ok_, Ok_, Ok_];
+    // Only global admins set quotas; to everyone else the answer is the same for every
+    // project, so it gives nothing away.
+    set_quota: SetQuota => [No, No, No, No, No, Ok_];
     view_project: ViewProject => [Hidden, Ok_, Ok_, Ok_, Ok_, Ok_];
     list_members: ListMembers => [Hidden, Ok_, Ok_, Ok_, Ok_, Ok_];
     edit_project: EditProject => [Hidden, No, No, Ok_, Ok_, Ok_];
