@@ -126,25 +126,20 @@ pub async fn reserve(
 
 /// Marks the reservation of a VM the cluster has created.
 pub async fn confirm(db: &Db, project_id: &str, vm_name: &str) -> Result<(), AppError> {
-    sqlx::query(
-        "UPDATE vm_reservations SET confirmed = 1, changed_at = $1 \
-         WHERE project_id = $2 AND vm_name = $3",
-    )
-    .bind(now_ms())
-    .bind(project_id)
-    .bind(vm_name)
-    .execute(db.pool())
-    .await?;
-    Ok(())
+    mark(db, "confirmed", project_id, vm_name).await
 }
 
 /// Marks the reservation of a VM whose delete the cluster accepted; the reconciler releases
 /// it once the VM is gone.
 pub async fn deleting(db: &Db, project_id: &str, vm_name: &str) -> Result<(), AppError> {
-    sqlx::query(
-        "UPDATE vm_reservations SET deleting = 1, changed_at = $1 \
-         WHERE project_id = $2 AND vm_name = $3",
-    )
+    mark(db, "deleting", project_id, vm_name).await
+}
+
+async fn mark(db: &Db, flag: &str, project_id: &str, vm_name: &str) -> Result<(), AppError> {
+    sqlx::query(&format!(
+        "UPDATE vm_reservations SET {flag} = 1, changed_at = $1 \
+         WHERE project_id = $2 AND vm_name = $3"
+    ))
     .bind(now_ms())
     .bind(project_id)
     .bind(vm_name)

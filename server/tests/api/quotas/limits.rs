@@ -115,23 +115,13 @@ async fn a_changed_template_reaches_its_projects_when_applied_and_cannot_go_whil
         .await;
     assert_eq!((status.as_u16(), body.as_str()), (200, "1"));
     assert_eq!(quota_of(&t, &t.alpha).await.limits, bigger);
-    let (status, body) = t
-        .post(
-            Who::GlobalAdmin,
-            "quotas/templates/delete",
-            &format!("id={id}"),
-        )
-        .await;
+    let delete_body = format!("id={id}");
+    let delete = || t.post(Who::GlobalAdmin, "quotas/templates/delete", &delete_body);
+    let (status, body) = delete().await;
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("1 project uses it"), "{body}");
     set_limits(&t, &t.alpha, &bigger).await;
-    let (status, body) = t
-        .post(
-            Who::GlobalAdmin,
-            "quotas/templates/delete",
-            &format!("id={id}"),
-        )
-        .await;
+    let (status, body) = delete().await;
     assert_eq!(status, 200, "{body}");
 }
 

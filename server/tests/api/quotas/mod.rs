@@ -6,6 +6,7 @@ mod concurrency;
 mod limits;
 mod reconcile;
 
+pub use crate::tenancy::small_vm;
 use crate::tenancy::{Project, Tenancy, Who};
 use app::{
     auth::server::session::{find, Session},
@@ -15,7 +16,6 @@ use app::{
         server::{reconcile::reconcile, usage::project_quota},
         types::{Amounts, LimitsForm, ProjectQuota},
     },
-    vms::new_vm::NewVmForm,
 };
 use serde_json::json;
 
@@ -45,19 +45,6 @@ pub async fn session(t: &Tenancy, who: Who) -> Session {
         .await
         .expect("lookup")
         .expect("live session")
-}
-
-/// A stopped CirrOS VM of one vCPU and 256 MiB, as the create form sends it.
-pub fn small_vm(project: &Project, name: &str) -> NewVmForm {
-    NewVmForm {
-        name: name.to_owned(),
-        project: project.slug.clone(),
-        cpus: "1".to_owned(),
-        memory_mib: "256".to_owned(),
-        image: "cirros".to_owned(),
-        run_strategy: "Halted".to_owned(),
-        ..NewVmForm::default()
-    }
 }
 
 /// What [`small_vm`] holds.

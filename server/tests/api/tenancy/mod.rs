@@ -219,16 +219,7 @@ impl Tenancy {
 
     /// A stopped VM `name` of `project`, as Wukong creates it, once the live store has it.
     pub async fn make_vm(&self, project: &Project, name: &str) {
-        let form = NewVmForm {
-            name: name.to_owned(),
-            project: project.slug.clone(),
-            cpus: "1".to_owned(),
-            memory_mib: "256".to_owned(),
-            image: "cirros".to_owned(),
-            run_strategy: "Halted".to_owned(),
-            ..NewVmForm::default()
-        };
-        let vm = form.parse().expect("form");
+        let vm = small_vm(project, name).parse().expect("form");
         let namespace = Namespace::parse(&project.namespace).expect("namespace");
         app::vms::server::cluster::create(&self.state.cluster, &vm, &namespace, &project.id)
             .await
@@ -323,6 +314,19 @@ impl Tenancy {
         });
         self.address = Some(address);
         address
+    }
+}
+
+/// A stopped CirrOS VM of one vCPU and 256 MiB, as the create form sends it.
+pub fn small_vm(project: &Project, name: &str) -> NewVmForm {
+    NewVmForm {
+        name: name.to_owned(),
+        project: project.slug.clone(),
+        cpus: "1".to_owned(),
+        memory_mib: "256".to_owned(),
+        image: "cirros".to_owned(),
+        run_strategy: "Halted".to_owned(),
+        ..NewVmForm::default()
     }
 }
 
