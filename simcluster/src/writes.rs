@@ -153,6 +153,7 @@ pub(super) fn create(sim: &Sim, target: &Target, mut object: Value, strict: bool
             return Err(terminating_namespace(target, &name, namespace));
         }
     }
+    super::quota::admit(&store, target, &name, &object)?;
     let key = key(target, &name);
     if store.get(&key).is_some() {
         let mut failure = Failure::new(
