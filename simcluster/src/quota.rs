@@ -4,7 +4,8 @@
 //! (`staging/src/k8s.io/apiserver/pkg/admission/plugin/resourcequota/controller.go`,
 //! `checkRequest`), and the quota controller writes each quota's `status.hard` and
 //! `status.used` when what it counts changes (`pkg/controller/resourcequota/
-//! resource_quota_controller.go`, `syncResourceQuota`).
+//! resource_quota_controller.go`, `syncResourceQuota`). A quota created or changed gets its
+//! status in the same write rather than in a second one from the controller.
 //!
 //! What an object is charged: one `count/<resource>` for every object; a pod its requests
 //! and limits as the pod evaluator counts them (`pkg/quota/v1/evaluator/core/pods.go`,
@@ -217,8 +218,27 @@ pub(super) fn admit(
     Ok(())
 }
 
-/// The quota controller's sync of every quota in `namespace`: `status.hard` from the spec
-/// and `status.used` of each resource it limits, written where they changed.
+/// `quota` (in `namespace`) with the status the quota controller gives it: `status.hard`
+/// from the spec and `status.used` of each resource it limits. A quota written through the
+/// API gets it in the same write, as if the controller had already synced it.
+pub(super) fn with_status(store: &Store, namespace: &str, quota: &mut Value) {
+    quota["status"] = status(quota, &used(store, namespace));
+}
+
+fn status(quota: &Value, used: &Usage) -> Value {
+    let hard = quota.pointer("/spec/hard").cloned().unwrap_or(json!({}));
+    let counted: Map<String, Value> = hard_of(quota)
+        .into_iter()
+        .map(|(name, (_, format))| {
+            let (amount, format) = used.get(&name).copied().unwrap_or((0, format));
+            (name, Value::String(quantity::format(amount, format)))
+        })
+        .collect();
+    json!({"hard": hard, "used": counted})
+}
+
+/// The quota controller's sync of every quota in `namespace` after what it counts changed,
+/// written where the status changed.
 pub(super) fn recount(sim: &Sim, namespace: &str) {
     let Ok(mut store) = writes::lock(sim) else {
         return;
@@ -229,15 +249,7 @@ pub(super) fn recount(sim: &Sim, namespace: &str) {
         .map(|(key, quota)| (key.clone(), quota.clone()))
         .collect();
     for (key, mut quota) in quotas {
-        let hard = quota.pointer("/spec/hard").cloned().unwrap_or(json!({}));
-        let counted: Map<String, Value> = hard_of(&quota)
-            .into_iter()
-            .map(|(name, (_, format))| {
-                let amount = used.get(&name).map_or((0, format), |used| (used.0, used.1));
-                (name, Value::String(quantity::format(amount.0, amount.1)))
-            })
-            .collect();
-        let status = json!({"hard": hard, "used": counted});
+        let status = status(&quota, &used);
         if quota.get("status") == Some(&status) {
             continue;
         }
