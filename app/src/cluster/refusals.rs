@@ -18,6 +18,16 @@ pub fn from_admission(status: &Status, what: &str, project: Option<&str>) -> Opt
             ),
         });
     }
+    // Until the quota controller has counted a new or changed quota, its admission refuses
+    // whatever the quota limits (`checkRequest`, `hasUsageStats`): a matter of moments.
+    if status.message.contains("status unknown for quota: ") {
+        return Some(AppError::Conflict {
+            message: format!(
+                "The cluster is still counting the project's quota, so {what} was not created. \
+                 Try again in a moment."
+            ),
+        });
+    }
     let project = project.map_or_else(|| "this project".to_owned(), |p| format!("project {p}"));
     quota_refusal(&status.message, &project).map(|message| AppError::QuotaExceeded { message })
 }
@@ -214,8 +224,12 @@ pub fn missing_permission(message: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{from_kubevirt, missing_permission, nanos, quota_refusal, webhook_reason, NANO};
+    use super::{
+        from_admission, from_kubevirt, missing_permission, nanos, quota_refusal, webhook_reason,
+        NANO,
+    };
     use crate::AppError;
+    use kube::core::Status;
 
     /// KubeVirt's texts as virt-api sends them (pkg/virt-api/rest/lifecycle.go, v1.9.0):
     /// each becomes what the user can do instead; another conflict is left alone.
@@ -313,6 +327,35 @@ mod tests {
         assert_eq!(
             quota_refusal("User \"x\" cannot create resource", "p"),
             None
+        );
+    }
+
+    #[test]
+    fn a_quota_not_yet_counted_asks_to_try_again() {
+        let status = Status::failure(
+            "virtualmachines.kubevirt.io \"b\" is forbidden: status unknown for quota: \
+             wukong-quota, resources: count/virtualmachines.kubevirt.io",
+            "Forbidden",
+        )
+        .with_code(403);
+        assert_eq!(
+            from_admission(&status, "VM \"b\"", Some("team-a")),
+            Some(AppError::Conflict {
+                message: "The cluster is still counting the project's quota, so VM \"b\" was \
+                          not created. Try again in a moment."
+                    .to_owned()
+            })
+        );
+        let exceeded = Status::failure(
+            "exceeded quota: q, requested: count/virtualmachines.kubevirt.io=1, used: \
+             count/virtualmachines.kubevirt.io=2, limited: count/virtualmachines.kubevirt.io=2",
+            "Forbidden",
+        );
+        assert_eq!(
+            from_admission(&exceeded, "VM \"b\"", None),
+            Some(AppError::QuotaExceeded {
+                message: "VMs: 1 requested, 0 of 2 free in this project".to_owned()
+            })
         );
     }
 
