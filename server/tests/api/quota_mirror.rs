@@ -220,7 +220,7 @@ async fn the_real_quota_admission_takes_a_vm_sized_exactly_to_the_mirror() {
 
 /// Under the mirror of room for one VM of 2 vCPUs and 2048 MiB: that VM runs and its launcher
 /// pod is counted, a second VM is refused by the object count, and in another project a VM
-/// of one MiB more gets no launcher pod.
+/// of one MiB more gets no launcher pod until that project's quota grows.
 async fn exact_fit(cluster: &Cluster) {
     for name in ["team-a", "team-b"] {
         ensure(cluster, &namespace(name), "p")
@@ -302,4 +302,14 @@ async fn exact_fit(cluster: &Cluster) {
         .await
         .expect("VMI");
     assert_eq!(vmi.data["status"]["phase"], "Pending");
+
+    // The VMI controller keeps trying: once the project's quota grows, the pod is made.
+    let grown = Amounts {
+        memory_mib: 4096,
+        ..one_vm()
+    };
+    apply(cluster, &namespace("team-b"), "p", &grown)
+        .await
+        .expect("a larger mirror");
+    wait_for_phase(cluster, "team-b", "larger", "Running").await;
 }
