@@ -14,9 +14,9 @@ use app::{
         types::Amounts,
     },
     vms::{
-        names::{Namespace, VmName},
+        names::{Namespace, VmName, VmRef},
         new_vm::{ImagePreset, ImageSource, NewVm, RunStrategy},
-        server::cluster::create,
+        server::{activity::events, cluster::create},
     },
     AppError,
 };
@@ -280,9 +280,9 @@ async fn exact_fit(cluster: &Cluster) {
         Some("memory: 2383.34 MiB requested, 2383 of 2383 MiB free in project team-b")
     );
     let resource = api_resource("", "v1", "Event", "events");
-    let events: Api<DynamicObject> =
+    let event_api: Api<DynamicObject> =
         Api::namespaced_with(cluster.client.clone(), "team-b", &resource);
-    let failed: Vec<String> = events
+    let failed: Vec<String> = event_api
         .list(&ListParams::default())
         .await
         .expect("events")
@@ -302,6 +302,21 @@ async fn exact_fit(cluster: &Cluster) {
         .await
         .expect("VMI");
     assert_eq!(vmi.data["status"]["phase"], "Pending");
+
+    // The VM page tells the refusal in Wukong's words.
+    let larger = VmRef {
+        namespace: namespace("team-b"),
+        name: VmName::parse("larger").expect("name"),
+    };
+    let shown = events(cluster, &larger, &[]).await.expect("events");
+    assert!(
+        shown.iter().any(|event| event.reason == "FailedCreate"
+            && event.message
+                == "The cluster's quota has no room to start this VM: memory: 2383.34 MiB \
+                    requested, 2383 of 2383 MiB free in project team-b (the cluster counts each \
+                    VM with KubeVirt's overhead)."),
+        "{shown:?}"
+    );
 
     // The VMI controller keeps trying: once the project's quota grows, the pod is made.
     let grown = Amounts {

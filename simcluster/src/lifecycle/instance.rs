@@ -125,8 +125,12 @@ pub(super) async fn reconcile<O: Objects>(context: &Context<O>, namespace: &str,
 async fn pod_refused<O: Objects>(context: &Context<O>, vmi: &Value, work: &Work, message: &str) {
     let objects = &context.objects;
     let uid = text(vmi, "/metadata/uid");
-    // Only for the timer: it brings the VMI back after one delay.
-    context.waited(format!("{uid}/pod"), 1, work);
+    // Only for the timer, which brings the VMI back after one delay: an attempt that finds
+    // the last wait over starts the next, so the attempts go on while the quota refuses.
+    let token = format!("{uid}/pod");
+    if context.wait(token.clone(), 1, work) == Wait::Over {
+        context.wait(token, 1, work);
+    }
     let reason = format!("failed to create virtual machine pod: {message}");
     let unchanged = condition(vmi, "Synchronized")
         .is_some_and(|synchronized| synchronized["message"] == reason.as_str());
