@@ -254,7 +254,7 @@ if start_postgres; then
   # The integration tests less the modules that never open the application's database
   # (server/tests/api/main.rs), but with the binary's own PostgreSQL test.
   cargo_tests "Rust tests on PostgreSQL" postgres cargo nextest run -p server -p app -p simcluster --profile ci \
-    --run-ignored all -E 'binary_id(server::api) & (not test(/^(cli|clustercheck|controlplane|vms)::/) | test(/^cli::with_postgresql/))'
+    --run-ignored all -E 'binary_id(server::api) & (not test(/^(cli|clustercheck|controlplane|quota_mirror|vms)::/) | test(/^cli::with_postgresql/))'
   stop_postgres
 else
   echo "FAILED: could not start PostgreSQL" >&2

@@ -15,6 +15,8 @@ pub mod files;
 mod gc;
 pub mod lifecycle;
 mod pattern;
+mod quantity;
+mod quota;
 mod remote;
 mod rfb;
 pub mod schema;
@@ -95,11 +97,13 @@ impl Resource {
 }
 
 /// Every kind served: of the core group what Wukong and the simulated KubeVirt use (Secrets
-/// hold long cloud-init user data, Events what the controllers did), and the KubeVirt and CDI
-/// kinds with their CRD schemas.
+/// hold long cloud-init user data, Events what the controllers did, Pods are VMs' launcher
+/// pods, which resource quotas charge), and the KubeVirt and CDI kinds with their CRD
+/// schemas.
 pub fn resources() -> Result<Vec<Resource>, serde_json::Error> {
     let mut resources = vec![
         Resource::core("Namespace", "namespaces", &["ns"], false, true),
+        Resource::core("Pod", "pods", &["po"], true, true),
         Resource::core("ResourceQuota", "resourcequotas", &["quota"], true, true),
         Resource::core("Secret", "secrets", &[], true, false),
         Resource::core("Event", "events", &["ev"], true, false),

@@ -67,7 +67,7 @@ impl Objects for Remote {
         serde_json::to_value(object).ok()
     }
 
-    async fn create(&self, kind: Kind, object: Value) -> Option<Value> {
+    async fn create(&self, kind: Kind, object: Value) -> Result<Value, String> {
         let namespace = object
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -87,10 +87,15 @@ impl Objects for Remote {
             Err(error) => Err(kube::Error::SerdeError(error)),
         };
         match result {
-            Ok(created) => serde_json::to_value(created).ok(),
+            Ok(created) => serde_json::to_value(created).map_err(|error| error.to_string()),
+            Err(kube::Error::Api(status)) => {
+                tracing::debug!(kind = kind.name(), %name, message = %status.message, "KubeVirt stand-in: create refused");
+                Err(status.message)
+            }
             Err(error) => {
+                let message = error.to_string();
                 logged::<()>("create", kind, &name, Err(error));
-                None
+                Err(message)
             }
         }
     }

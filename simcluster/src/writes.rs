@@ -153,6 +153,10 @@ pub(super) fn create(sim: &Sim, target: &Target, mut object: Value, strict: bool
             return Err(terminating_namespace(target, &name, namespace));
         }
     }
+    super::quota::admit(&store, target, &name, &object)?;
+    if let Some(namespace) = target.namespace.as_deref().filter(|_| is_quota(target)) {
+        super::quota::with_status(&store, namespace, &mut object);
+    }
     let key = key(target, &name);
     if store.get(&key).is_some() {
         let mut failure = Failure::new(
@@ -271,6 +275,9 @@ pub(super) fn patch(
     check_object(target, &mut object, name, strict)?;
     secret_data(target, &mut object);
     let mut store = lock(sim)?;
+    if let Some(namespace) = target.namespace.as_deref().filter(|_| is_quota(target)) {
+        super::quota::with_status(&store, namespace, &mut object);
+    }
     let version = store.bump();
     // The generation counts changes of the spec, as the API server does.
     let spec_changed = before_spec.as_ref() != object.get("spec");
@@ -324,6 +331,10 @@ pub(super) fn write_status(
     object["metadata"]["resourceVersion"] = Value::String(version.to_string());
     store.put(key, object.clone()).map_err(Failure::internal)?;
     Ok((StatusCode::OK, object))
+}
+
+fn is_quota(target: &Target) -> bool {
+    target.resource.plural == "resourcequotas" && target.resource.group.is_empty()
 }
 
 pub(super) fn is_terminating(object: &Value) -> bool {

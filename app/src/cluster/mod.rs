@@ -4,7 +4,7 @@ mod credentials;
 mod refusals;
 
 pub use credentials::credentials_failure;
-pub use refusals::missing_permission;
+pub use refusals::{missing_permission, quota_refusal};
 
 use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 
@@ -49,8 +49,19 @@ impl Cluster {
         what: &str,
         request: impl Future<Output = kube::Result<T>>,
     ) -> Result<T, crate::AppError> {
+        self.call_in(None, what, request).await
+    }
+
+    /// [`Cluster::call`] for a request in the namespace of a project, which a quota refusal
+    /// names as Wukong's own refusals do (`project`: its namespace or slug).
+    pub async fn call_in<T>(
+        &self,
+        project: Option<&str>,
+        what: &str,
+        request: impl Future<Output = kube::Result<T>>,
+    ) -> Result<T, crate::AppError> {
         match tokio::time::timeout(self.timeout, request).await {
-            Ok(result) => result.map_err(|error| user_error(error, what)),
+            Ok(result) => result.map_err(|error| user_error(error, what, project)),
             Err(_) => {
                 tracing::warn!(%what, timeout = ?self.timeout, "the cluster did not answer in time");
                 Err(crate::AppError::ClusterUnavailable)
@@ -82,7 +93,7 @@ impl Cluster {
 /// The API server's own message is shown only for conflicts and refused requests, where it
 /// says what to change (KubeVirt's "VM is already running"); everything else is logged here
 /// with its cause and reaches the browser as a fixed sentence or an opaque id.
-fn user_error(error: kube::Error, what: &str) -> crate::AppError {
+fn user_error(error: kube::Error, what: &str, project: Option<&str>) -> crate::AppError {
     use crate::AppError;
     if let Some(reason) = credentials_failure(&error) {
         tracing::warn!(%what, %error, "Wukong's credentials for the cluster failed");
@@ -92,7 +103,7 @@ fn user_error(error: kube::Error, what: &str) -> crate::AppError {
     }
     match error {
         kube::Error::Api(status) => match status.code {
-            403 if let Some(refusal) = refusals::from_admission(&status, what) => refusal,
+            403 if let Some(refusal) = refusals::from_admission(&status, what, project) => refusal,
             404 => AppError::NotFound {
                 what: what.to_owned(),
             },

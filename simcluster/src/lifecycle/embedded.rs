@@ -5,7 +5,7 @@
 use super::{runtime, Kind, Objects, Recorder, Work};
 use crate::{
     api::{find, Target},
-    gc,
+    gc, quota,
     store::Event as Change,
     writes, Sim,
 };
@@ -33,12 +33,13 @@ impl Embedded {
         self.0.stopped.has_changed().is_ok()
     }
 
-    fn logged(&self, what: &str, name: &str, answer: writes::Answer) -> Option<Value> {
+    /// The object written, or the refusal's message (logged).
+    fn logged(&self, what: &str, name: &str, answer: writes::Answer) -> Result<Value, String> {
         match answer {
-            Ok((_, object)) => Some(object),
+            Ok((_, object)) => Ok(object),
             Err(failure) => {
                 tracing::debug!(%name, message = %failure.message(), "simulated KubeVirt: cannot {what}");
-                None
+                Err(failure.message().to_owned())
             }
         }
     }
@@ -52,10 +53,12 @@ impl Objects for Embedded {
             .map(|(_, object)| object)
     }
 
-    async fn create(&self, kind: Kind, object: Value) -> Option<Value> {
+    async fn create(&self, kind: Kind, object: Value) -> Result<Value, String> {
         let namespace = super::text(&object, "/metadata/namespace").to_owned();
         let name = super::text(&object, "/metadata/name").to_owned();
-        let target = self.target(kind, &namespace).filter(|_| self.running())?;
+        let Some(target) = self.target(kind, &namespace).filter(|_| self.running()) else {
+            return Err("the simulated cluster stopped".to_owned());
+        };
         self.logged(
             "create",
             &name,
@@ -68,7 +71,7 @@ impl Objects for Embedded {
             return false;
         };
         let answer = writes::patch(&self.0, &target, name, patch, false, false);
-        self.logged("patch", name, answer).is_some()
+        self.logged("patch", name, answer).is_ok()
     }
 
     async fn patch_status(&self, kind: Kind, namespace: &str, name: &str, status: Value) -> bool {
@@ -82,13 +85,14 @@ impl Objects for Embedded {
         };
         let written = json!({ "status": status });
         let answer = writes::write_status(&self.0, &target, name, written, false, false);
-        self.logged("write the status of", name, answer).is_some()
+        self.logged("write the status of", name, answer).is_ok()
     }
 
     async fn delete(&self, kind: Kind, namespace: &str, name: &str) {
         if let Some(target) = self.target(kind, namespace).filter(|_| self.running()) {
             let answer = writes::delete(&self.0, &target, name);
-            self.logged("delete", name, answer);
+            // Logged there; the controller that asked tries again on the next change.
+            let _ = self.logged("delete", name, answer);
         }
     }
 
@@ -151,6 +155,9 @@ pub(crate) fn run(sim: Arc<Sim>) -> tokio::task::JoinHandle<()> {
                     Ok(change) => {
                         if change.kind == "DELETED" {
                             gc::collect(&sim);
+                        }
+                        if matches!(change.key.resource.as_str(), "pods" | "virtualmachines.kubevirt.io") {
+                            quota::recount(&sim, &change.key.namespace);
                         }
                         for work in works(&change) {
                             queue.add(work);

@@ -127,7 +127,7 @@ pub(super) async fn record<O: Objects>(objects: &O, event: Event) {
         "reportingComponent": event.component,
         "reportingInstance": host,
     });
-    if objects.create(Kind::Event, object).await.is_some() {
+    if objects.create(Kind::Event, object).await.is_ok() {
         objects.recorder().remember(key, name, 1);
     }
 }

@@ -8,8 +8,8 @@
 //! loses the VMI controller's finalizer, which lets it go.
 
 use super::{
-    array_at, condition, events::Event, guest, now, runtime::Context, runtime::Wait, runtime::Work,
-    seed, text, vm, Kind, Objects, Part, NODE_CPUS, NODE_MEMORY_BYTES, NODE_NAME,
+    array_at, condition, events::Event, guest, launcher, now, runtime::Context, runtime::Wait,
+    runtime::Work, seed, text, vm, Kind, Objects, Part, NODE_CPUS, NODE_MEMORY_BYTES, NODE_NAME,
 };
 use serde_json::{json, Value};
 
@@ -79,6 +79,13 @@ pub(super) async fn reconcile<O: Objects>(context: &Context<O>, namespace: &str,
     }
     match text(&vmi, "/status/phase") {
         "" | "Pending" => {
+            let pod = launcher::pod(&vmi, &pod_name(&vmi));
+            match objects.create(Kind::Pod, pod).await {
+                Ok(_) => {}
+                // Created before, by a sync whose status write did not land.
+                Err(message) if message.ends_with("already exists") => {}
+                Err(message) => return pod_refused(context, &vmi, &work, &message).await,
+            }
             let ready = json!({"type": "Ready", "status": "False", "reason": "GuestNotRunning",
                 "message": "Guest VM is not reported as running", "lastProbeTime": null,
                 "lastTransitionTime": now()});
@@ -106,6 +113,48 @@ pub(super) async fn reconcile<O: Objects>(context: &Context<O>, namespace: &str,
             }
         }
         _ => {}
+    }
+}
+
+/// The launcher pod could not be created (a quota refused it): the VMI stays Pending with
+/// the sync error as its `Synchronized` condition and a `FailedCreate` event, and the VMI
+/// controller tries again later (`pkg/virt-controller/watch/vmi/lifecycle.go`, where a
+/// failed pod create is `Error creating pod: …` in the event and `failed to create virtual
+/// machine pod: …` in the condition, reason `FailedCreate`). Both are written only when the
+/// message changes, so that the retries do not keep rewriting the VMI.
+async fn pod_refused<O: Objects>(context: &Context<O>, vmi: &Value, work: &Work, message: &str) {
+    let objects = &context.objects;
+    let uid = text(vmi, "/metadata/uid");
+    // Only for the timer, which brings the VMI back after one delay: an attempt that finds
+    // the last wait over starts the next, so the attempts go on while the quota refuses.
+    let token = format!("{uid}/pod");
+    if context.wait(token.clone(), 1, work) == Wait::Over {
+        context.wait(token, 1, work);
+    }
+    let reason = format!("failed to create virtual machine pod: {message}");
+    let unchanged = condition(vmi, "Synchronized")
+        .is_some_and(|synchronized| synchronized["message"] == reason.as_str());
+    if unchanged {
+        return;
+    }
+    let mut conditions = conditions_of(vmi);
+    conditions.retain(|condition| condition["type"] != "Synchronized");
+    conditions.push(
+        json!({"type": "Synchronized", "status": "False", "reason": "FailedCreate",
+        "message": reason, "lastProbeTime": null, "lastTransitionTime": now()}),
+    );
+    let mut status = json!({"conditions": conditions});
+    if text(vmi, "/status/phase").is_empty() {
+        status["phase"] = json!("Pending");
+        status["phaseTransitionTimestamps"] = transitions(vmi, "Pending");
+    }
+    if write(objects, vmi, status).await {
+        let event = Event::warning(
+            vmi,
+            "FailedCreate",
+            format!("Error creating pod: {message}"),
+        );
+        objects.record_event(event.from(vm::COMPONENT)).await;
     }
 }
 
@@ -346,6 +395,8 @@ async fn shut_down<O: Objects>(context: &Context<O>, vmi: &Value, work: Work) {
             let event = Event::normal(vmi, "Stopped", "The VirtualMachineInstance was shut down.");
             record(objects, event).await;
         }
+        let namespace = text(vmi, "/metadata/namespace");
+        objects.delete(Kind::Pod, namespace, &pod_name(vmi)).await;
         let message = format!("Deleted virtual machine pod {}", pod_name(vmi));
         let event = Event::normal(vmi, "SuccessfulDelete", message);
         objects.record_event(event.from(vm::COMPONENT)).await;

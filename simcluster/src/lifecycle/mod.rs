@@ -22,6 +22,7 @@ mod embedded;
 pub mod events;
 mod guest;
 mod instance;
+mod launcher;
 mod runtime;
 mod virt_api;
 mod vm;
@@ -60,6 +61,7 @@ pub enum Kind {
     VirtualMachineInstance,
     DataVolume,
     Event,
+    Pod,
 }
 
 impl Kind {
@@ -67,7 +69,7 @@ impl Kind {
         match self {
             Kind::VirtualMachine | Kind::VirtualMachineInstance => "kubevirt.io",
             Kind::DataVolume => "cdi.kubevirt.io",
-            Kind::Event => "",
+            Kind::Event | Kind::Pod => "",
         }
     }
 
@@ -84,6 +86,7 @@ impl Kind {
             Kind::VirtualMachineInstance => "VirtualMachineInstance",
             Kind::DataVolume => "DataVolume",
             Kind::Event => "Event",
+            Kind::Pod => "Pod",
         }
     }
 
@@ -93,6 +96,7 @@ impl Kind {
             Kind::VirtualMachineInstance => "virtualmachineinstances",
             Kind::DataVolume => "datavolumes",
             Kind::Event => "events",
+            Kind::Pod => "pods",
         }
     }
 
@@ -117,6 +121,7 @@ impl Kind {
             Kind::VirtualMachineInstance,
             Kind::DataVolume,
             Kind::Event,
+            Kind::Pod,
         ]
         .into_iter()
         .find(|candidate| candidate.name() == kind && candidate.api_version() == api_version)
@@ -132,9 +137,13 @@ pub trait Objects: Clone + Send + Sync + 'static {
         namespace: &str,
         name: &str,
     ) -> impl Future<Output = Option<Value>> + Send;
-    /// Creates `object` in the namespace its metadata names; the stored object, or `None`
-    /// when refused.
-    fn create(&self, kind: Kind, object: Value) -> impl Future<Output = Option<Value>> + Send;
+    /// Creates `object` in the namespace its metadata names; the stored object, or the API
+    /// server's message when refused.
+    fn create(
+        &self,
+        kind: Kind,
+        object: Value,
+    ) -> impl Future<Output = Result<Value, String>> + Send;
     /// Merges `patch` into the object (a VMI's status included, as it has no subresource);
     /// whether it was written.
     fn patch(

@@ -50,9 +50,10 @@ impl Work {
                     }
                 }
             }
-            Kind::VirtualMachine | Kind::Event => {}
+            Kind::VirtualMachine | Kind::Event | Kind::Pod => {}
         }
-        works.retain(|work| work.kind != Kind::Event);
+        // Nothing here controls Events or pods: the VMI controller only creates pods.
+        works.retain(|work| !matches!(work.kind, Kind::Event | Kind::Pod));
         works
     }
 }
@@ -169,7 +170,7 @@ pub fn start<O: Objects>(objects: O) -> (Queue, Worker) {
                     instance::reconcile(&context, namespace, name).await
                 }
                 Kind::DataVolume => cdi::reconcile(&context, namespace, name).await,
-                Kind::Event => {}
+                Kind::Event | Kind::Pod => {}
             }
         }
     });

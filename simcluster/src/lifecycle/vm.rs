@@ -130,7 +130,7 @@ async fn data_volumes_ready<O: Objects>(objects: &O, vm: &Value) -> bool {
                 let created = objects
                     .create(Kind::DataVolume, data_volume(vm, &template))
                     .await;
-                if created.is_some() {
+                if created.is_ok() {
                     let message = format!("Created DataVolume {name}");
                     let event = Event::normal(vm, "SuccessfulDataVolumeCreate", message);
                     objects.record_event(event.from(COMPONENT)).await;
@@ -225,7 +225,7 @@ async fn start<O: Objects>(objects: &O, vm: &Value) {
         "metadata": metadata,
         "spec": vm.pointer("/spec/template/spec").cloned().unwrap_or_else(|| json!({})),
     });
-    if let Some(created) = objects.create(Kind::VirtualMachineInstance, vmi).await {
+    if let Ok(created) = objects.create(Kind::VirtualMachineInstance, vmi).await {
         let message = format!(
             "Started the virtual machine by creating the new virtual machine instance {}",
             text(&created, "/metadata/name")

@@ -249,7 +249,12 @@ async fn make_namespace(state: &AppState, namespace: &str, project_id: &str) -> 
         return false;
     };
     match namespace::ensure(&state.cluster, &parsed, project_id).await {
-        Ok(()) => true,
+        Ok(()) => {
+            if let Err(error) = crate::quotas::server::limits::mirror(state, project_id).await {
+                tracing::warn!(%namespace, %error, "the project's quota could not be mirrored yet");
+            }
+            true
+        }
         Err(error) => {
             tracing::warn!(%namespace, %error, "the project's namespace could not be created yet");
             false

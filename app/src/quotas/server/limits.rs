@@ -10,6 +10,7 @@ use crate::{
     context::AppState,
     db::now_ms,
     quotas::types::{Amounts, ProjectQuota, QuotaChoice, Resource},
+    vms::names::Namespace,
     AppError,
 };
 use serde_json::json;
@@ -93,7 +94,29 @@ pub(super) async fn give(
     .with_changes(&changes);
     record(&mut tx, requester, &audit, now).await?;
     tx.commit().await?;
+    if let Err(error) = mirror(state, project_id).await {
+        // The next full pass of the reconciler applies it again.
+        tracing::warn!(%error, project = %project_id, "could not mirror the project's quota");
+    }
     Ok(true)
+}
+
+/// Writes the project's limits into its namespace as the cluster's `ResourceQuota`
+/// (`mirror`); the namespace must exist.
+pub async fn mirror(state: &AppState, project_id: &str) -> Result<(), AppError> {
+    let namespace: Option<String> =
+        sqlx::query_scalar("SELECT namespace FROM projects WHERE id = $1")
+            .bind(project_id)
+            .fetch_optional(state.db.pool())
+            .await?;
+    let Some(namespace) = namespace else {
+        return Ok(());
+    };
+    let namespace = Namespace::parse(&namespace).map_err(AppError::internal)?;
+    let mut conn = state.db.pool().acquire().await?;
+    let limits = usage::read(&mut conn, project_id).await?.limits;
+    drop(conn);
+    super::mirror::apply(&state.cluster, &namespace, project_id, &limits).await
 }
 
 /// Gives a new project the default template's quota and an empty usage row, inside the

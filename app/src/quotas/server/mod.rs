@@ -3,6 +3,7 @@
 //! serialise on the project's usage row and can never overcommit it.
 
 pub mod limits;
+pub mod mirror;
 pub mod reconcile;
 pub mod reserve;
 pub mod templates;

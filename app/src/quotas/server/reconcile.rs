@@ -90,13 +90,19 @@ pub async fn keep_reconciling(state: AppState) {
     }
 }
 
-/// Reconciles every project.
+/// Reconciles every project and writes its quota's mirror.
 pub async fn reconcile_all(state: &AppState) -> Result<(), AppError> {
     let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM projects")
         .fetch_all(state.db.pool())
         .await?;
     for id in ids {
-        reconcile(state, &id).await?;
+        if let Err(error) = reconcile(state, &id).await {
+            tracing::warn!(%error, project = %id, "could not reconcile the project's usage");
+        }
+        // Also the mirror of a namespace made since, or changed behind Wukong's back.
+        if let Err(error) = super::limits::mirror(state, &id).await {
+            tracing::warn!(%error, project = %id, "could not mirror the project's quota");
+        }
     }
     Ok(())
 }

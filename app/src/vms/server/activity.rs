@@ -5,9 +5,9 @@
 
 use super::cluster::data_volumes;
 use crate::{
-    cluster::Cluster,
+    cluster::{quota_refusal, Cluster},
     vms::{
-        names::VmRef,
+        names::{Namespace, VmRef},
         types::{DiskImport, VmEvent},
     },
     AppError,
@@ -49,11 +49,17 @@ pub async fn events(
                 .map(|time| time.0)
                 .or_else(|| event.event_time.as_ref().map(|time| time.0))
                 .or_else(|| event.first_timestamp.as_ref().map(|time| time.0));
+            let reason = event.reason.unwrap_or_default();
+            let message = readable(
+                &reason,
+                event.message.unwrap_or_default(),
+                &target.namespace,
+            );
             let view = VmEvent {
                 object_kind: event.involved_object.kind.unwrap_or_default(),
                 object_name: event.involved_object.name.unwrap_or_default(),
-                reason: event.reason.unwrap_or_default(),
-                message: event.message.unwrap_or_default(),
+                reason,
+                message,
                 warning: event.type_.as_deref() == Some("Warning"),
                 count: event.count.map_or(1, |count| count.max(1) as u32),
                 last_seen: seen.map(|time| time.to_string()),
@@ -67,6 +73,22 @@ pub async fn events(
         .take(EVENTS_SHOWN)
         .map(|(_, event)| event)
         .collect())
+}
+
+/// `message` of an event with `reason`, a quota's refusal of the launcher pod told in
+/// Wukong's words: virt-controller's `FailedCreate` event carries the API server's
+/// `exceeded quota` message, in amounts that include KubeVirt's overhead.
+fn readable(reason: &str, message: String, namespace: &Namespace) -> String {
+    let refusal = (reason == "FailedCreate")
+        .then(|| quota_refusal(&message, &format!("project {namespace}")))
+        .flatten();
+    match refusal {
+        Some(refusal) => format!(
+            "The cluster's quota has no room to start this VM: {refusal} (the cluster counts each \
+             VM with KubeVirt's overhead)."
+        ),
+        None => message,
+    }
 }
 
 /// The import of each DataVolume of `disks` that exists.
@@ -127,7 +149,8 @@ fn import(name: &str, status: Option<&Value>) -> DiskImport {
 
 #[cfg(test)]
 mod tests {
-    use super::import;
+    use super::{import, readable};
+    use crate::vms::names::Namespace;
     use serde_json::json;
 
     /// CDI's status as it moves (containerized-data-importer v1.66.0,
@@ -158,5 +181,25 @@ mod tests {
             (done.percent, done.in_progress(), done.problem),
             (Some(100), false, None)
         );
+    }
+
+    #[test]
+    fn a_quota_refusal_of_the_launcher_pod_reads_like_wukongs_own() {
+        let namespace = Namespace::parse("team-b").unwrap();
+        let refused = "Error creating pod: pods \"virt-launcher-big-x2bcd\" is forbidden: \
+                       exceeded quota: wukong-quota, requested: requests.memory=2499107073, \
+                       used: requests.memory=0, limited: requests.memory=2383Mi";
+        assert_eq!(
+            readable("FailedCreate", refused.to_owned(), &namespace),
+            "The cluster's quota has no room to start this VM: memory: 2383.34 MiB requested, \
+             2383 of 2383 MiB free in project team-b (the cluster counts each VM with KubeVirt's \
+             overhead)."
+        );
+        let other = "Error creating pod: admission webhook denied";
+        assert_eq!(
+            readable("FailedCreate", other.to_owned(), &namespace),
+            other
+        );
+        assert_eq!(readable("Started", refused.to_owned(), &namespace), refused);
     }
 }

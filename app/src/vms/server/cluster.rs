@@ -37,7 +37,11 @@ pub async fn create(
     let vms: Api<VirtualMachine> = Api::namespaced(cluster.client.clone(), namespace.as_str());
     let what = format!("VM \"{}\"", vm.name);
     let created = cluster
-        .call(&what, vms.create(&PostParams::default(), &object))
+        .call_in(
+            Some(namespace.as_str()),
+            &what,
+            vms.create(&PostParams::default(), &object),
+        )
         .await?;
     let uid = created.metadata.uid.clone().unwrap_or_default();
     if let Some(secret) = body::cloud_init_secret(vm, project_id, &uid) {

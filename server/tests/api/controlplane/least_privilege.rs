@@ -5,6 +5,7 @@
 use super::harness::{connect, ControlPlane};
 use app::{
     cluster::Cluster,
+    quotas::{server::mirror, types::Amounts},
     realtime::server::Live,
     vms::{
         names::{Namespace, VmName, VmRef},
@@ -31,6 +32,8 @@ enum Step {
     Pause,
     /// What the VM page reads beyond the live stores: imports and events.
     Activity,
+    /// The project quota's mirror in the namespace.
+    Quota,
     DeleteKeepingDisks,
 }
 
@@ -104,6 +107,16 @@ async fn flow(wukong: &Cluster, admin: &Cluster, namespace: &str) -> Result<(), 
     events(wukong, &target, &disks)
         .await
         .map_err(failed(Step::Activity))?;
+    let limits = Amounts {
+        vcpus: 4,
+        memory_mib: 4096,
+        disk_gib: 20,
+        vm_count: 2,
+        ..Amounts::default()
+    };
+    mirror::apply(wukong, &target.namespace, "p", &limits)
+        .await
+        .map_err(failed(Step::Quota))?;
     delete(wukong, &ours, DiskDisposal::Keep)
         .await
         .map_err(failed(Step::DeleteKeepingDisks))
@@ -244,6 +257,11 @@ async fn wukong_needs_every_rule_of_its_role_and_nothing_more() {
             "events",
             Step::Activity,
             r#"list "events" (core) in namespace lp-7"#,
+        ),
+        (
+            "resourcequotas",
+            Step::Quota,
+            r#"patch "resourcequotas" (core) in namespace lp-8"#,
         ),
     ];
     assert_eq!(

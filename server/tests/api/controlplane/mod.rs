@@ -286,14 +286,13 @@ async fn quota_and_namespace_refusals_become_messages_a_user_can_act_on() {
             .contains("count/virtualmachines.kubevirt.io")
     })
     .await;
-    let refused =
-        invalid_message(create(&cluster, &cirros("web-2"), &namespace("team-a"), "p").await);
-    assert_eq!(
-        refused,
-        "The cluster's quota refused VM \"web-2\": count/virtualmachines.kubevirt.io: 1 \
-         requested, 1 of 1 used. Delete something in the project or ask an administrator for \
-         more room."
-    );
+    // Told as Wukong tells its own refusals, naming the project by its namespace.
+    match create(&cluster, &cirros("web-2"), &namespace("team-a"), "p").await {
+        Err(AppError::QuotaExceeded { message }) => {
+            assert_eq!(message, "VMs: 1 requested, 0 of 1 free in project team-a");
+        }
+        other => panic!("expected the quota's refusal, got {other:?}"),
+    }
 
     // A namespace being deleted takes nothing new (the NamespaceLifecycle admission plugin,
     // staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle/admission.go).

@@ -2,6 +2,7 @@
 
 use super::{quota_of, room_for, session, set_limits, small, small_vm};
 use crate::tenancy::{json, Tenancy, Who};
+use app::quotas::server::mirror;
 use app::vms::server::kubevirt::VirtualMachine;
 use app::{
     auth::server::session::Requester,
@@ -233,4 +234,14 @@ async fn a_stopped_vm_is_resized_within_the_quota_and_refused_beyond_it() {
         quota_of(&t, &t.alpha).await.usage,
         before.plus(&Amounts::vm(2, 512, 0), 1)
     );
+}
+
+#[tokio::test]
+async fn a_project_quota_set_by_an_admin_reaches_the_namespace_as_its_resource_quota() {
+    let t = Tenancy::start().await;
+    let limits = Amounts::vm(6, 12288, 40).plus(&Amounts::vm(0, 0, 0), 2);
+    set_limits(&t, &t.alpha, &limits).await;
+    let mirrored = crate::quota_mirror::quota(&t.state.cluster, &t.alpha.namespace).await;
+    let hard = crate::quota_mirror::spec_hard(&mirrored);
+    assert_eq!(hard, mirror::hard(&limits));
 }
