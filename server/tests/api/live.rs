@@ -83,6 +83,15 @@ async fn start_on(cluster: app::cluster::Cluster) -> Wukong {
             .fetch_one(test.db.pool())
             .await
             .expect("namespace");
+    // These tests make up to sixty VMs; quotas are tested on their own.
+    sqlx::query(
+        "UPDATE resource_quotas SET vcpus = 1000, memory_mib = 1000000, disk_gib = 10000, \
+         vm_count = 1000 WHERE project_id = $1",
+    )
+    .bind(&project_id)
+    .execute(test.db.pool())
+    .await
+    .expect("room");
     let state = app_state_on(test.db.clone(), auth, cluster);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
