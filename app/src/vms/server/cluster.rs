@@ -217,25 +217,36 @@ async fn keep_data_volume(
     let volumes = data_volumes(cluster, namespace);
     let what = format!("Disk \"{name}\"");
     let name = name.as_str();
-    let Some(volume) = cluster.call(&what, volumes.get_opt(name)).await? else {
-        return Ok(());
-    };
-    let owners: Vec<_> = volume
-        .metadata
-        .owner_references
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|owner| owner.uid != vm_uid)
-        .collect();
-    // The resourceVersion makes a concurrent change a conflict rather than a lost update.
-    let patch = json!({"metadata": {
-        "ownerReferences": owners,
-        "resourceVersion": volume.metadata.resource_version,
-    }});
-    let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
-    let patched = volumes.patch(name, &params, &patch);
-    cluster.call(&what, patched).await.map(|_| ())
+    // CDI writes the status of a disk being imported every few seconds, which moves its
+    // resourceVersion: read again and retry a few times before calling it a conflict.
+    let mut attempts = 0;
+    loop {
+        let Some(volume) = cluster.call(&what, volumes.get_opt(name)).await? else {
+            return Ok(());
+        };
+        let owners: Vec<_> = volume
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|owner| owner.uid != vm_uid)
+            .collect();
+        // The resourceVersion makes a concurrent change a conflict rather than a lost update.
+        let patch = json!({"metadata": {
+            "ownerReferences": owners,
+            "resourceVersion": volume.metadata.resource_version,
+        }});
+        let (params, patch) = (PatchParams::default(), Patch::Merge(&patch));
+        let patched = volumes.patch(name, &params, &patch);
+        match cluster.call(&what, patched).await {
+            Err(AppError::Conflict { .. }) if attempts < KEEP_ATTEMPTS => attempts += 1,
+            answer => return answer.map(|_| ()),
+        }
+    }
 }
+
+/// How often releasing a disk is tried again after a concurrent change.
+const KEEP_ATTEMPTS: u32 = 5;
 
 /// Deletes the VM. Its DataVolumes are owned by it and go with it, unless `disks` says to
 /// keep them, in which case they are released first.
