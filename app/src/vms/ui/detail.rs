@@ -387,6 +387,12 @@ fn Resize(vm: VmSummary) -> impl IntoView {
         let (slug, namespace) = (vm.project.clone(), vm.namespace.clone());
         live_quota(move || slug.clone(), move |changed| changed == namespace)
     };
+    // The VM's own change event comes too, but the form should not depend on it.
+    Effect::new(move |_| {
+        if matches!(resize.value().get(), Some(Ok(()))) {
+            quota.refetch();
+        }
+    });
     let demand = {
         let vm = vm.clone();
         Signal::derive(move || resize_demand(&vm, &cpus.get(), &memory.get()))
