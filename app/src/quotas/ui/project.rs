@@ -14,7 +14,7 @@ use crate::{
     },
     AppError,
 };
-use leptos::prelude::*;
+use leptos::{lazy, prelude::*};
 
 /// Where a quota's limits come from, in words.
 fn source_text(quota: &ProjectQuota) -> String {
@@ -31,16 +31,13 @@ fn source_text(quota: &ProjectQuota) -> String {
 /// The value of the choice that stands for custom limits; template ids are UUIDs.
 const CUSTOM: &str = "custom";
 
-type SetQuota = Action<(String, QuotaChoice), Result<ProjectQuota, AppError>>;
-
 /// The project's quota and usage; `admin` (a global admin) may change the quota.
 #[component]
 pub fn ProjectQuotaSection(slug: String, admin: bool) -> impl IntoView {
-    let set: SetQuota = Action::new(|(slug, choice): &(String, QuotaChoice)| {
-        set_project_quota(slug.clone(), choice.clone())
-    });
+    let saved = RwSignal::new(0u32);
+    let editing = RwSignal::new(false);
     let quota = wire_resource(
-        move || (slug.clone(), set.version().get()),
+        move || (slug.clone(), saved.get()),
         |(slug, _)| get_project_quota(slug),
     );
     view! {
@@ -63,7 +60,7 @@ pub fn ProjectQuotaSection(slug: String, admin: bool) -> impl IntoView {
                         <p id="quota-source">{source_text(&quota)}</p>
                         {over}
                         <UsageBars quota=quota.clone() />
-                        {admin.then(|| view! { <QuotaEditor quota set /> })}
+                        {admin.then(|| view! { <EditorToggle quota saved editing /> })}
                     }.into_any()
                 })}
             </Transition>
@@ -71,10 +68,55 @@ pub fn ProjectQuotaSection(slug: String, admin: bool) -> impl IntoView {
     }
 }
 
+/// The button that opens the editor. The editor's code is fetched at the first click: only
+/// global admins use it, so it stays out of the main bundle.
+#[component]
+fn EditorToggle(
+    quota: ProjectQuota,
+    saved: RwSignal<u32>,
+    editing: RwSignal<bool>,
+) -> impl IntoView {
+    view! {
+        <button type="button" class="small quota-edit" aria-expanded=move || editing.get().to_string()
+            on:click=move |_| editing.update(|open| *open = !*open)>
+            "Change the quota"
+        </button>
+        {move || editing.get().then(|| {
+            let quota = quota.clone();
+            view! {
+                <Suspense fallback=|| view! { <p class="loading">"Loading the editor…"</p> }>
+                    {move || {
+                        let quota = quota.clone();
+                        Suspend::new(async move { quota_editor(quota, saved, editing).await })
+                    }}
+                </Suspense>
+            }
+        })}
+    }
+}
+
+#[lazy]
+fn quota_editor(quota: ProjectQuota, saved: RwSignal<u32>, editing: RwSignal<bool>) -> AnyView {
+    view! { <QuotaEditor quota saved editing /> }.into_any()
+}
+
 /// A global admin's choice: one of the templates, or custom limits. Lowering a limit below
 /// the usage is allowed; the bars then show the project over quota.
 #[component]
-fn QuotaEditor(quota: ProjectQuota, set: SetQuota) -> impl IntoView {
+fn QuotaEditor(
+    quota: ProjectQuota,
+    saved: RwSignal<u32>,
+    editing: RwSignal<bool>,
+) -> impl IntoView {
+    let set = Action::new(|(slug, choice): &(String, QuotaChoice)| {
+        set_project_quota(slug.clone(), choice.clone())
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = set.value().get() {
+            editing.set(false);
+            saved.update(|count| *count += 1);
+        }
+    });
     let templates = wire_resource(|| (), |_| list_quota_templates());
     let choice = RwSignal::new(
         quota
@@ -106,8 +148,7 @@ fn QuotaEditor(quota: ProjectQuota, set: SetQuota) -> impl IntoView {
         set.dispatch((slug.clone(), choice));
     };
     view! {
-        <details class="quota-editor">
-            <summary>"Change the quota"</summary>
+        <div class="quota-editor">
             <form class="form" novalidate on:submit=on_submit>
                 <label for="quota-choice">"Limits"</label>
                 <Transition fallback=|| view! { <p class="loading">"Loading templates…"</p> }>
@@ -132,7 +173,7 @@ fn QuotaEditor(quota: ProjectQuota, set: SetQuota) -> impl IntoView {
                 <button type="submit" class="primary" disabled=move || set.pending().get()>"Save quota"</button>
                 <p class="form-error" role="alert">{other_error}</p>
             </form>
-        </details>
+        </div>
     }
 }
 
