@@ -162,6 +162,11 @@ pub fn QuotaTemplatesPage() -> impl IntoView {
 #[component]
 fn ApplyOffer(save: Save, apply: Action<String, Result<u64, AppError>>) -> impl IntoView {
     let applied_for = RwSignal::new(None::<String>);
+    // A new save makes a new offer, even for the template applied before.
+    Effect::new(move |_| {
+        save.version().track();
+        applied_for.set(None);
+    });
     let offer = move || match save.value().get() {
         Some(Ok(template)) if template.projects > 0 => Some(template),
         _ => None,
