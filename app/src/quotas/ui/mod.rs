@@ -11,5 +11,5 @@ mod templates;
 pub use bars::UsageBars;
 pub use overview::QuotaUsagePage;
 pub use project::ProjectQuotaSection;
-pub use room::{live_quota, QuotaRoom};
+pub use room::ProjectRoom;
 pub use templates::QuotaTemplatesPage;

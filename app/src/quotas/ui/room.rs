@@ -12,20 +12,23 @@ use crate::{
     },
     AppError,
 };
-use leptos::prelude::*;
+use leptos::{lazy, prelude::*};
 
 /// A project's quota as a form needs it.
-pub type LiveQuota = LocalResource<Option<Result<ProjectQuota, AppError>>>;
+type LiveQuota = LocalResource<Option<Result<ProjectQuota, AppError>>>;
 
-/// The quota of the project `slug()` (none while it is empty), loaded in the browser and
-/// fetched again when a VM in a namespace `watched` accepts changes or goes, or when events
-/// were missed: another member's VM takes room while the form is open.
-pub fn live_quota(
-    slug: impl Fn() -> String + Send + Sync + 'static,
-    watched: impl Fn(&str) -> bool + Send + Sync + 'static,
+/// The quota of the project `slug` (none while it is empty), loaded in the browser and
+/// fetched again when `refresh` changes, when a VM in a namespace `watched` accepts changes
+/// or goes, or when events were missed: another member's VM takes room while the form is
+/// open.
+fn live_quota(
+    slug: Signal<String>,
+    refresh: Signal<usize>,
+    watched: Callback<String, bool>,
 ) -> LiveQuota {
     let quota = LocalResource::new(move || {
-        let slug = slug();
+        let slug = slug.get();
+        refresh.track();
         async move {
             if slug.is_empty() {
                 None
@@ -38,13 +41,57 @@ pub fn live_quota(
     let refetch_soon = fetch_soon(feed, move || quota.refetch());
     if let Some(feed) = feed {
         feed.listen(move |event| match event {
-            LiveEvent::VmChanged { vm } if watched(&vm.namespace) => refetch_soon(),
-            LiveEvent::VmRemoved { namespace, .. } if watched(namespace) => refetch_soon(),
+            LiveEvent::VmChanged { vm } if watched.run(vm.namespace.clone()) => refetch_soon(),
+            LiveEvent::VmRemoved { namespace, .. } if watched.run(namespace.clone()) => {
+                refetch_soon()
+            }
             LiveEvent::Resync | LiveEvent::AccessChanged => refetch_soon(),
             _ => {}
         });
     }
     quota
+}
+
+/// The room of the project `slug` for a form (see [`QuotaRoom`]), shown once the page runs in
+/// the browser, from its own chunk: the quota is fetched there anyway, and the main bundle
+/// stays small.
+#[component]
+pub fn ProjectRoom(
+    slug: Signal<String>,
+    /// Changes after the form changed the project's usage itself.
+    refresh: Signal<usize>,
+    /// Whether a live event's namespace is the project's.
+    watched: Callback<String, bool>,
+    resources: &'static [Quantity],
+    demand: Signal<Option<Amounts>>,
+    after: &'static str,
+) -> impl IntoView {
+    let mounted = RwSignal::new(false);
+    Effect::new(move |_| mounted.set(true));
+    move || {
+        mounted.get().then(|| {
+            view! {
+                <Suspense fallback=|| view! { <p class="loading">"Loading the project's quota…"</p> }>
+                    {move || Suspend::new(async move {
+                        project_room(slug, refresh, watched, resources, demand, after).await
+                    })}
+                </Suspense>
+            }
+        })
+    }
+}
+
+#[lazy]
+fn project_room(
+    slug: Signal<String>,
+    refresh: Signal<usize>,
+    watched: Callback<String, bool>,
+    resources: &'static [Quantity],
+    demand: Signal<Option<Amounts>>,
+    after: &'static str,
+) -> AnyView {
+    let quota = live_quota(slug, refresh, watched);
+    view! { <QuotaRoom quota resources demand after /> }.into_any()
 }
 
 /// What is left of `resource` once `demand` is taken: "1024 MiB left", "6144 MiB short".
@@ -70,7 +117,7 @@ fn free_text(quota: &ProjectQuota, resource: Quantity) -> String {
 /// form's numbers do not parse) would leave, and, when it would not fit, the refusal the
 /// server would give.
 #[component]
-pub fn QuotaRoom(
+fn QuotaRoom(
     quota: LiveQuota,
     resources: &'static [Quantity],
     demand: Signal<Option<Amounts>>,

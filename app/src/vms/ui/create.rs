@@ -5,7 +5,7 @@ use crate::resource::wire_resource;
 use crate::{
     quotas::{
         types::{Amounts, Resource as Quantity},
-        ui::{live_quota, QuotaRoom},
+        ui::ProjectRoom,
     },
     vms::{
         api::{create_vm, vm_projects},
@@ -78,17 +78,14 @@ pub fn NewVmPage() -> impl IntoView {
     let submitted = RwSignal::new(false);
     let projects = wire_resource(|| (), |_| vm_projects());
     let project = Memo::new(move |_| form.with(|form| form.project.clone()));
-    let quota = live_quota(
-        move || project.get(),
-        move |namespace| {
-            let slug = project.get_untracked();
-            projects.with_untracked(|choices| {
-                matches!(choices, Some(Ok(choices)) if choices
-                    .iter()
-                    .any(|choice| choice.slug == slug && choice.namespace == namespace))
-            })
-        },
-    );
+    let watched = Callback::new(move |namespace: String| {
+        let slug = project.get_untracked();
+        projects.with_untracked(|choices| {
+            matches!(choices, Some(Ok(choices)) if choices
+                .iter()
+                .any(|choice| choice.slug == slug && choice.namespace == namespace))
+        })
+    });
     let vm_demand = Signal::derive(move || form.with(demand));
     let create = Action::new(|form: &NewVmForm| create_vm(form.clone()));
     let navigate = use_navigate();
@@ -239,7 +236,7 @@ pub fn NewVmPage() -> impl IntoView {
                 </select>
                 <p class="field-error" role="alert">{error_for("run_strategy")}</p>
 
-                <QuotaRoom quota resources=&ROOM demand=vm_demand after="After this VM" />
+                <ProjectRoom slug=project.into() refresh=Signal::stored(0) watched resources=&ROOM demand=vm_demand after="After this VM" />
 
                 <button type="submit" class="primary" disabled=move || create.pending().get()>
                     {move || if create.pending().get() { "Creating…" } else { "Create VM" }}

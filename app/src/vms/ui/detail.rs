@@ -13,7 +13,7 @@ use crate::{
     projects::ui::{field_message, other_message},
     quotas::{
         types::{Amounts, Resource as Quantity},
-        ui::{live_quota, QuotaRoom},
+        ui::ProjectRoom,
     },
     realtime::{types::LiveEvent, ui::use_live_feed},
     vms::{
@@ -383,16 +383,10 @@ fn Resize(vm: VmSummary) -> impl IntoView {
             resize_vm(project.clone(), name.clone(), cpus.clone(), memory.clone())
         },
     );
-    let quota = {
-        let (slug, namespace) = (vm.project.clone(), vm.namespace.clone());
-        live_quota(move || slug.clone(), move |changed| changed == namespace)
+    let watched = {
+        let namespace = vm.namespace.clone();
+        Callback::new(move |changed: String| changed == namespace)
     };
-    // The VM's own change event comes too, but the form should not depend on it.
-    Effect::new(move |_| {
-        if matches!(resize.value().get(), Some(Ok(()))) {
-            quota.refetch();
-        }
-    });
     let demand = {
         let vm = vm.clone();
         Signal::derive(move || resize_demand(&vm, &cpus.get(), &memory.get()))
@@ -421,7 +415,7 @@ fn Resize(vm: VmSummary) -> impl IntoView {
                 <input id="resize-memory" type="number" min=MIN_MEMORY_MIB max=MAX_MEMORY_MIB step="128" prop:value=memory
                     on:input=move |event| memory.set(event_target_value(&event)) />
                 <p class="field-error" role="alert">{field_error("memory_mib")}</p>
-                <QuotaRoom quota resources=&RESIZED demand after="After the resize" />
+                <ProjectRoom slug=Signal::stored(vm.project.clone()) refresh=resize.version().into() watched resources=&RESIZED demand after="After the resize" />
                 <button type="submit" class="primary" disabled=move || resize.pending().get()>
                     {move || if resize.pending().get() { "Resizing…" } else { "Resize" }}
                 </button>
