@@ -11,5 +11,5 @@ mod templates;
 pub use bars::UsageBars;
 pub use overview::QuotaUsagePage;
 pub use project::ProjectQuotaSection;
-pub use room::ProjectRoom;
+pub use room::{ProjectRoom, Room};
 pub use templates::QuotaTemplatesPage;

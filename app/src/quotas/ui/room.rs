@@ -52,29 +52,31 @@ fn live_quota(
     quota
 }
 
-/// The room of the project `slug` for a form (see [`QuotaRoom`]), shown once the page runs in
-/// the browser, from its own chunk: the quota is fetched there anyway, and the main bundle
-/// stays small.
-#[component]
-pub fn ProjectRoom(
-    slug: Signal<String>,
+/// What a form's room shows: which project, which resources, and what the form asks for.
+#[derive(Clone, Copy)]
+pub struct Room {
+    pub slug: Signal<String>,
     /// Changes after the form changed the project's usage itself.
-    refresh: Signal<usize>,
+    pub refresh: Signal<usize>,
     /// Whether a live event's namespace is the project's.
-    watched: Callback<String, bool>,
-    resources: &'static [Quantity],
-    demand: Signal<Option<Amounts>>,
-    after: &'static str,
-) -> impl IntoView {
+    pub watched: Callback<String, bool>,
+    pub resources: &'static [Quantity],
+    pub demand: Signal<Option<Amounts>>,
+    /// The heading of the last column: "After this VM", "After the resize".
+    pub after: &'static str,
+}
+
+/// A form's [`Room`] (see [`QuotaRoom`]), shown once the page runs in the browser, from its
+/// own chunk: the quota is fetched there anyway, and the main bundle stays small.
+#[component]
+pub fn ProjectRoom(room: Room) -> impl IntoView {
     let mounted = RwSignal::new(false);
     Effect::new(move |_| mounted.set(true));
     move || {
         mounted.get().then(|| {
             view! {
                 <Suspense fallback=|| view! { <p class="loading">"Loading the project's quota…"</p> }>
-                    {move || Suspend::new(async move {
-                        project_room(slug, refresh, watched, resources, demand, after).await
-                    })}
+                    {move || Suspend::new(async move { project_room(room).await })}
                 </Suspense>
             }
         })
@@ -82,16 +84,10 @@ pub fn ProjectRoom(
 }
 
 #[lazy]
-fn project_room(
-    slug: Signal<String>,
-    refresh: Signal<usize>,
-    watched: Callback<String, bool>,
-    resources: &'static [Quantity],
-    demand: Signal<Option<Amounts>>,
-    after: &'static str,
-) -> AnyView {
-    let quota = live_quota(slug, refresh, watched);
-    view! { <QuotaRoom quota resources demand after /> }.into_any()
+fn project_room(room: Room) -> AnyView {
+    let quota = live_quota(room.slug, room.refresh, room.watched);
+    view! { <QuotaRoom quota resources=room.resources demand=room.demand after=room.after /> }
+        .into_any()
 }
 
 /// What is left of `resource` once `demand` is taken: "1024 MiB left", "6144 MiB short".

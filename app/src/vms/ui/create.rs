@@ -5,7 +5,7 @@ use crate::resource::wire_resource;
 use crate::{
     quotas::{
         types::{Amounts, Resource as Quantity},
-        ui::ProjectRoom,
+        ui::{ProjectRoom, Room},
     },
     vms::{
         api::{create_vm, vm_projects},
@@ -236,7 +236,14 @@ pub fn NewVmPage() -> impl IntoView {
                 </select>
                 <p class="field-error" role="alert">{error_for("run_strategy")}</p>
 
-                <ProjectRoom slug=project.into() refresh=Signal::stored(0) watched resources=&ROOM demand=vm_demand after="After this VM" />
+                <ProjectRoom room=Room {
+                    slug: project.into(),
+                    refresh: Signal::stored(0),
+                    watched,
+                    resources: &ROOM,
+                    demand: vm_demand,
+                    after: "After this VM",
+                } />
 
                 <button type="submit" class="primary" disabled=move || create.pending().get()>
                     {move || if create.pending().get() { "Creating…" } else { "Create VM" }}

@@ -13,7 +13,7 @@ use crate::{
     projects::ui::{field_message, other_message},
     quotas::{
         types::{Amounts, Resource as Quantity},
-        ui::ProjectRoom,
+        ui::{ProjectRoom, Room},
     },
     realtime::{types::LiveEvent, ui::use_live_feed},
     vms::{
@@ -415,7 +415,14 @@ fn Resize(vm: VmSummary) -> impl IntoView {
                 <input id="resize-memory" type="number" min=MIN_MEMORY_MIB max=MAX_MEMORY_MIB step="128" prop:value=memory
                     on:input=move |event| memory.set(event_target_value(&event)) />
                 <p class="field-error" role="alert">{field_error("memory_mib")}</p>
-                <ProjectRoom slug=Signal::stored(vm.project.clone()) refresh=resize.version().into() watched resources=&RESIZED demand after="After the resize" />
+                <ProjectRoom room=Room {
+                    slug: Signal::stored(vm.project.clone()),
+                    refresh: resize.version().into(),
+                    watched,
+                    resources: &RESIZED,
+                    demand,
+                    after: "After the resize",
+                } />
                 <button type="submit" class="primary" disabled=move || resize.pending().get()>
                     {move || if resize.pending().get() { "Resizing…" } else { "Resize" }}
                 </button>
