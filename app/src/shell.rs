@@ -8,6 +8,7 @@ use crate::{
     },
     components::{Layout, NotFound},
     projects::ui::{ProjectPage, ProjectsPage},
+    quotas::ui::{QuotaTemplatesPage, QuotaUsagePage},
     system::ui::{AdminPage, DashboardPage},
     vms::ui::{NewVmPage, VmListPage, VmPage},
 };
@@ -95,6 +96,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin") view={Lazy::<AdminPageRoute>::new()} />
                     <Route path=path!("admin/users") view={Lazy::<AdminUsersPageRoute>::new()} />
                     <Route path=path!("admin/oidc") view={Lazy::<AdminOidcPageRoute>::new()} />
+                    <Route path=path!("admin/quotas") view={Lazy::<QuotaTemplatesPageRoute>::new()} />
+                    <Route path=path!("admin/quota-usage") view={Lazy::<QuotaUsagePageRoute>::new()} />
                     <Route path=path!("account") view={Lazy::<AccountPageRoute>::new()} />
                     <Route path=path!("account/password") view={Lazy::<PasswordPageRoute>::new()} />
                     <Route path=path!("account/mfa") view={Lazy::<MfaSettingsPageRoute>::new()} />
@@ -132,6 +135,8 @@ lazy_pages! {
     AdminPage => AdminPageRoute,
     AdminUsersPage => AdminUsersPageRoute,
     AdminOidcPage => AdminOidcPageRoute,
+    QuotaTemplatesPage => QuotaTemplatesPageRoute,
+    QuotaUsagePage => QuotaUsagePageRoute,
     AccountPage => AccountPageRoute,
     PasswordPage => PasswordPageRoute,
     MfaSettingsPage => MfaSettingsPageRoute,

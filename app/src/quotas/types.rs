@@ -187,6 +187,17 @@ impl LimitsForm {
         }
     }
 
+    pub fn set(&mut self, resource: Resource, text: String) {
+        match resource {
+            Resource::Vcpus => self.vcpus = text,
+            Resource::MemoryMib => self.memory_mib = text,
+            Resource::DiskGib => self.disk_gib = text,
+            Resource::VmCount => self.vm_count = text,
+            Resource::SnapshotCount => self.snapshot_count = text,
+            Resource::SnapshotGib => self.snapshot_gib = text,
+        }
+    }
+
     /// The limits, or the first field that is not a whole number from 0 to [`MAX_LIMIT`]
     /// with its message.
     pub fn parse(&self) -> Result<Amounts, (&'static str, String)> {
@@ -358,5 +369,33 @@ mod tests {
         assert_eq!(form.parse().map_err(|(field, _)| field), Err("memory_mib"));
         form.memory_mib = "lots".into();
         assert!(form.parse().is_err());
+    }
+
+    #[test]
+    fn each_limit_is_typed_into_its_own_field() {
+        let mut form = LimitsForm::default();
+        for (resource, text) in Resource::ALL
+            .into_iter()
+            .zip(["1", "2", "3", "4", "5", "6"])
+        {
+            form.set(resource, text.to_owned());
+        }
+        for (resource, text) in Resource::ALL
+            .into_iter()
+            .zip(["1", "2", "3", "4", "5", "6"])
+        {
+            assert_eq!(form.text(resource), text);
+        }
+        assert_eq!(
+            form.parse(),
+            Ok(Amounts {
+                vcpus: 1,
+                memory_mib: 2,
+                disk_gib: 3,
+                vm_count: 4,
+                snapshot_count: 5,
+                snapshot_gib: 6,
+            })
+        );
     }
 }

@@ -84,6 +84,30 @@ pub fn use_live_feed() -> Option<LiveFeed> {
     use_context::<LiveFeed>()
 }
 
+/// A call that runs `fetch` a quarter of a second after it is first made, once however many
+/// calls come meanwhile (a burst of events makes one fetch), and not at all once `feed`
+/// has ended. Read the feed where the page is built: a timeout runs without context.
+pub fn fetch_soon(
+    feed: Option<LiveFeed>,
+    fetch: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl Fn() + Copy + Send + Sync + 'static {
+    let due = StoredValue::new(false);
+    move || {
+        if !due.get_value() {
+            due.set_value(true);
+            set_timeout(
+                move || {
+                    due.set_value(false);
+                    if feed.is_none_or(|feed| feed.active()) {
+                        fetch();
+                    }
+                },
+                std::time::Duration::from_millis(250),
+            );
+        }
+    }
+}
+
 #[cfg(feature = "hydrate")]
 mod connection {
     use super::{LiveEvent, LiveFeed, LiveState};

@@ -1,6 +1,11 @@
 use super::api::{check_admin, get_server_info, is_cluster_simulated};
 use crate::resource::wire_resource;
-use crate::{projects::api::project_overview, vms::ui::StatusBadge, AppError};
+use crate::{
+    projects::api::project_overview,
+    quotas::{api::my_quotas, ui::UsageBars},
+    vms::ui::StatusBadge,
+    AppError,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -47,10 +52,12 @@ pub fn DashboardPage() -> impl IntoView {
     }
 }
 
-/// A card per project of the user: their role, its members, its VMs by status.
+/// A card per project of the user: their role, its members, its VMs by status, its usage
+/// against its quota.
 #[component]
 fn ProjectCards() -> impl IntoView {
     let cards = wire_resource(|| (), |_| project_overview());
+    let quotas = wire_resource(|| (), |_| my_quotas());
     view! {
         <section aria-labelledby="projects-heading">
             <h2 id="projects-heading">"Your projects"</h2>
@@ -62,10 +69,20 @@ fn ProjectCards() -> impl IntoView {
                             <p class="empty-state">"You are not a member of any project yet. Ask a project's owner to add you."</p>
                         }.into_any());
                     }
+                    // The cards stand without the quotas: their failure is said once, above them.
+                    let (quotas, quota_error) = match quotas.await {
+                        Ok(quotas) => (quotas, None),
+                        Err(error) => (Vec::new(), Some(format!("Quota usage could not be loaded: {error}"))),
+                    };
                     Ok(view! {
+                        {quota_error.map(|error| view! { <p class="form-error">{error}</p> })}
                         <ul class="link-cards">
                             {cards.into_iter().map(|card| {
                                 let project = card.project;
+                                let bars = quotas
+                                    .iter()
+                                    .find(|quota| quota.project_slug == project.slug)
+                                    .map(|quota| view! { <UsageBars quota=quota.clone() /> });
                                 let role = format!("Your role: {}", project.role_label());
                                 let members = match card.members {
                                     1 => "1 member".to_owned(),
@@ -87,6 +104,7 @@ fn ProjectCards() -> impl IntoView {
                                         <h3><A href=format!("/projects/{}", project.slug)>{project.name}</A></h3>
                                         <p>{role}" · "{members}</p>
                                         {vms}
+                                        {bars}
                                     </li>
                                 }
                             }).collect_view()}
@@ -125,6 +143,14 @@ fn AdminLinks() -> impl IntoView {
                 <li class="card">
                     <h2><A href="/admin/oidc">"Sign-in providers"</A></h2>
                     <p>"Add OpenID Connect providers users can sign in with."</p>
+                </li>
+                <li class="card">
+                    <h2><A href="/admin/quotas">"Quota templates"</A></h2>
+                    <p>"Define the limits projects get, and apply changed limits to the projects that use them."</p>
+                </li>
+                <li class="card">
+                    <h2><A href="/admin/quota-usage">"Quota usage"</A></h2>
+                    <p>"Every project's usage against its quota, the nearest to their limits first."</p>
                 </li>
                 <li class="card">
                     <h2><A href="/account/mfa">"Two-factor policy"</A></h2>

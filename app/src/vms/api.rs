@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 pub struct ProjectChoice {
     pub slug: String,
     pub name: String,
+    /// What live events name the project's VMs by: the form's remaining room is fetched
+    /// again when one of them changes.
+    pub namespace: String,
 }
 
 /// One page of the VMs the user may see. `pushed` marks a fetch the page makes on its own
@@ -88,6 +91,7 @@ pub async fn vm_projects() -> Result<Vec<ProjectChoice>, AppError> {
         .map(|access| ProjectChoice {
             slug: access.project().slug.clone(),
             name: access.project().name.clone(),
+            namespace: access.project().namespace.clone(),
         })
         .collect())
 }

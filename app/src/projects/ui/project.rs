@@ -9,6 +9,7 @@ use crate::{
         api::{get_project, preview_project_deletion, DeleteProject, UpdateProject},
         types::ProjectSummary,
     },
+    quotas::ui::ProjectQuotaSection,
     vms::{api::list_vms, types::VmQuery},
     AppError,
 };
@@ -95,6 +96,7 @@ fn Project(project: ProjectSummary, update: ServerAction<UpdateProject>) -> impl
                     })}
                 </p>
             </section>
+            <ProjectQuotaSection slug=slug.clone() admin=project.standing.global_admin />
             {may_edit.then(|| view! { <EditForm project=project.clone() update /> })}
             <Members project=project.clone() />
             {may_delete.then(|| view! { <DeleteSection project=project.clone() /> })}

@@ -3,6 +3,10 @@
 
 use crate::resource::wire_resource;
 use crate::{
+    quotas::{
+        types::{Amounts, Resource as Quantity},
+        ui::{ProjectRoom, Room},
+    },
     vms::{
         api::{create_vm, vm_projects},
         new_vm::{
@@ -37,6 +41,30 @@ fn text_field(
     )
 }
 
+/// What the quota counts of the VM typed so far: none while a number does not parse. Only
+/// an imported image takes a disk; a container disk lives in the node's storage.
+fn demand(form: &NewVmForm) -> Option<Amounts> {
+    let number = |text: &str| text.trim().parse::<i64>().ok().filter(|n| *n >= 0);
+    let disk = if form.image == "url" {
+        number(&form.disk_gib)?
+    } else {
+        0
+    };
+    Some(Amounts::vm(
+        number(&form.cpus)?,
+        number(&form.memory_mib)?,
+        disk,
+    ))
+}
+
+/// The resources a new VM takes.
+const ROOM: [Quantity; 4] = [
+    Quantity::Vcpus,
+    Quantity::MemoryMib,
+    Quantity::DiskGib,
+    Quantity::VmCount,
+];
+
 #[component]
 pub fn NewVmPage() -> impl IntoView {
     let form = RwSignal::new(NewVmForm {
@@ -49,6 +77,16 @@ pub fn NewVmPage() -> impl IntoView {
     });
     let submitted = RwSignal::new(false);
     let projects = wire_resource(|| (), |_| vm_projects());
+    let project = Memo::new(move |_| form.with(|form| form.project.clone()));
+    let watched = Callback::new(move |namespace: String| {
+        let slug = project.get_untracked();
+        projects.with_untracked(|choices| {
+            matches!(choices, Some(Ok(choices)) if choices
+                .iter()
+                .any(|choice| choice.slug == slug && choice.namespace == namespace))
+        })
+    });
+    let vm_demand = Signal::derive(move || form.with(demand));
     let create = Action::new(|form: &NewVmForm| create_vm(form.clone()));
     let navigate = use_navigate();
     Effect::new(move |_| {
@@ -198,11 +236,42 @@ pub fn NewVmPage() -> impl IntoView {
                 </select>
                 <p class="field-error" role="alert">{error_for("run_strategy")}</p>
 
+                <ProjectRoom room=Room {
+                    slug: project.into(),
+                    refresh: Signal::stored(0),
+                    watched,
+                    resources: &ROOM,
+                    demand: vm_demand,
+                    after: "After this VM",
+                } />
+
                 <button type="submit" class="primary" disabled=move || create.pending().get()>
                     {move || if create.pending().get() { "Creating…" } else { "Create VM" }}
                 </button>
                 <p class="form-error" role="alert">{other_error}</p>
             </form>
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::demand;
+    use crate::{quotas::types::Amounts, vms::new_vm::NewVmForm};
+
+    #[test]
+    fn only_an_imported_image_takes_disk_from_the_quota() {
+        let mut form = NewVmForm {
+            cpus: "2".into(),
+            memory_mib: "4096".into(),
+            image: "fedora".into(),
+            disk_gib: "30".into(),
+            ..NewVmForm::default()
+        };
+        assert_eq!(demand(&form), Some(Amounts::vm(2, 4096, 0)));
+        form.image = "url".into();
+        assert_eq!(demand(&form), Some(Amounts::vm(2, 4096, 30)));
+        form.memory_mib = "lots".into();
+        assert_eq!(demand(&form), None);
     }
 }

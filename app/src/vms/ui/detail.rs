@@ -10,10 +10,16 @@ use crate::{
     audit::{types::AuditScope, ui::AuditLog},
     authz,
     components::format_utc,
+    projects::ui::{field_message, other_message},
+    quotas::{
+        types::{Amounts, Resource as Quantity},
+        ui::{ProjectRoom, Room},
+    },
     realtime::{types::LiveEvent, ui::use_live_feed},
     vms::{
-        api::{delete_vm, get_vm},
-        types::{DiskDisposal, DiskImport, VmAction, VmDetail},
+        api::{delete_vm, get_vm, resize_vm},
+        new_vm::{MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB},
+        types::{DiskDisposal, DiskImport, VmAction, VmDetail, VmStatus, VmSummary},
     },
     AppError,
 };
@@ -171,6 +177,7 @@ fn Detail(detail: VmDetail, runner: ActionRunner) -> impl IntoView {
         .role
         .map_or("Global admin", |role| role.label());
     let vm_name = vm.name.clone();
+    let resized = vm.clone();
     view! {
         <div class="card">
             {(may_operate || may_delete).then(|| view! {
@@ -218,6 +225,7 @@ fn Detail(detail: VmDetail, runner: ActionRunner) -> impl IntoView {
                 </dd>
             </dl>
         </div>
+        {may_delete.then(|| view! { <Resize vm=resized /> })}
         <Activity detail=detail.clone() />
         <section class="card" aria-labelledby="conditions-heading">
             <h2 id="conditions-heading">"Conditions"</h2>
@@ -337,5 +345,129 @@ fn Activity(detail: VmDetail) -> impl IntoView {
             <h2 id="events-heading">"Events"</h2>
             {events}
         </section>
+    }
+}
+
+/// What a resize takes from the project's quota: the growth only, so that shrinking is
+/// never refused; none while a number does not parse.
+fn resize_demand(vm: &VmSummary, cpus: &str, memory_mib: &str) -> Option<Amounts> {
+    let cpus = cpus.trim().parse::<i64>().ok()?;
+    let memory_mib = memory_mib.trim().parse::<i64>().ok()?;
+    Some(Amounts {
+        vcpus: cpus - i64::from(vm.cpus),
+        memory_mib: memory_mib - i64::try_from(vm.memory_mib).ok()?,
+        ..Amounts::default()
+    })
+}
+
+/// The resources a resize changes.
+const RESIZED: [Quantity; 2] = [Quantity::Vcpus, Quantity::MemoryMib];
+
+/// Changing the vCPUs and memory of a stopped VM, with the project's room shown as on the
+/// create form; a running VM would need a restart, so it is stopped first.
+#[component]
+fn Resize(vm: VmSummary) -> impl IntoView {
+    if vm.status != VmStatus::Stopped {
+        return view! {
+            <section class="card" aria-labelledby="resize-heading">
+                <h2 id="resize-heading">"Resize"</h2>
+                <p class="hint">"Stop the virtual machine to change its vCPUs and memory."</p>
+            </section>
+        }
+        .into_any();
+    }
+    let cpus = RwSignal::new(vm.cpus.to_string());
+    let memory = RwSignal::new(vm.memory_mib.to_string());
+    let resize = Action::new(
+        |(project, name, cpus, memory): &(String, String, String, String)| {
+            resize_vm(project.clone(), name.clone(), cpus.clone(), memory.clone())
+        },
+    );
+    let watched = {
+        let namespace = vm.namespace.clone();
+        Callback::new(move |changed: String| changed == namespace)
+    };
+    let demand = {
+        let vm = vm.clone();
+        Signal::derive(move || resize_demand(&vm, &cpus.get(), &memory.get()))
+    };
+    let field_error = move |field: &'static str| move || field_message(resize.value().get(), field);
+    let other_error = move || other_message(resize.value().get());
+    let (project, name) = (vm.project.clone(), vm.name.clone());
+    let on_submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        resize.dispatch((
+            project.clone(),
+            name.clone(),
+            cpus.get_untracked(),
+            memory.get_untracked(),
+        ));
+    };
+    view! {
+        <section class="card" aria-labelledby="resize-heading">
+            <h2 id="resize-heading">"Resize"</h2>
+            <form class="form" novalidate on:submit=on_submit data-testid="resize-form">
+                <label for="resize-cpus">"vCPUs"</label>
+                <input id="resize-cpus" type="number" min="1" max=MAX_CPUS step="1" prop:value=cpus
+                    on:input=move |event| cpus.set(event_target_value(&event)) />
+                <p class="field-error" role="alert">{field_error("cpus")}</p>
+                <label for="resize-memory">"Memory (MiB)"</label>
+                <input id="resize-memory" type="number" min=MIN_MEMORY_MIB max=MAX_MEMORY_MIB step="128" prop:value=memory
+                    on:input=move |event| memory.set(event_target_value(&event)) />
+                <p class="field-error" role="alert">{field_error("memory_mib")}</p>
+                <ProjectRoom room=Room {
+                    slug: Signal::stored(vm.project.clone()),
+                    refresh: resize.version().into(),
+                    watched,
+                    resources: &RESIZED,
+                    demand,
+                    after: "After the resize",
+                } />
+                <button type="submit" class="primary" disabled=move || resize.pending().get()>
+                    {move || if resize.pending().get() { "Resizing…" } else { "Resize" }}
+                </button>
+                <p class="form-error" role="alert">{other_error}</p>
+                <Show when=move || matches!(resize.value().get(), Some(Ok(())))>
+                    <p class="notice" role="status">"Resized: the new size applies from its next start."</p>
+                </Show>
+            </form>
+        </section>
+    }
+    .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resize_demand;
+    use crate::{
+        quotas::types::Amounts,
+        vms::types::{VmStatus, VmSummary},
+    };
+
+    #[test]
+    fn a_resize_takes_only_its_growth() {
+        let vm = VmSummary {
+            namespace: "wukong-lab".into(),
+            name: "db".into(),
+            project: "lab".into(),
+            project_name: "Lab".into(),
+            status: VmStatus::Stopped,
+            run_strategy: None,
+            cpus: 2,
+            memory_mib: 4096,
+            ip: None,
+            guest_agent: false,
+            node: None,
+            created_ms: 0,
+        };
+        assert_eq!(
+            resize_demand(&vm, "4", "2048"),
+            Some(Amounts {
+                vcpus: 2,
+                memory_mib: -2048,
+                ..Amounts::default()
+            })
+        );
+        assert_eq!(resize_demand(&vm, "four", "2048"), None);
     }
 }

@@ -8,7 +8,7 @@ use crate::{
     projects::types::ProjectScope,
     realtime::{
         types::LiveEvent,
-        ui::{use_live_feed, LiveState},
+        ui::{fetch_soon, use_live_feed, LiveState},
     },
     vms::{
         api::{list_vms, run_vm_action},
@@ -19,7 +19,6 @@ use crate::{
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_query_map};
-use std::time::Duration;
 
 /// Memory as people read it: "512 MiB", "4 GiB", "1.5 GiB".
 pub fn memory_text(mib: u64) -> String {
@@ -224,23 +223,11 @@ pub fn VmListPage() -> impl IntoView {
     let runner = ActionRunner::new();
     // A change to a VM not on this page may still move it onto the page (or change the
     // count): fetch again, at most a few times a second however many events arrive.
-    let refetch_due = StoredValue::new(false);
     let feed = use_live_feed();
-    let refetch_soon = move || {
-        if !refetch_due.get_value() {
-            refetch_due.set_value(true);
-            set_timeout(
-                move || {
-                    refetch_due.set_value(false);
-                    if feed.is_none_or(|feed| feed.active()) {
-                        pushed.set_value(true);
-                        refresh.update(|count| *count += 1);
-                    }
-                },
-                Duration::from_millis(250),
-            );
-        }
-    };
+    let refetch_soon = fetch_soon(feed, move || {
+        pushed.set_value(true);
+        refresh.update(|count| *count += 1);
+    });
     if let Some(feed) = feed {
         feed.listen(move |event| match event {
             LiveEvent::VmChanged { vm } => {

@@ -1,1 +1,0 @@
-//! Quota pages (in progress).
