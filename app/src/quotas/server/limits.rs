@@ -104,12 +104,7 @@ pub(super) async fn give(
 /// Writes the project's limits into its namespace as the cluster's `ResourceQuota`
 /// (`mirror`); the namespace must exist.
 pub async fn mirror(state: &AppState, project_id: &str) -> Result<(), AppError> {
-    let namespace: Option<String> =
-        sqlx::query_scalar("SELECT namespace FROM projects WHERE id = $1")
-            .bind(project_id)
-            .fetch_optional(state.db.pool())
-            .await?;
-    let Some(namespace) = namespace else {
+    let Some(namespace) = super::namespace_of(&state.db, project_id).await? else {
         return Ok(());
     };
     let namespace = Namespace::parse(&namespace).map_err(AppError::internal)?;

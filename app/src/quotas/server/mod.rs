@@ -40,3 +40,11 @@ fn limits_json(limits: &Amounts) -> serde_json::Value {
         .collect::<serde_json::Map<_, _>>()
         .into()
 }
+
+/// The namespace of the project `project_id`, if the project exists.
+async fn namespace_of(db: &crate::db::Db, project_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT namespace FROM projects WHERE id = $1")
+        .bind(project_id)
+        .fetch_optional(db.pool())
+        .await
+}

@@ -188,12 +188,7 @@ async fn audit(
 /// Makes the reservations of `project_id` match its VMs in the cluster; how many it
 /// corrected.
 pub async fn reconcile(state: &AppState, project_id: &str) -> Result<usize, AppError> {
-    let namespace: Option<String> =
-        sqlx::query_scalar("SELECT namespace FROM projects WHERE id = $1")
-            .bind(project_id)
-            .fetch_optional(state.db.pool())
-            .await?;
-    let Some(namespace) = namespace else {
+    let Some(namespace) = super::namespace_of(&state.db, project_id).await? else {
         return Ok(0);
     };
     // Only rows last changed before this moment are judged: the list below is read after
