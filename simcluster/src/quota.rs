@@ -261,3 +261,44 @@ pub(super) fn recount(sim: &Sim, namespace: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::usage;
+    use crate::quantity::{self, Format};
+    use serde_json::json;
+
+    fn amount(usage: &super::Usage, name: &str) -> String {
+        let (nanos, format) = usage.get(name).copied().unwrap_or((0, Format::Decimal));
+        quantity::format(nanos, format)
+    }
+
+    /// `PodRequests`: containers and sidecars add up; an init container needs its own
+    /// requests plus the sidecars started before it; the pod is charged the larger.
+    #[test]
+    fn a_pod_is_charged_its_containers_sidecars_and_largest_init_need() {
+        let pod = json!({"spec": {
+            "containers": [
+                {"name": "a", "resources": {"requests": {"cpu": "200m", "memory": "1Gi"}}},
+                {"name": "b", "resources": {"requests": {"cpu": "1m", "memory": "1M"}}},
+            ],
+            "initContainers": [
+                {"name": "log", "restartPolicy": "Always",
+                    "resources": {"requests": {"cpu": "5m", "memory": "35M"}}},
+                {"name": "big", "resources": {"requests": {"cpu": "2", "memory": "10M"}}},
+            ],
+        }});
+        let charged = usage("pods", &pod);
+        // CPU: the init container's 2 cores with the 5m sidecar beat 206m.
+        assert_eq!(amount(&charged, "requests.cpu"), "2005m");
+        assert_eq!(amount(&charged, "cpu"), "2005m");
+        // Memory: 1Gi + 1M + 35M beats 10M + 35M; the sum keeps the first's binary format.
+        assert_eq!(amount(&charged, "requests.memory"), "1109741824");
+        assert_eq!(amount(&charged, "pods"), "1");
+        assert_eq!(amount(&charged, "count/pods"), "1");
+        let ended = json!({"spec": pod["spec"], "status": {"phase": "Succeeded"}});
+        assert!(usage("pods", &ended).is_empty());
+        let vm = usage("virtualmachines.kubevirt.io", &json!({}));
+        assert_eq!(amount(&vm, "count/virtualmachines.kubevirt.io"), "1");
+    }
+}
