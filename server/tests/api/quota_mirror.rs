@@ -154,6 +154,29 @@ async fn quota_refused_pod(cluster: &Cluster, namespace: &str, name: &str) -> Va
     panic!("the quota never refused the pod of {namespace}/{name}");
 }
 
+/// The messages of the namespace's `FailedCreate` events, once there is one.
+async fn refusal_events(cluster: &Cluster, namespace: &str) -> Vec<String> {
+    let resource = api_resource("", "v1", "Event", "events");
+    let event_api: Api<DynamicObject> =
+        Api::namespaced_with(cluster.client.clone(), namespace, &resource);
+    for _ in 0..300 {
+        let failed: Vec<String> = event_api
+            .list(&ListParams::default())
+            .await
+            .expect("events")
+            .items
+            .into_iter()
+            .filter(|event| event.data["reason"] == "FailedCreate")
+            .filter_map(|event| event.data["message"].as_str().map(str::to_owned))
+            .collect();
+        if !failed.is_empty() {
+            return failed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no FailedCreate event in {namespace}");
+}
+
 #[tokio::test]
 async fn apply_creates_the_mirror_and_updates_it_when_the_limits_change() {
     let sim = SimCluster::start_with(None, fast()).await.expect("sim");
@@ -279,18 +302,8 @@ async fn exact_fit(cluster: &Cluster) {
         quota_refusal(message, "project team-b").as_deref(),
         Some("memory: 2383.34 MiB requested, 2383 of 2383 MiB free in project team-b")
     );
-    let resource = api_resource("", "v1", "Event", "events");
-    let event_api: Api<DynamicObject> =
-        Api::namespaced_with(cluster.client.clone(), "team-b", &resource);
-    let failed: Vec<String> = event_api
-        .list(&ListParams::default())
-        .await
-        .expect("events")
-        .items
-        .into_iter()
-        .filter(|event| event.data["reason"] == "FailedCreate")
-        .filter_map(|event| event.data["message"].as_str().map(str::to_owned))
-        .collect();
+    // The event is posted after the condition is written: wait for it.
+    let failed = refusal_events(cluster, "team-b").await;
     assert!(
         failed.iter().any(|event| event
             .starts_with("Error creating pod: pods \"virt-launcher-larger-")
