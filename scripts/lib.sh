@@ -100,12 +100,33 @@ ensure_postgres() {
   apt_install postgresql
 }
 
+# The browser consoles' libraries (noVNC, xterm.js), from scripts/package.json into the
+# site's assets (public/console-assets, git-ignored), so that they are served from Wukong's own
+# origin like the rest of the site. Copied again only when the lock file changed.
+ensure_console_assets() {
+  ensure_npm "$REPO_ROOT/scripts"
+  local from="$REPO_ROOT/scripts/node_modules" to="$REPO_ROOT/public/console-assets"
+  local stamp="$to/.copied-from-lock"
+  if cmp -s "$REPO_ROOT/scripts/package-lock.json" "$stamp"; then
+    return
+  fi
+  say "copying noVNC and xterm.js into public/console-assets"
+  rm -rf "$to"
+  mkdir -p "$to/novnc" "$to/xterm"
+  cp -R "$from/@novnc/novnc/core" "$from/@novnc/novnc/vendor" "$from/@novnc/novnc/LICENSE.txt" "$to/novnc/"
+  cp "$from/@xterm/xterm/lib/xterm.mjs" "$from/@xterm/xterm/css/xterm.css" "$to/xterm/"
+  cp "$from/@xterm/xterm/LICENSE" "$to/xterm/LICENSE"
+  cp "$from/@xterm/addon-fit/lib/addon-fit.mjs" "$to/xterm/"
+  cp "$REPO_ROOT/scripts/package-lock.json" "$stamp"
+}
+
 # Everything `cargo leptos` needs to build the site.
 ensure_site_tools() {
   ensure_wasm_target
   ensure_wasm_bindgen
   ensure_cargo_leptos
   ensure_wasm_opt
+  ensure_console_assets
 }
 
 # The real Kubernetes control plane the cluster tests run against (end2end/controlplane):
