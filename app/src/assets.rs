@@ -67,18 +67,30 @@ impl Bundle {
     }
 }
 
-/// The files of the build in `pkg`, by name, leaving out the compressed copies (they are
-/// found beside each file when it is served).
+/// The files of the build in `pkg`, named by their paths below it (`snippets/…` holds the
+/// JavaScript the Rust code imports), leaving out the compressed copies (they are found
+/// beside each file when it is served).
 fn build_files(pkg: &Path) -> HashMap<String, PathBuf> {
-    let Ok(entries) = std::fs::read_dir(pkg) else {
-        return HashMap::new();
+    let mut files = HashMap::new();
+    collect_files(pkg, "", &mut files);
+    files
+}
+
+fn collect_files(dir: &Path, prefix: &str, files: &mut HashMap<String, PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
     };
-    entries
-        .flatten()
-        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
-        .filter_map(|entry| Some((entry.file_name().into_string().ok()?, entry.path())))
-        .filter(|(name, _)| !name.ends_with(".br") && !name.ends_with(".gz"))
-        .collect()
+    for entry in entries.flatten() {
+        let (Ok(name), Ok(kind)) = (entry.file_name().into_string(), entry.file_type()) else {
+            continue;
+        };
+        let path = format!("{prefix}{name}");
+        if kind.is_dir() {
+            collect_files(&entry.path(), &format!("{path}/"), files);
+        } else if kind.is_file() && !name.ends_with(".br") && !name.ends_with(".gz") {
+            files.insert(path, entry.path());
+        }
+    }
 }
 
 /// Sixteen hex digits of a SHA-256 over every file's name and content, in name order:
@@ -114,6 +126,8 @@ mod tests {
         std::fs::write(pkg.join("w.wasm.br"), b"compressed").unwrap();
         std::fs::write(pkg.join("chunk_1.wasm"), b"page").unwrap();
         std::fs::write(pkg.join("__wasm_split.___.js"), b"loader").unwrap();
+        std::fs::create_dir_all(pkg.join("snippets/app-1")).unwrap();
+        std::fs::write(pkg.join("snippets/app-1/console.js"), b"snippet").unwrap();
 
         let first = Bundle::load(&site, "pkg", "w", true);
         let dir = first.js.strip_suffix("w.js").unwrap();
@@ -126,6 +140,10 @@ mod tests {
         assert_eq!(
             first.file(&format!("{dir}chunk_1.wasm")),
             Some(pkg.join("chunk_1.wasm").as_path())
+        );
+        assert_eq!(
+            first.file(&format!("{dir}snippets/app-1/console.js")),
+            Some(pkg.join("snippets/app-1/console.js").as_path())
         );
         assert_eq!(first.file(&format!("{dir}w.wasm.br")), None);
         assert_eq!(first.file(&format!("{dir}../w.js")), None);

@@ -3,6 +3,9 @@
 //! Scripts run only when they carry the per-response nonce that Leptos stamps on its
 //! hydration scripts; `'strict-dynamic'` lets those load the WASM glue module, and
 //! `'wasm-unsafe-eval'` allows compiling WebAssembly without allowing JavaScript `eval`.
+//! Styles come from the site, or from `<style>` elements carrying the nonce: the serial
+//! console's terminal (xterm.js) writes its measurements and colours into some, and the
+//! console page hands them the nonce.
 
 use leptos::{config::LeptosOptions, nonce::use_nonce, prelude::use_context};
 use leptos_axum::ResponseOptions;
@@ -16,7 +19,7 @@ pub fn page_policy(nonce: &str, live_reload: Option<&str>) -> String {
     };
     format!(
         "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; \
-         style-src 'self'; img-src 'self' data: blob:; font-src 'self'; \
+         style-src 'self' 'nonce-{nonce}'; img-src 'self' data: blob:; font-src 'self'; \
          connect-src {connect}; worker-src 'self'; object-src 'none'; base-uri 'none'; \
          frame-ancestors 'none'; form-action 'self'"
     )

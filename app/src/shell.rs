@@ -7,6 +7,7 @@ use crate::{
         PasswordPage,
     },
     components::{Layout, NotFound},
+    console::ui::{SerialConsolePage, VncConsolePage},
     projects::ui::{ProjectPage, ProjectsPage},
     quotas::ui::{QuotaTemplatesPage, QuotaUsagePage},
     system::ui::{AdminPage, DashboardPage},
@@ -89,6 +90,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("vms") view=VmListPage />
                     <Route path=path!("vms/new") view=NewVmPage />
                     <Route path=path!("projects/:slug/vms/:name") view={Lazy::<VmPageRoute>::new()} />
+                    <Route path=path!("projects/:slug/vms/:name/console") view={Lazy::<VncConsolePageRoute>::new()} />
+                    <Route path=path!("projects/:slug/vms/:name/serial") view={Lazy::<SerialConsolePageRoute>::new()} />
                     <Route path=path!("projects") view=ProjectsPage />
                     <Route path=path!("projects/:slug") view=ProjectPage />
                     <Route path=path!("audit") view={Lazy::<AuditPageRoute>::new()} />
@@ -130,6 +133,8 @@ macro_rules! lazy_pages {
 
 lazy_pages! {
     VmPage => VmPageRoute,
+    VncConsolePage => VncConsolePageRoute,
+    SerialConsolePage => SerialConsolePageRoute,
     AuditPage => AuditPageRoute,
     ProjectAuditPage => ProjectAuditPageRoute,
     AdminPage => AdminPageRoute,

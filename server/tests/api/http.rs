@@ -252,7 +252,13 @@ async fn pages_carry_a_fresh_nonce_based_policy() {
             !policy.contains("'unsafe-inline'") && !policy.contains("'unsafe-eval'"),
             "{policy}"
         );
-        nonces.push(nonce_of(&policy, &body_text(response).await));
+        let nonce = nonce_of(&policy, &body_text(response).await);
+        // The serial console's terminal adds <style> elements, given the page's nonce.
+        assert!(
+            policy.contains(&format!("style-src 'self' 'nonce-{nonce}';")),
+            "{policy}"
+        );
+        nonces.push(nonce);
     }
     assert_ne!(nonces[0], nonces[1], "nonce reused across responses");
 }
@@ -327,7 +333,9 @@ fn built_site() -> tempfile::TempDir {
             "__wasm_split.____.js",
             "import { initSync } from \"./wukong.js\";",
         ),
+        ("snippets/app-1/console.js", "export class Console {}"),
     ] {
+        std::fs::create_dir_all(pkg.join(file).parent().expect("folder")).expect("folders");
         std::fs::write(pkg.join(file), content).expect("bundle file");
         std::fs::write(pkg.join(format!("{file}.br")), format!("br:{content}")).expect("br");
         std::fs::write(pkg.join(format!("{file}.gz")), format!("gz:{content}")).expect("gz");
@@ -383,6 +391,8 @@ async fn the_bundle_goes_out_precompressed_under_hashed_names_that_browsers_keep
     // The glue and the split loader fetch page chunks by paths relative to their own.
     let chunk = js.replace("/wukong.js", "/chunk_1.wasm");
     let loader = js.replace("/wukong.js", "/__wasm_split.____.js");
+    // The JavaScript the Rust code imports, in folders of its own.
+    let snippet = js.replace("/wukong.js", "/snippets/app-1/console.js");
     assert!(
         html.contains(&format!(r#"<link rel="modulepreload" href="{loader}">"#)),
         "the split loader is not preloaded: {html}"
@@ -406,6 +416,7 @@ async fn the_bundle_goes_out_precompressed_under_hashed_names_that_browsers_keep
             "import { initSync } from \"./wukong.js\";",
             "text/javascript",
         ),
+        (&snippet, "export class Console {}", "text/javascript"),
     ] {
         let brotli = send(url, "gzip, deflate, br").await.expect("answer");
         assert_eq!(brotli.status(), StatusCode::OK, "{url}");

@@ -10,6 +10,7 @@ use crate::{
     audit::{types::AuditScope, ui::AuditLog},
     authz,
     components::format_utc,
+    console::ui::console_links,
     projects::ui::{field_message, other_message},
     quotas::{
         types::{Amounts, Resource as Quantity},
@@ -171,6 +172,7 @@ fn Detail(detail: VmDetail, runner: ActionRunner) -> impl IntoView {
     let conditions = detail.conditions.clone();
     let may_operate = detail.project.may(authz::Action::OperateVms);
     let may_delete = detail.project.may(authz::Action::ManageVms);
+    let may_console = detail.project.may(authz::Action::UseConsole);
     let role_label = detail
         .project
         .standing
@@ -180,9 +182,10 @@ fn Detail(detail: VmDetail, runner: ActionRunner) -> impl IntoView {
     let resized = vm.clone();
     view! {
         <div class="card">
-            {(may_operate || may_delete).then(|| view! {
+            {(may_operate || may_delete || may_console).then(|| view! {
                 <div class="vm-actions" role="group" aria-label="Actions">
                     {may_operate.then(|| VmAction::ALL.into_iter().map(|action| runner.button(&vm, action)).collect_view())}
+                    {console_links(&vm, may_console)}
                     {may_delete.then(|| view! {
                         <button type="button" class="small danger" on:click=move |_| asking_delete.set(true) disabled=move || delete.pending().get()>
                             "Delete"

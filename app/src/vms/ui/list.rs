@@ -5,6 +5,7 @@ use crate::resource::wire_resource;
 use crate::{
     authz,
     components::{age, format_utc, now_ms},
+    console::ui::console_links,
     projects::types::ProjectScope,
     realtime::{
         types::LiveEvent,
@@ -170,8 +171,14 @@ fn sort_header(query: RwSignal<VmQuery>, sort: VmSort, label: &'static str) -> i
     }
 }
 
-/// One row; `may_operate` says whether the user's role in the VM's project allows actions.
-fn row(vm: VmSummary, may_operate: bool, runner: ActionRunner, now: i64) -> impl IntoView {
+/// One row; `may_operate` and `may_console` say whether the user's role in the VM's project
+/// allows actions and consoles.
+fn row(
+    vm: VmSummary,
+    (may_operate, may_console): (bool, bool),
+    runner: ActionRunner,
+    now: i64,
+) -> impl IntoView {
     let href = vm_href(&vm.project, &vm.name);
     let name = vm.name.clone();
     let key = vm.name.clone();
@@ -181,6 +188,7 @@ fn row(vm: VmSummary, may_operate: bool, runner: ActionRunner, now: i64) -> impl
             {runner.button(&vm, VmAction::Stop)}
         }
     });
+    let consoles = console_links(&vm, may_console);
     view! {
         <tr data-vm=key data-project=vm.project.clone()>
             <th scope="row"><A href=href>{name}</A></th>
@@ -191,7 +199,7 @@ fn row(vm: VmSummary, may_operate: bool, runner: ActionRunner, now: i64) -> impl
             <td>{vm.ip.clone().unwrap_or_else(|| "—".to_owned())}</td>
             <td>{vm.node.clone().unwrap_or_else(|| "—".to_owned())}</td>
             <td title=format_utc(vm.created_ms)>{age(vm.created_ms, now)}</td>
-            <td class="actions">{actions}</td>
+            <td class="actions">{actions}{consoles}</td>
         </tr>
     }
 }
@@ -364,19 +372,22 @@ pub fn VmListPage() -> impl IntoView {
                                 <tbody>
                                     {move || {
                                         let now = now_ms();
-                                        let may_operate = |vm: &VmSummary| {
+                                        let may = |vm: &VmSummary, action| {
                                             projects.with(|projects| {
                                                 projects.iter().any(|project| {
                                                     project.namespace == vm.namespace
-                                                        && project.may(authz::Action::OperateVms)
+                                                        && project.may(action)
                                                 })
                                             })
                                         };
                                         rows.get()
                                             .into_iter()
                                             .map(|vm| {
-                                                let may = may_operate(&vm);
-                                                row(vm, may, runner, now)
+                                                let allowed = (
+                                                    may(&vm, authz::Action::OperateVms),
+                                                    may(&vm, authz::Action::UseConsole),
+                                                );
+                                                row(vm, allowed, runner, now)
                                             })
                                             .collect_view()
                                     }}
