@@ -6,4 +6,8 @@ export const DEVICES_USER = 'devices@e2e.test';
 export const REDIRECT_USER = 'redirects@e2e.test';
 /** Added to a project, promoted and removed in projects.spec.ts. */
 export const PROJECT_USER = 'member@e2e.test';
-export const E2E_USERS = [MFA_USER, DEVICES_USER, REDIRECT_USER, PROJECT_USER];
+/** An operator of the consoles.spec.ts project, taking a console over from the admin. */
+export const CONSOLE_OPERATOR = 'console-operator@e2e.test';
+/** A viewer of that project, who is offered no console. */
+export const CONSOLE_VIEWER = 'console-viewer@e2e.test';
+export const E2E_USERS = [MFA_USER, DEVICES_USER, REDIRECT_USER, PROJECT_USER, CONSOLE_OPERATOR, CONSOLE_VIEWER];

@@ -44,6 +44,7 @@ test('an admin shares a project: a viewer sees its VM without actions, as operat
   const row = member.locator(`tr[data-vm="${vm}"]`);
   await expect(row).toContainText(name);
   await expect(row.getByRole('button')).toHaveCount(0);
+  await expect(row.getByRole('link', { name: `Console of ${vm}` })).toHaveCount(0);
   // What the page leaves out, the server refuses.
   const crafted = await member.request.post('/api/vms/action', { data: { project: slug, name: vm, action: 'Start' }, headers });
   expect(crafted.status()).toBe(403);
@@ -54,6 +55,9 @@ test('an admin shares a project: a viewer sees its VM without actions, as operat
   await expect(start).toBeVisible();
   await start.click();
   await expect(row.locator('[data-status]')).toHaveAttribute('data-status', 'Running');
+  // As operator, the running VM's consoles are a click away.
+  await expect(row.getByRole('link', { name: `Console of ${vm}` })).toHaveAttribute('href', `/projects/${slug}/vms/${vm}/console`);
+  await expect(row.getByRole('link', { name: `Serial of ${vm}` })).toHaveAttribute('href', `/projects/${slug}/vms/${vm}/serial`);
 
   // Removed: the VM vanishes from the member's open page.
   await memberRow.getByRole('button', { name: 'Remove' }).click();

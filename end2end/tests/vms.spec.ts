@@ -35,6 +35,9 @@ test('a VM is created, started, stopped and deleted live, and a second browser s
   await page.getByRole('button', { name: 'Create VM' }).click();
   await expect(page).toHaveURL(new RegExp(`/projects/[^/]+/vms/${name}$`));
   await expect(page.getByTestId('vm-status')).toContainText('Stopped');
+  // A stopped VM has no console to open.
+  await expect(page.getByRole('button', { name: `Console of ${name}` })).toBeDisabled();
+  await expect(page.getByRole('button', { name: `Serial of ${name}` })).toBeDisabled();
 
   // To the list without a reload: the page keeps a marker that a reload would drop.
   await page.evaluate(() => ((window as unknown as { wukongMarker: boolean }).wukongMarker = true));
@@ -48,6 +51,7 @@ test('a VM is created, started, stopped and deleted live, and a second browser s
     await expect(statusOf(other, name)).toHaveAttribute('data-status', status, { timeout: 1_000 });
   }
   await expect(page.locator(`tr[data-vm="${name}"]`)).toContainText('sim-node-1');
+  await expect(page.getByRole('link', { name: `Console of ${name}` })).toHaveAttribute('href', new RegExp(`/vms/${name}/console$`));
 
   // Stop asks first; cancelling changes nothing.
   await page.getByRole('button', { name: `Stop ${name}` }).click();
