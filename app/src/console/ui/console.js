@@ -78,8 +78,8 @@ const LAYOUTS = {
   },
   de: {
     rows: [
-      [ROW_DIGITS, "^1234567890ß´", '°!"§$%&/()=?`', "  ²³    {[]}\\ "],
-      [ROW_TOP.replace(" Backslash", ""), "qwertzuiopü+", "QWERTZUIOPÜ*", "@ €         ~"],
+      [ROW_DIGITS, "^1234567890ß´", '°!"§$%&/()=?`', "  ²³   {[]}\\ "],
+      [ROW_TOP.replace(" Backslash", ""), "qwertzuiopü+", "QWERTZUIOPÜ*", "@ €        ~"],
       [`${ROW_HOME} Backslash`, "asdfghjklöä#", "ASDFGHJKLÖÄ'"],
       [`IntlBackslash ${ROW_BOTTOM}`, "<yxcvbnm,.-", ">YXCVBNM;:_", "|      µ   "],
     ],
