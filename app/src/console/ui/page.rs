@@ -129,18 +129,28 @@ fn vnc_controls(session: ConsoleSession) -> impl IntoView {
         </button>
         <label class="inline">
             "Keys "
-            <select on:change=move |event| {
-                let value = event_target_value(&event);
-                if let Some((name, _)) = KEY_COMBOS.iter().find(|(name, _)| *name == value) {
-                    combo.set(name);
-                }
-            }>
-                {KEY_COMBOS.map(|(name, label)| view! { <option value=name>{label}</option> }).collect_view()}
-            </select>
+            {choice(&KEY_COMBOS, combo)}
         </label>
         <button type="button" class="small" disabled=off on:click=move |_| session.run(Command::Keys(combo.get_untracked()))>
             "Send keys"
         </button>
+    }
+}
+
+/// A list to pick one of `options` (name, label) from, kept in `chosen`.
+fn choice(
+    options: &'static [(&'static str, &'static str)],
+    chosen: RwSignal<&'static str>,
+) -> impl IntoView {
+    view! {
+        <select on:change=move |event| {
+            let value = event_target_value(&event);
+            if let Some((name, _)) = options.iter().find(|(name, _)| *name == value) {
+                chosen.set(name);
+            }
+        }>
+            {options.iter().map(|(name, label)| view! { <option value=*name>{*label}</option> }).collect_view()}
+        </select>
     }
 }
 
@@ -175,14 +185,7 @@ fn PasteAsKeys(session: ConsoleSession) -> impl IntoView {
                 </label>
                 <label>
                     "Guest keyboard layout"
-                    <select on:change=move |event| {
-                        let value = event_target_value(&event);
-                        if let Some((name, _)) = LAYOUTS.iter().find(|(name, _)| *name == value) {
-                            layout.set(name);
-                        }
-                    }>
-                        {LAYOUTS.map(|(name, label)| view! { <option value=name>{label}</option> }).collect_view()}
-                    </select>
+                    {choice(&LAYOUTS, layout)}
                 </label>
                 <button type="submit" class="small" disabled=move || !session.connected()>"Type it"</button>
             </form>
