@@ -139,6 +139,11 @@ class VncConsole extends Console {
     super(target, onConnect, onClose);
     this.rfb = null;
     this.fit = true;
+    // noVNC's canvas is out of the tab order; the screen's frame is in it and hands focus on.
+    target.tabIndex = 0;
+    target.addEventListener("focus", (event) => {
+      if (event.target === target) this.focus();
+    });
   }
 
   // Opens a new connection with `ticket`; reports the screen shown, or the close code. The
