@@ -35,11 +35,24 @@ function loadNovnc() {
   return novnc;
 }
 
+// Resolves once the stylesheet at `href` applies: the terminal measures its cells as it opens.
+function loadStylesheet(href) {
+  return new Promise((resolve, reject) => {
+    const link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = href;
+    link.addEventListener("load", resolve);
+    link.addEventListener("error", reject);
+    document.head.append(link);
+  });
+}
+
 let xterm;
 function loadXterm() {
   xterm ??= Promise.all([
     import(`${ASSETS}/xterm/xterm.mjs`),
     import(`${ASSETS}/xterm/addon-fit.mjs`),
+    loadStylesheet(`${ASSETS}/xterm/xterm.css`),
   ]).then(([core, fit]) => ({ Terminal: core.Terminal, FitAddon: fit.FitAddon }));
   return xterm;
 }
