@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod components;
+pub mod console;
 pub mod error;
 pub mod projects;
 pub mod quotas;
