@@ -20,9 +20,15 @@ use tokio_tungstenite::{
 
 pub type Socket = WebSocketStream<tokio::net::TcpStream>;
 
-/// Alpha's VM started by its owner, once the live store sees its instance run.
+/// A tenancy whose Alpha VM runs.
 pub async fn running() -> Tenancy {
     let t = Tenancy::start().await;
+    start_alpha_vm(&t).await;
+    t
+}
+
+/// Alpha's VM started by its owner, once the live store sees its instance run.
+pub async fn start_alpha_vm(t: &Tenancy) {
     let body = serde_json::json!({"project": t.alpha.slug, "name": VM, "action": "Start"});
     let (status, answer) = t.post(Who::Owner, "vms/action", &body.to_string()).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -33,7 +39,7 @@ pub async fn running() -> Tenancy {
             .and_then(|vmi| vmi.status.as_ref())
             .and_then(|status| status.phase.clone());
         if phase.as_deref() == Some("Running") {
-            return t;
+            return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
