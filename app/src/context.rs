@@ -23,6 +23,8 @@ pub struct AppState {
     pub live: crate::realtime::server::Live,
     /// Open live-update sockets, counted per user.
     pub sockets: crate::realtime::sockets::SocketSlots,
+    /// Open consoles, one viewer each.
+    pub consoles: crate::console::server::registry::Consoles,
     /// Where pages load the browser bundle from.
     pub bundle: std::sync::Arc<crate::assets::Bundle>,
 }

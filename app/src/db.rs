@@ -91,6 +91,11 @@ const SQLITE_MIGRATIONS: &[MigrationSource] = &[
         "quotas",
         include_str!("../migrations/sqlite/0006_quotas.sql"),
     ),
+    (
+        7,
+        "console_take_over",
+        include_str!("../migrations/sqlite/0007_console_take_over.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationSource] = &[
@@ -123,6 +128,11 @@ const POSTGRES_MIGRATIONS: &[MigrationSource] = &[
         6,
         "quotas",
         include_str!("../migrations/postgres/0006_quotas.sql"),
+    ),
+    (
+        7,
+        "console_take_over",
+        include_str!("../migrations/postgres/0007_console_take_over.sql"),
     ),
 ];
 

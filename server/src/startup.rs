@@ -140,6 +140,7 @@ impl Application {
             auth,
             live: app::realtime::server::Live::start(&cluster.client),
             sockets: SocketSlots::new(SocketPolicy::new(settings.max_sockets_per_user)),
+            consoles: Default::default(),
             cluster,
         };
         // Every project gets its namespace, whoever made it (and projects from before

@@ -163,6 +163,8 @@ pub fn connect(
     query: &HashMap<String, String>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Failure> {
+    sim.console_requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (uid, events) = check(sim, &target)?;
     let gone = vmi_gone(sim.clone(), target.vmi(), uid, events);
     open(&sim.sessions, target, query, upgrade, gone)

@@ -141,6 +141,8 @@ pub struct Sim {
     /// Changes (to closed) when the cluster stops, ending open watches.
     stopped: tokio::sync::watch::Receiver<()>,
     sessions: console::Sessions,
+    /// Requests for a console stream so far, admitted or not.
+    console_requests: Arc<std::sync::atomic::AtomicU64>,
     /// The simulated KubeVirt's and CDI's events so far, to count repeats.
     recorder: lifecycle::Recorder,
     /// What every request must carry as `Authorization: Bearer …`.
@@ -180,6 +182,7 @@ pub struct SimCluster {
     credentials: &'static access::Credentials,
     /// How kube-rs reaches it, token and certificate included.
     config: kube::Config,
+    console_requests: Arc<std::sync::atomic::AtomicU64>,
     /// Dropped to stop: the server closes its connections and open watches end, as a
     /// restarted API server's would.
     _stop: tokio::sync::watch::Sender<()>,
@@ -195,6 +198,7 @@ impl SimCluster {
         let resources = resources().map_err(io::Error::other)?;
         let credentials = access::credentials()?;
         let (stop, stopped) = tokio::sync::watch::channel(());
+        let console_requests = Arc::default();
         let sim = Arc::new(Sim {
             resources,
             store: Mutex::new(store::Store::open(state_file, options.history)?),
@@ -203,6 +207,7 @@ impl SimCluster {
             event_ttl: options.event_ttl,
             stopped: stopped.clone(),
             sessions: console::Sessions::default(),
+            console_requests: Arc::clone(&console_requests),
             recorder: lifecycle::Recorder::default(),
             token: &credentials.token,
         });
@@ -231,8 +236,16 @@ impl SimCluster {
             address,
             credentials,
             config,
+            console_requests,
             _stop: stop,
         })
+    }
+
+    /// How many requests for a VNC or serial console stream reached the cluster, for tests
+    /// that check a refusal happened before Wukong asked it.
+    pub fn console_requests(&self) -> u64 {
+        self.console_requests
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn url(&self) -> String {

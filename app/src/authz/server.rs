@@ -112,23 +112,48 @@ pub async fn project(
     slug: &str,
     action: Action,
 ) -> Result<ProjectAccess, AppError> {
-    let not_found = || AppError::NotFound {
-        what: "That project".to_owned(),
-    };
     if slug.is_empty() || slug.len() > MAX_SLUG {
-        return Err(not_found());
+        return Err(project_not_found());
     }
-    let row = sqlx::query(&format!("{SELECT} WHERE p.slug = $2"))
+    one(db, user, "p.slug", slug, action).await
+}
+
+/// [`project`] for the project with id `id`, for what stored the id when it checked the
+/// slug (a console ticket) and checks again now.
+pub async fn project_by_id(
+    db: &Db,
+    user: &CurrentUser,
+    id: &str,
+    action: Action,
+) -> Result<ProjectAccess, AppError> {
+    one(db, user, "p.id", id, action).await
+}
+
+fn project_not_found() -> AppError {
+    AppError::NotFound {
+        what: "That project".to_owned(),
+    }
+}
+
+/// The project whose `column` is `value`, checked as [`project`] says.
+async fn one(
+    db: &Db,
+    user: &CurrentUser,
+    column: &str,
+    value: &str,
+    action: Action,
+) -> Result<ProjectAccess, AppError> {
+    let row = sqlx::query(&format!("{SELECT} WHERE {column} = $2"))
         .bind(&user.id)
-        .bind(slug)
+        .bind(value)
         .fetch_optional(db.pool())
         .await?;
     let access = match row {
         Some(row) => access(&row, user)?,
-        None => return Err(not_found()),
+        None => return Err(project_not_found()),
     };
     if access.standing.role.is_none() && !access.standing.global_admin {
-        return Err(not_found());
+        return Err(project_not_found());
     }
     access.require(action)?;
     Ok(access)

@@ -10,7 +10,10 @@
 //! their sockets, again when their access changes here and at the periodic check (it may
 //! have changed on another replica). Anything a socket cannot check closes it.
 
-use super::{origin, session::cookie_value};
+use super::{
+    origin,
+    session::{cookie_value, not_by_user},
+};
 use app::{
     auth::server::session::{self, Activity, Session},
     authz::{server::projects, Action},
@@ -50,9 +53,7 @@ pub async fn events(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     // Browsers open and reopen the socket on their own: not something the user did.
-    if let Some(Extension(activity)) = activity {
-        activity.not_by_user();
-    }
+    not_by_user(activity);
     if !origin::is_allowed(&state, &headers) {
         tracing::warn!("cross-origin WebSocket refused");
         return (StatusCode::FORBIDDEN, "Cross-origin request refused.").into_response();
@@ -171,12 +172,19 @@ async fn still_signed_in(state: &AppState, session: &Session) -> Result<(), End>
 
 /// A message larger than the policy allows ends the socket with 1009.
 fn too_big(error: axum::Error) -> End {
-    match error.into_inner().downcast::<tungstenite::Error>() {
-        Ok(error) if matches!(*error, tungstenite::Error::Capacity(_)) => {
-            End::Close(close(close_code::SIZE, "message too big"))
-        }
-        _ => End::Gone,
+    if is_too_big(&error) {
+        End::Close(close(close_code::SIZE, "message too big"))
+    } else {
+        End::Gone
     }
+}
+
+/// Whether a socket's read failed on a message over its size limit, rather than on a broken
+/// connection.
+pub(super) fn is_too_big(error: &axum::Error) -> bool {
+    std::error::Error::source(error)
+        .and_then(|cause| cause.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|cause| matches!(cause, tungstenite::Error::Capacity(_)))
 }
 
 async fn serve(state: AppState, session: Session, slot: SocketSlot, mut socket: WebSocket) {

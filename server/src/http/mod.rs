@@ -3,6 +3,7 @@
 
 mod assets;
 mod audit_export;
+mod console;
 mod events;
 mod headers;
 mod health;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route(app::realtime::types::EVENTS_PATH, get(events::events))
         .route("/audit/export", get(audit_export::export))
+        .route("/console/{kind}", get(console::console))
         .route("/auth/oidc/callback", get(oidc::callback))
         .route("/auth/oidc/{provider}/start", get(oidc::start))
         .leptos_routes(&state, routes, move || shell(options.clone()))

@@ -18,6 +18,7 @@ use axum::{
     http::{header, HeaderMap, Method, Uri},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
+    Extension,
 };
 
 const LOGIN_PATH: &str = "/login";
@@ -99,9 +100,18 @@ fn is_page(path: &str) -> bool {
         || path.starts_with("/pkg/")
         || path.starts_with("/auth/oidc/")
         || path.starts_with("/ws/")
+        || path.starts_with("/console/")
         || path == "/healthz"
         || path == "/readyz";
     !reserved && !last.contains('.')
+}
+
+/// Marks a request the browser made on its own (a socket it reopens), which does not keep
+/// the session from going idle.
+pub(super) fn not_by_user(activity: Option<Extension<Activity>>) {
+    if let Some(Extension(activity)) = activity {
+        activity.not_by_user();
+    }
 }
 
 pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {

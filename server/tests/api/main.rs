@@ -10,6 +10,7 @@ mod admin;
 mod auth;
 mod cli;
 mod clustercheck;
+mod console;
 mod controlplane;
 mod db;
 mod deadline;

@@ -197,6 +197,7 @@ pub fn app_state_on(db: Db, auth: Auth, cluster: Cluster) -> AppState {
         auth,
         live: app::realtime::server::Live::start(&cluster.client),
         sockets: SocketSlots::new(SocketPolicy::new(20)),
+        consoles: Default::default(),
         cluster,
     }
 }

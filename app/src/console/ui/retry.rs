@@ -5,7 +5,7 @@ use super::status::Status;
 use crate::{
     console::types::{
         CLOSE_IN_USE, CLOSE_ROLE_LOST, CLOSE_SESSION_ENDED, CLOSE_SESSION_REPLACED,
-        CLOSE_TAKEN_OVER, CLOSE_VM_NOT_RUNNING,
+        CLOSE_SHUTTING_DOWN, CLOSE_TAKEN_OVER, CLOSE_UPSTREAM_ERROR, CLOSE_VM_NOT_RUNNING,
     },
     AppError,
 };
@@ -38,8 +38,8 @@ pub fn retry_reason(code: u16) -> String {
     match code {
         CLOSE_VM_NOT_RUNNING => "The VM is not running.",
         CLOSE_SESSION_REPLACED => "Your session was renewed.",
-        1001 => "Wukong is restarting.",
-        1011 => "The VM's console did not answer.",
+        CLOSE_SHUTTING_DOWN => "Wukong is restarting.",
+        CLOSE_UPSTREAM_ERROR => "The VM's console did not answer.",
         _ => "The connection was lost.",
     }
     .to_owned()
@@ -68,6 +68,7 @@ pub fn retry_delay(failures: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::console::types::CLOSE_TOO_BIG;
 
     #[test]
     fn ended_sessions_lost_roles_and_other_viewers_stop_the_reconnecting() {
@@ -97,10 +98,10 @@ mod tests {
         for code in [
             CLOSE_VM_NOT_RUNNING,
             CLOSE_SESSION_REPLACED,
-            1001,
+            CLOSE_SHUTTING_DOWN,
+            CLOSE_TOO_BIG,
+            CLOSE_UPSTREAM_ERROR,
             1006,
-            1009,
-            1011,
         ] {
             assert_eq!(after_close(code, "whatever"), None, "{code}");
         }

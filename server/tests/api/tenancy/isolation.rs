@@ -26,7 +26,8 @@ fn arguments(t: &Tenancy, slug: &str) -> (String, String) {
          &search=&page=0&action=Unlock&disks=Delete&password={password}&current_password={password}\
          &new_password=x&confirm_password=x&code=123456&session_id=x&provider_id=x\
          &identity_id=x&required=true&id=&display_name=&is_admin=on&is_enabled=on\
-         &issuer_url=http%3A%2F%2F127.0.0.1%3A9&client_id=c&client_secret=s&scopes=",
+         &issuer_url=http%3A%2F%2F127.0.0.1%3A9&client_id=c&client_secret=s&scopes=\
+         &vm={VM}&kind=vnc&take_over=false",
         slug = form(slug),
         member = form(&t.member_id),
         email = form(NEWCOMER),
@@ -152,6 +153,7 @@ async fn every_server_function_answers_an_outsider_as_if_the_project_did_not_exi
         "projects/members/add",
         "projects/members/role",
         "projects/members/remove",
+        "console_ticket",
     ] {
         assert!(
             hidden.contains(&named),

@@ -97,7 +97,7 @@ pub const VM: &str = "web-1";
 pub struct Tenancy {
     pub test: TestDb,
     pub state: AppState,
-    _sim: SimCluster,
+    pub sim: SimCluster,
     pub alpha: Project,
     pub beta: Project,
     cookies: Vec<(Who, String)>,
@@ -191,7 +191,7 @@ impl Tenancy {
         let tenancy = Tenancy {
             test,
             state,
-            _sim: sim,
+            sim,
             alpha,
             beta,
             cookies,

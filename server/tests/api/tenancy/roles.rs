@@ -25,6 +25,7 @@ enum Act {
     CreateVm,
     DeleteVm,
     ResizeVm,
+    UseConsole,
     ViewQuota,
     SetQuota,
     ViewProject,
@@ -101,6 +102,11 @@ async fn attempt(t: &Tenancy, act: Act, who: Who) -> Outcome {
             stopped(t).await;
             t.post(who, "vms/resize", &resize.to_string()).await
         }
+        Act::UseConsole => {
+            crate::console::start_alpha_vm(t).await;
+            let body = format!("project={slug}&vm={VM}&kind=vnc&take_over=false");
+            t.post(who, "console_ticket", &body).await
+        }
         Act::ViewQuota => t.post(who, "quotas/project", &format!("slug={slug}")).await,
         Act::SetQuota => {
             let limits = json!({"vcpus": "7", "memory_mib": "1", "disk_gib": "1",
@@ -163,6 +169,13 @@ async fn effect(t: &Tenancy, act: Act) -> Option<bool> {
                 &t.alpha.namespace,
             );
             Some(vms.get(VM).await.expect("VM").cpus() == 2)
+        }
+        Act::UseConsole => {
+            let tickets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM console_tickets")
+                .fetch_one(t.test.db.pool())
+                .await
+                .expect("tickets");
+            Some(tickets > 0)
         }
         Act::SetQuota => {
             let vcpus: i64 =
@@ -275,6 +288,7 @@ matrix! {
     create_vm: CreateVm => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
     delete_vm: DeleteVm => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
     resize_vm: ResizeVm => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
+    use_console: UseConsole => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
     view_quota: ViewQuota => [Hidden, Ok_, Ok_, Ok_, Ok_, Ok_];
     // Only global admins set quotas; to everyone else the answer is the same for every
     // project, so it gives nothing away.
