@@ -148,6 +148,11 @@ test('the screen shows the test pattern with the VM name, and the serial console
   await page.keyboard.type('hello wukong');
   await page.keyboard.press('Enter');
   await expect(terminal).toContainText('you typed: hello wukong');
+  // Paste sends the clipboard's text as if typed, line ends as Enter.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseURL });
+  await page.evaluate(() => navigator.clipboard.writeText('from the clipboard\n'));
+  await page.getByRole('button', { name: 'Paste' }).click();
+  await expect(terminal).toContainText('you typed: from the clipboard');
 });
 
 test('a second viewer is told the console is in use and takes it over; the first is told who, and takes it back', async ({
