@@ -5,7 +5,7 @@
 //! project, read now.
 
 mod splice;
-mod upstream;
+pub mod upstream;
 
 use super::{origin, session};
 use app::{

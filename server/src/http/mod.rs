@@ -3,7 +3,7 @@
 
 mod assets;
 mod audit_export;
-mod console;
+pub mod console;
 mod events;
 mod headers;
 mod health;

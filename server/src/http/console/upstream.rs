@@ -34,6 +34,16 @@ pub enum Refused {
     Failed(String),
 }
 
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::NotRunning => f.write_str("the VM is not running"),
+            Refused::InUse => f.write_str("another client holds the console"),
+            Refused::Failed(detail) => f.write_str(detail),
+        }
+    }
+}
+
 /// The subresource KubeVirt serves `kind` at.
 fn subresource(kind: ConsoleKind) -> &'static str {
     match kind {
@@ -81,6 +91,7 @@ pub async fn dial(
         StatusCode::SWITCHING_PROTOCOLS => {}
         StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => return Err(Refused::NotRunning),
         StatusCode::SERVICE_UNAVAILABLE => return Err(Refused::InUse),
+        StatusCode::FORBIDDEN => return Err(Refused::Failed(denied(response).await)),
         status => return Err(Refused::Failed(format!("the cluster answered {status}"))),
     }
     let accepted = response
@@ -95,4 +106,21 @@ pub async fn dial(
         .map_err(|error| Refused::Failed(error.to_string()))?;
     let config = WebSocketConfig::default().max_message_size(Some(MAX_UPSTREAM_MESSAGE));
     Ok(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, Some(config)).await)
+}
+
+/// What the cluster's refusal says Wukong's account lacks, as the other cluster calls say it.
+async fn denied(response: http::Response<kube::client::Body>) -> String {
+    let body = response
+        .into_body()
+        .collect_bytes()
+        .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|status| status["message"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    match app::cluster::missing_permission(&message) {
+        Some(permission) => app::AppError::ClusterDenied { permission }.to_string(),
+        None => "the cluster answered 403 Forbidden".to_owned(),
+    }
 }

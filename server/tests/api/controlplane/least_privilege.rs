@@ -5,6 +5,7 @@
 use super::harness::{connect, ControlPlane};
 use app::{
     cluster::Cluster,
+    console::types::ConsoleKind,
     quotas::{server::mirror, types::Amounts},
     realtime::server::Live,
     vms::{
@@ -20,7 +21,7 @@ use app::{
 };
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::{json, Value};
-use server::simcluster::standin::StandIn;
+use server::{http::console::upstream::dial, simcluster::standin::StandIn};
 use std::{path::Path, time::Duration};
 
 /// The steps of the flow, in order.
@@ -29,6 +30,8 @@ enum Step {
     Create,
     Watch,
     Start,
+    /// The VNC screen and the serial console.
+    Console,
     Pause,
     /// What the VM page reads beyond the live stores: imports and events.
     Activity,
@@ -96,6 +99,11 @@ async fn flow(wukong: &Cluster, admin: &Cluster, namespace: &str) -> Result<(), 
         .await
         .map_err(failed(Step::Start))?;
     wait_for_status(admin, &target, "Running").await;
+    for kind in ConsoleKind::ALL {
+        dial(&wukong.client, &target, kind, false)
+            .await
+            .map_err(|refused| (Step::Console, refused.to_string()))?;
+    }
     act(wukong, &ours, VmAction::Pause)
         .await
         .map_err(failed(Step::Pause))?;
@@ -244,24 +252,29 @@ async fn wukong_needs_every_rule_of_its_role_and_nothing_more() {
             r#"update "virtualmachineinstances/pause" (subresources.kubevirt.io) in namespace lp-4"#,
         ),
         (
+            "virtualmachineinstances/vnc",
+            Step::Console,
+            r#"get "virtualmachineinstances/vnc" (subresources.kubevirt.io) in namespace lp-5"#,
+        ),
+        (
             "secrets",
             Step::Create,
-            r#"create "secrets" (core) in namespace lp-5"#,
+            r#"create "secrets" (core) in namespace lp-6"#,
         ),
         (
             "datavolumes",
             Step::Create,
-            r#"get "datavolumes" (cdi.kubevirt.io) in namespace lp-6"#,
+            r#"get "datavolumes" (cdi.kubevirt.io) in namespace lp-7"#,
         ),
         (
             "events",
             Step::Activity,
-            r#"list "events" (core) in namespace lp-7"#,
+            r#"list "events" (core) in namespace lp-8"#,
         ),
         (
             "resourcequotas",
             Step::Quota,
-            r#"patch "resourcequotas" (core) in namespace lp-8"#,
+            r#"patch "resourcequotas" (core) in namespace lp-9"#,
         ),
     ];
     assert_eq!(
