@@ -182,6 +182,8 @@ class VncConsole extends Console {
       const rfb = new RFB(this.target, socket, { shared: true });
       rfb.scaleViewport = this.fit;
       rfb.focusOnClick = true;
+      // Around a screen narrower than the page: the frame's black, not noVNC's grey.
+      rfb.background = "transparent";
       rfb.addEventListener("connect", () => {
         if (this.socket === socket) this.onConnect();
       });
