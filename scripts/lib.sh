@@ -106,8 +106,9 @@ ensure_postgres() {
 ensure_console_assets() {
   ensure_npm "$REPO_ROOT/scripts"
   local from="$REPO_ROOT/scripts/node_modules" to="$REPO_ROOT/public/console-assets"
-  local stamp="$to/.copied-from-lock"
-  if cmp -s "$REPO_ROOT/scripts/package-lock.json" "$stamp"; then
+  # The stamp stays out of the site, which would serve it.
+  local stamp="$from/.console-assets-from-lock"
+  if [ -d "$to" ] && cmp -s "$REPO_ROOT/scripts/package-lock.json" "$stamp"; then
     return
   fi
   say "copying noVNC and xterm.js into public/console-assets"
