@@ -26,7 +26,7 @@ use app::{
         types::VmAction,
     },
 };
-use common::{cpu_time, create_user, load, percentile, post, request, rss_kib, send};
+use common::{cpu_time, create_user, load, percentile, post, request, rss_kib, send, sign_in};
 use futures_util::StreamExt as _;
 use server::simcluster::{SimCluster, SimOptions};
 use std::{
@@ -140,21 +140,6 @@ async fn adopt(address: SocketAddr, admin: &str) {
         "adopted {PROJECTS} namespaces in {:.1} s",
         began.elapsed().as_secs_f64()
     );
-}
-
-async fn sign_in(address: SocketAddr, email: &str) -> String {
-    let body = format!(
-        "email={}&password={}",
-        email.replace('@', "%40"),
-        PASSWORD.replace(' ', "+")
-    );
-    let (status, head) = post(address, "/api/auth/login", &body, None).await;
-    assert_eq!(status, 200, "{head}");
-    head.lines()
-        .find_map(|line| line.strip_prefix("set-cookie: "))
-        .and_then(|value| value.split(';').next())
-        .expect("session cookie")
-        .to_owned()
 }
 
 /// Adds every socket user to every project, as viewers.
@@ -284,9 +269,9 @@ async fn main() {
         .expect("simulated cluster");
     let cluster = seed(&sim).await;
     let (address, mut child) = start_wukong(&sim, dir.path());
-    let admin = sign_in(address, EMAIL).await;
+    let admin = sign_in(address, EMAIL, PASSWORD).await;
     adopt(address, &admin).await;
-    let cookie = sign_in(address, MEMBER).await;
+    let cookie = sign_in(address, MEMBER, PASSWORD).await;
     println!(
         "Wukong (pid {}) on {address}, {} cores",
         child.id(),
@@ -329,7 +314,7 @@ async fn main() {
     add_socket_users(address, &cookie).await;
     let mut cookies = Vec::with_capacity(SOCKET_USERS);
     for user in 0..SOCKET_USERS {
-        cookies.push(sign_in(address, &socket_user(user)).await);
+        cookies.push(sign_in(address, &socket_user(user), PASSWORD).await);
     }
     let before = rss_kib(child.id());
     let began = Instant::now();

@@ -69,6 +69,22 @@ pub async fn post(
     .await
 }
 
+/// Signs `email` in; the session cookie (`name=value`).
+pub async fn sign_in(address: SocketAddr, email: &str, password: &str) -> String {
+    let body = format!(
+        "email={}&password={}",
+        email.replace('@', "%40"),
+        password.replace(' ', "+")
+    );
+    let (status, head) = post(address, "/api/auth/login", &body, None).await;
+    assert_eq!(status, 200, "{head}");
+    head.lines()
+        .find_map(|line| line.strip_prefix("set-cookie: "))
+        .and_then(|value| value.split(';').next())
+        .expect("session cookie")
+        .to_owned()
+}
+
 /// The `p` quantile (0–1) of sorted latencies.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

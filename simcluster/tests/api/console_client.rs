@@ -132,6 +132,18 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// A session opened some other way (through a proxy of the stream).
+    #[allow(
+        dead_code,
+        reason = "for the server's console benchmark, which opens through Wukong"
+    )]
+    pub fn from_socket(socket: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Peer {
+        Peer {
+            socket,
+            received: Vec::new(),
+        }
+    }
+
     async fn next(&mut self) -> Message {
         tokio::time::timeout(Duration::from_secs(5), self.socket.next())
             .await
