@@ -28,7 +28,7 @@ use common::{create_user, percentile, post, rss_kib, sign_in};
 use console_client::{full_update, server_init, update_request, Endpoint, Peer, PROTOCOL};
 use futures_util::StreamExt as _;
 use kube::api::{Api, DynamicObject, ListParams};
-use server::simcluster::{SimCluster, SimOptions};
+use server::simcluster::SimCluster;
 use std::{
     net::SocketAddr,
     time::{Duration, Instant},
@@ -212,26 +212,10 @@ fn report(label: &str, echo: &[Duration], screen: &[Duration], total: Duration) 
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sim = SimCluster::start_with(None, SimOptions::default())
-        .await
-        .expect("simulated cluster");
+    let sim = common::start_sim().await;
     let cluster = seed(&sim).await;
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
     create_user(dir.path(), EMAIL, PASSWORD, true);
-    let data = dir.path().to_string_lossy();
-    let kubeconfig = kubeconfig.to_string_lossy();
-    let (address, mut child) = common::start_wukong(
-        &[
-            "--log",
-            "warn,wukong=info,server=info",
-            "--data-dir",
-            &data,
-            "--kubeconfig",
-            &kubeconfig,
-        ],
-        dir.path(),
-    );
+    let (address, mut child) = common::start_wukong_on(&sim, dir.path(), &[]);
     let cookie = sign_in(address, EMAIL, PASSWORD).await;
     let body = format!(
         "namespace={NAMESPACE}&name=Consoles&description=&owner_email={}",

@@ -28,7 +28,7 @@ use app::{
 };
 use common::{cpu_time, create_user, load, percentile, post, request, rss_kib, send, sign_in};
 use futures_util::StreamExt as _;
-use server::simcluster::{SimCluster, SimOptions};
+use server::simcluster::SimCluster;
 use std::{
     net::SocketAddr,
     sync::Arc,
@@ -61,32 +61,18 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-/// Starts `wukong` on the simulated cluster; its address and the child process.
+/// Starts `wukong` on the simulated cluster with the benchmark's accounts; its address
+/// and the child process.
 fn start_wukong(sim: &SimCluster, data_dir: &std::path::Path) -> (SocketAddr, std::process::Child) {
-    let kubeconfig = data_dir.join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
     create_user(data_dir, EMAIL, PASSWORD, true);
     create_user(data_dir, MEMBER, PASSWORD, false);
     for user in 0..SOCKET_USERS {
         create_user(data_dir, &socket_user(user), PASSWORD, false);
     }
-    let data = data_dir.to_string_lossy();
-    let kubeconfig = kubeconfig.to_string_lossy();
-    common::start_wukong(
-        &[
-            "--log",
-            "warn,wukong=info,server=info",
-            "--data-dir",
-            &data,
-            "--kubeconfig",
-            &kubeconfig,
-            // Each account opens hundreds of sockets here; the default cap is sized for
-            // browser tabs.
-            "--max-sockets-per-user",
-            &SOCKETS_PER_USER.to_string(),
-        ],
-        data_dir,
-    )
+    let sockets = SOCKETS_PER_USER.to_string();
+    // Each account opens hundreds of sockets here; the default cap is sized for browser
+    // tabs.
+    common::start_wukong_on(sim, data_dir, &["--max-sockets-per-user", &sockets])
 }
 
 fn socket_user(index: usize) -> String {
@@ -264,9 +250,7 @@ fn part(name: &str) -> bool {
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sim = SimCluster::start_with(None, SimOptions::default())
-        .await
-        .expect("simulated cluster");
+    let sim = common::start_sim().await;
     let cluster = seed(&sim).await;
     let (address, mut child) = start_wukong(&sim, dir.path());
     let admin = sign_in(address, EMAIL, PASSWORD).await;

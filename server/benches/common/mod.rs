@@ -1,5 +1,6 @@
 //! What the benchmarks share: plain HTTP/1.1 calls and percentiles.
 
+use server::simcluster::{SimCluster, SimOptions};
 use std::{
     io::{BufRead as _, BufReader, Write as _},
     net::SocketAddr,
@@ -153,6 +154,32 @@ pub fn start_wukong(args: &[&str], home: &Path) -> (SocketAddr, Child) {
     };
     std::thread::spawn(move || lines.for_each(drop));
     (address, child)
+}
+
+/// Starts a simulated cluster with its default options, for benchmarks that seed it.
+pub async fn start_sim() -> SimCluster {
+    SimCluster::start_with(None, SimOptions::default())
+        .await
+        .expect("simulated cluster")
+}
+
+/// Starts `wukong` on `sim` with its data in `data_dir` (where the accounts already are)
+/// and the `extra` arguments; its address and the child process.
+pub fn start_wukong_on(sim: &SimCluster, data_dir: &Path, extra: &[&str]) -> (SocketAddr, Child) {
+    let kubeconfig = data_dir.join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let data = data_dir.to_string_lossy();
+    let kubeconfig = kubeconfig.to_string_lossy();
+    let mut args = vec![
+        "--log",
+        "warn,wukong=info,server=info",
+        "--data-dir",
+        &data,
+        "--kubeconfig",
+        &kubeconfig,
+    ];
+    args.extend_from_slice(extra);
+    start_wukong(&args, data_dir)
 }
 
 /// The CPU time process `pid` has used so far (user and system), from `/proc`.
