@@ -591,7 +591,8 @@ const EVERY_ARGUMENT: &str = "password=x&code=123456&session_id=x&user_id=x&acti
     &search=&page=0&email=a%40example.test&display_name=&is_admin=on&id=&name=n\
     &issuer_url=http%3A%2F%2F127.0.0.1%3A9&client_id=c&client_secret=s&scopes=&is_enabled=on\
     &slug=x&required=true&current_password=x&new_password=x&confirm_password=x&namespace=x\
-    &provider_id=x&identity_id=x&allowed=true&description=&owner_email=&confirm_name=x&role=viewer&project=x";
+    &provider_id=x&identity_id=x&allowed=true&description=&owner_email=&confirm_name=x&role=viewer&project=x\
+    &vm=x&kind=vnc&take_over=false";
 
 #[tokio::test]
 async fn a_pending_session_and_no_session_reach_no_other_server_function() {
