@@ -582,6 +582,7 @@ const OPEN_ENDPOINTS: [&str; 4] = [
 const EVERY_JSON_ARGUMENT: &str = r#"{"query": {"name": "", "status": null, "sort": "Name", "descending": false, "page": 0},
     "project": "x", "name": "x", "action": "Start", "disks": "Keep", "scope": "Everything",
     "cpus": "1", "memory_mib": "128", "slug": "x", "id": "", "choice": {"Template": "x"},
+    "snapshot": "x", "description": "", "source": {"Vm": "x"}, "target": "x",
     "form": {"name": "x", "project": "x", "cpus": "1", "memory_mib": "128", "image": "cirros",
         "image_url": "", "disk_gib": "", "ssh_key": "", "user_data": "", "run_strategy": "Halted",
         "description": "", "is_default": false, "limits": {"vcpus": "1", "memory_mib": "1",
@@ -611,6 +612,7 @@ async fn a_pending_session_and_no_session_reach_no_other_server_function() {
         let endpoint = path.trim_start_matches("/api/");
         for cookie in [Some(pending.as_str()), None] {
             let json = (endpoint.starts_with("vms/") && endpoint != "vms/get")
+                || (endpoint.starts_with("snapshots/") && endpoint != "snapshots/list")
                 || ["quotas/project/set", "quotas/templates/save"].contains(&endpoint);
             let status = if json || endpoint == "audit/list" {
                 client
