@@ -12,6 +12,8 @@
 //! - `virt_api`: the `subresources.kubevirt.io` actions (start, stop, restart, pause,
 //!   unpause) with virt-api's refusals.
 //! - `snapshot`: VirtualMachineSnapshots and their contents, taken of a running or stopped VM.
+//! - `restore`: VirtualMachineRestores, rewriting a stopped VM (or making a new one) from a
+//!   snapshot.
 //! - `events`: core/v1 Events as client-go's recorder writes them.
 //!
 //! Every step after the first takes the configured transition delay. The controllers run
@@ -24,6 +26,7 @@ pub mod events;
 mod guest;
 mod instance;
 mod launcher;
+mod restore;
 mod runtime;
 mod snapshot;
 mod virt_api;
@@ -354,16 +357,20 @@ fn is_deleting(object: &Value) -> bool {
     object.pointer("/metadata/deletionTimestamp").is_some()
 }
 
-/// The merge patch that turns the object `current` into `desired`, field by field at the top
-/// (a field gone is null); none if they are the same.
+/// The merge patch (RFC 7386) that turns `current` into `desired`: objects compared field by
+/// field (a field gone is null), anything else replaced; none if they are the same.
 fn merge_patch(current: &Value, desired: &Value) -> Option<Value> {
     let (Some(current), Some(desired)) = (current.as_object(), desired.as_object()) else {
         return (current != desired).then(|| desired.clone());
     };
     let mut patch = serde_json::Map::new();
     for (key, value) in desired {
-        if current.get(key) != Some(value) {
-            patch.insert(key.clone(), value.clone());
+        let changed = match current.get(key) {
+            Some(old) => merge_patch(old, value),
+            None => Some(value.clone()),
+        };
+        if let Some(changed) = changed {
+            patch.insert(key.clone(), changed);
         }
     }
     for key in current.keys().filter(|key| !desired.contains_key(*key)) {

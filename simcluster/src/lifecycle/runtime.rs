@@ -3,7 +3,7 @@
 //! work off theirs (`pkg/virt-controller/watch/vm/vm.go`, `Execute`), and timers for the
 //! steps that take the transition delay.
 
-use super::{cdi, instance, snapshot, text, vm, Kind, Objects};
+use super::{cdi, instance, restore, snapshot, text, vm, Kind, Objects};
 use serde_json::Value;
 use std::{
     collections::{HashMap, HashSet},
@@ -143,6 +143,14 @@ impl<O: Objects> Context<O> {
         }
     }
 
+    /// Looks at `work`'s object again one transition delay from now (or when the look
+    /// already asked for is due), as a controller requeues what it must try again.
+    pub fn again(&self, token: String, work: &Work) {
+        if self.wait(token.clone(), 1, work) == Wait::Over {
+            self.wait(token, 1, work);
+        }
+    }
+
     /// Whether the step `token` has waited `steps` transition delays (see [`Self::wait`]).
     pub fn waited(&self, token: String, steps: u32, work: &Work) -> bool {
         self.wait(token, steps, work) == Wait::Over
@@ -186,7 +194,8 @@ pub fn start<O: Objects>(objects: O) -> (Queue, Worker) {
                 }
                 // A content is looked at with its snapshot.
                 Kind::VirtualMachineSnapshotContent | Kind::Event | Kind::Pod => {}
-                Kind::VirtualMachineRestore | Kind::VirtualMachineClone => {}
+                Kind::VirtualMachineRestore => restore::reconcile(&context, namespace, name).await,
+                Kind::VirtualMachineClone => {}
             }
         }
     });
