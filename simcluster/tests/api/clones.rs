@@ -13,7 +13,7 @@ use kube::{
 };
 use serde_json::{json, Value};
 
-fn clones(client: &Client) -> Api<DynamicObject> {
+pub(crate) fn clones(client: &Client) -> Api<DynamicObject> {
     let resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("clone.kubevirt.io", "v1beta1", "VirtualMachineClone"),
         "virtualmachineclones",
@@ -22,7 +22,7 @@ fn clones(client: &Client) -> Api<DynamicObject> {
 }
 
 /// A clone of the VM or snapshot `source` to the VM `target`, as Wukong asks for one.
-fn clone(name: &str, (group, kind, source): (&str, &str, &str), target: &str) -> Value {
+pub(crate) fn clone(name: &str, (group, kind, source): (&str, &str, &str), target: &str) -> Value {
     json!({
         "apiVersion": "clone.kubevirt.io/v1beta1", "kind": "VirtualMachineClone",
         "metadata": {"name": name},
@@ -162,4 +162,81 @@ async fn a_clone_of_a_missing_vm_waits_for_it() {
     )
     .await;
     assert_eq!(reasons(&recorded), ["SourceDoesNotExist"]);
+}
+
+/// Every object of the new kinds, as the controllers left it after a snapshot, a restore and
+/// a clone, passes its CRD schema (`simcluster::schema::validate`, against the schemas from
+/// KubeVirt's CRDs), with the fields the controllers write all kept.
+#[tokio::test]
+async fn what_the_controllers_write_passes_the_crd_schemas() {
+    let (_sim, client, vms) = sim().await;
+    create_vm(&vms, &with_data_volume("golden", "Halted")).await;
+    wait_for(&vms, "golden", "Stopped").await;
+    ready_snapshot(&client, "gold", "golden").await;
+    let restore = json!({
+        "apiVersion": "snapshot.kubevirt.io/v1beta1", "kind": "VirtualMachineRestore",
+        "metadata": {"name": "back"},
+        "spec": {"target": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": "golden"},
+            "virtualMachineSnapshotName": "gold"},
+    });
+    create_until(&restores(&client), restore, |r| {
+        r["status"]["complete"] == true
+    })
+    .await;
+    let body = clone(
+        "copy",
+        ("kubevirt.io", "VirtualMachine", "golden"),
+        "golden-2",
+    );
+    create_until(&clones(&client), body, |c| phase(c) == "Succeeded").await;
+
+    let schemas = simcluster::resources().expect("schemas");
+    let schema = |kind: &str| {
+        schemas
+            .iter()
+            .find(|resource| resource.kind == kind)
+            .and_then(|resource| resource.schema.clone())
+            .expect("a schema")
+    };
+    let all = |api: Api<DynamicObject>| async move {
+        let list = api.list(&Default::default()).await.expect("list");
+        list.items
+            .into_iter()
+            .map(|object| serde_json::to_value(object).expect("JSON"))
+            .collect::<Vec<Value>>()
+    };
+    let kinds = [
+        ("VirtualMachineSnapshot", all(snapshots(&client)).await),
+        (
+            "VirtualMachineSnapshotContent",
+            all(crate::snapshots::contents(&client)).await,
+        ),
+        ("VirtualMachineRestore", all(restores(&client)).await),
+        ("VirtualMachineClone", all(clones(&client)).await),
+        ("VirtualMachine", all(vms.clone()).await),
+    ];
+    for (kind, objects) in &kinds {
+        assert!(!objects.is_empty(), "no {kind}");
+        let schema = schema(kind);
+        for object in objects {
+            let errors = simcluster::schema::validate(&schema, object);
+            assert!(errors.is_empty(), "{kind}: {errors:?}");
+            let mut pruned = object.clone();
+            assert_eq!(
+                simcluster::schema::prune(&schema, &mut pruned),
+                Vec::<String>::new()
+            );
+        }
+    }
+    let content = &kinds[1].1[0];
+    let claim = &content["spec"]["volumeBackups"][0]["persistentVolumeClaim"];
+    assert!(claim["spec"]["volumeName"].is_string(), "{claim}");
+    assert_eq!(
+        content["status"]["volumeSnapshotStatus"][0]["readyToUse"],
+        true
+    );
+    let restore = &kinds[2].1[0];
+    assert!(restore["status"]["restores"][0]["dataVolumeName"].is_string());
+    let clone = &kinds[3].1[0];
+    assert_eq!(clone["status"]["targetName"], "golden-2");
 }
