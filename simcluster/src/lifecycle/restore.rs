@@ -4,7 +4,8 @@
 //! `targetReadinessPolicy` says, and for its snapshot to be ready, then restores each volume
 //! backup to a new claim (`status.restores`), rewrites the target's spec from the snapshot's
 //! copy of the VM (keeping the target's run strategy; a target that does not exist is created
-//! stopped), deletes the DataVolumes the target no longer uses, and completes.
+//! stopped), deletes the DataVolumes the target no longer uses, gives the target the restored
+//! ones (which the VM controller adopts in KubeVirt), and completes.
 //!
 //! What keeps it waiting or stops it is in its conditions and events, word for word: a
 //! running target (`WaitGracePeriod`, the default, fails after five minutes, which pass in
@@ -653,6 +654,7 @@ impl<O: Objects> Restore<'_, O> {
             self.again();
             return;
         };
+        self.adopt_data_volumes(vm).await;
         if !self.done(vm).await {
             return;
         }
@@ -666,6 +668,28 @@ impl<O: Objects> Restore<'_, O> {
         .await;
         let changes = json!({"complete": true, "restoreTime": now()});
         self.write(changes, false, true, "Operation complete").await;
+    }
+
+    /// The restored DataVolumes become the target's, as the VM controller adopts the
+    /// DataVolumes of its templates, so that they go with it.
+    async fn adopt_data_volumes(&self, vm: &Value) {
+        for template in array_at(vm, "/spec/dataVolumeTemplates") {
+            let name = text(&template, "/metadata/name");
+            let Some(volume) = self
+                .objects
+                .get(Kind::DataVolume, self.namespace(), name)
+                .await
+            else {
+                continue;
+            };
+            if array_at(&volume, "/metadata/ownerReferences").is_empty() {
+                let owners = json!({"metadata":
+                    {"ownerReferences": [vm::controller_reference(vm)]}});
+                self.objects
+                    .patch_of(Kind::DataVolume, &volume, Part::Object, owners)
+                    .await;
+            }
+        }
     }
 
     /// `UpdateDoneRestore`; whether the target is not marked any more.

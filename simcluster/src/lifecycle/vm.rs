@@ -54,7 +54,7 @@ fn owned_by(vmi: &Value, vm: &Value) -> bool {
 }
 
 /// `metav1.NewControllerRef(vm, VirtualMachineGroupVersionKind)`.
-fn controller_reference(vm: &Value) -> Value {
+pub(super) fn controller_reference(vm: &Value) -> Value {
     json!({
         "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
         "name": vm["metadata"]["name"], "uid": vm["metadata"]["uid"],
