@@ -706,7 +706,7 @@ impl<O: Objects> Restore<'_, O> {
 
 /// `patchVM`: the JSON patches (RFC 6902, one a string) applied to `vm` in order; add,
 /// replace and remove, which are what a clone asks for.
-fn apply_patches(vm: &mut Value, patches: &[Value]) -> Result<(), String> {
+pub(super) fn apply_patches(vm: &mut Value, patches: &[Value]) -> Result<(), String> {
     for patch in patches.iter().filter_map(Value::as_str) {
         let operation: Value = serde_json::from_str(patch).map_err(|error| error.to_string())?;
         let path = text(&operation, "/path");
