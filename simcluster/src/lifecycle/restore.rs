@@ -109,11 +109,16 @@ impl<O: Objects> Restore<'_, O> {
     }
 
     /// Writes the restore's status with `changes` and the conditions Progressing and Ready.
-    async fn write(&self, mut changes: Value, progressing: bool, ready: bool, reason: &str) {
+    async fn write(&self, changes: Value, progressing: bool, ready: bool, reason: &str) {
         let conditions = vec![
             snapshot_condition("Progressing", progressing, reason),
             snapshot_condition("Ready", ready, reason),
         ];
+        self.write_conditions(changes, conditions).await;
+    }
+
+    /// Writes the restore's status with `changes` and `conditions` (`updateRestoreCondition`).
+    async fn write_conditions(&self, mut changes: Value, conditions: Vec<Value>) {
         changes["conditions"] = conditions_with(&self.restore, conditions);
         let current = self.restore.get("status").cloned().unwrap_or(json!({}));
         let mut desired = current.clone();
@@ -140,11 +145,12 @@ impl<O: Objects> Restore<'_, O> {
     /// when `fail`), a warning event; the restore is looked at again a delay later unless it
     /// failed.
     async fn error(&self, message: &str, fail: bool) {
-        let mut changes = json!({});
+        let mut conditions = vec![
+            snapshot_condition("Progressing", false, message),
+            snapshot_condition("Ready", false, message),
+        ];
         let event = if fail {
-            let mut conditions: Vec<Value> = array_at(&self.restore, "/status/conditions");
             conditions.push(snapshot_condition("Failure", true, message));
-            changes["conditions"] = Value::Array(conditions);
             let text = format!("VirtualMachineRestore failed {message}");
             Event::warning(&self.restore, "Operation failed", text)
         } else {
@@ -153,16 +159,7 @@ impl<O: Objects> Restore<'_, O> {
             Event::warning(&self.restore, "VirtualMachineRestoreError", text)
         };
         self.record(event).await;
-        let mut restore = self.restore.clone();
-        if let Some(conditions) = changes.get("conditions") {
-            restore["status"]["conditions"] = conditions.clone();
-        }
-        let with = Restore {
-            restore,
-            work: self.work.clone(),
-            ..*self
-        };
-        with.write(json!({}), false, false, message).await;
+        self.write_conditions(json!({}), conditions).await;
     }
 
     fn again(&self) {
