@@ -11,6 +11,7 @@ mod conformance;
 mod consoles;
 pub mod harness;
 mod least_privilege;
+mod snapshots;
 mod standin;
 
 use app::{

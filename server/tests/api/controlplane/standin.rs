@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 use server::simcluster::standin::StandIn;
 use std::time::Duration;
 
-const NAMESPACE: &str = "team-a";
+pub(super) const NAMESPACE: &str = "team-a";
 
-fn api(
+pub(super) fn api(
     client: &Client,
     group: &str,
     version: &str,
@@ -32,7 +32,7 @@ fn api(
     )
 }
 
-fn vms(client: &Client) -> Api<DynamicObject> {
+pub(super) fn vms(client: &Client) -> Api<DynamicObject> {
     api(
         client,
         "kubevirt.io",
@@ -63,7 +63,7 @@ fn data_volumes(client: &Client) -> Api<DynamicObject> {
 }
 
 /// The real control plane with the stand-in (steps of 50 ms) and the namespace `team-a`.
-async fn started() -> (ControlPlane, Client, StandIn) {
+pub(super) async fn started() -> (ControlPlane, Client, StandIn) {
     let plane = ControlPlane::start().await;
     let client = plane.admin().await.client;
     let kubevirt = StandIn::start(client.clone(), Duration::from_millis(50))
@@ -74,7 +74,7 @@ async fn started() -> (ControlPlane, Client, StandIn) {
 }
 
 /// A VM as Wukong creates one, its root disk imported from `url` into `<name>-root`.
-fn importing(name: &str, url: &str, strategy: &str) -> DynamicObject {
+pub(super) fn importing(name: &str, url: &str, strategy: &str) -> DynamicObject {
     let disk = format!("{name}-root");
     serde_json::from_value(json!({
         "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
@@ -115,7 +115,7 @@ fn events_where(plane: &ControlPlane, fields: &str, path: &str) -> Vec<String> {
     listed.lines().map(str::to_owned).collect()
 }
 
-async fn create_vm(vms: &Api<DynamicObject>, vm: &DynamicObject) -> DynamicObject {
+pub(super) async fn create_vm(vms: &Api<DynamicObject>, vm: &DynamicObject) -> DynamicObject {
     vms.create(&PostParams::default(), vm)
         .await
         .expect("create the VM")
@@ -125,14 +125,14 @@ async fn exists(api: &Api<DynamicObject>, name: &str) -> bool {
     api.get_opt(name).await.expect("get").is_some()
 }
 
-fn condition<'a>(object: &'a Value, kind: &str) -> &'a Value {
+pub(super) fn condition<'a>(object: &'a Value, kind: &str) -> &'a Value {
     object["status"]["conditions"]
         .as_array()
         .and_then(|all| all.iter().find(|c| c["type"] == kind))
         .unwrap_or(&Value::Null)
 }
 
-async fn get(api: &Api<DynamicObject>, name: &str) -> Value {
+pub(super) async fn get(api: &Api<DynamicObject>, name: &str) -> Value {
     serde_json::to_value(api.get(name).await.expect(name)).expect("JSON")
 }
 
