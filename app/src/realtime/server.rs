@@ -3,13 +3,19 @@
 //! to every open `/ws/events` socket.
 
 use super::types::LiveEvent;
-use crate::vms::{
-    server::{
-        index::{IndexedVm, VmIndex},
-        kubevirt::{VirtualMachine, VirtualMachineInstance, MANAGED_BY_WUKONG},
-        project_label,
+use crate::{
+    snapshots::server::kinds::{
+        VirtualMachineClone, VirtualMachineRestore, VirtualMachineSnapshot,
     },
-    types::{RunStrategy, VmStatus, VmSummary},
+    vms::{
+        server::{
+            body::PROJECT_LABEL,
+            index::{IndexedVm, VmIndex},
+            kubevirt::{VirtualMachine, VirtualMachineInstance, MANAGED_BY_WUKONG},
+            project_label,
+        },
+        types::{RunStrategy, VmStatus, VmSummary},
+    },
 };
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt as _;
@@ -45,8 +51,9 @@ pub struct Published {
     pub at: Instant,
 }
 
-/// Where a VM is and which project it is labelled for: a socket passes its events on only
-/// when both name one of the user's projects, as the list and the VM's page would.
+/// Where a VM (or a snapshot, restore or clone) is and which project it is labelled for: a
+/// socket passes its events on only when both name one of the user's projects, as the list
+/// and the VM's page would.
 #[derive(Debug)]
 pub struct VmScope {
     pub namespace: String,
@@ -59,6 +66,19 @@ impl VmScope {
         VmScope {
             namespace: vm.metadata.namespace.clone().unwrap_or_default(),
             project_id: project_label(vm).unwrap_or_default().to_owned(),
+        }
+    }
+
+    fn of_object(object: &impl kube::Resource) -> VmScope {
+        let metadata = object.meta();
+        VmScope {
+            namespace: metadata.namespace.clone().unwrap_or_default(),
+            project_id: metadata
+                .labels
+                .as_ref()
+                .and_then(|labels| labels.get(PROJECT_LABEL))
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 }
@@ -107,7 +127,36 @@ impl Live {
             vmi_events,
             Live::on_vmi,
         ));
-        live.watchers = Arc::new(vec![vm_task.abort_handle(), vmi_task.abort_handle()]);
+        let snapshots = tokio::spawn(
+            live.clone().follow(
+                "VirtualMachineSnapshot",
+                watcher::watcher(Api::<VirtualMachineSnapshot>::all(client.clone()), config())
+                    .default_backoff(),
+                Live::on_snapshot_kind,
+            ),
+        );
+        let restores = tokio::spawn(
+            live.clone().follow(
+                "VirtualMachineRestore",
+                watcher::watcher(Api::<VirtualMachineRestore>::all(client.clone()), config())
+                    .default_backoff(),
+                Live::on_snapshot_kind,
+            ),
+        );
+        let clones = tokio::spawn(
+            live.clone().follow(
+                "VirtualMachineClone",
+                watcher::watcher(Api::<VirtualMachineClone>::all(client.clone()), config())
+                    .default_backoff(),
+                Live::on_snapshot_kind,
+            ),
+        );
+        live.watchers = Arc::new(
+            [vm_task, vmi_task, snapshots, restores, clones]
+                .iter()
+                .map(tokio::task::JoinHandle::abort_handle)
+                .collect(),
+        );
         live
     }
 
@@ -292,6 +341,24 @@ impl Live {
                 None,
                 &LiveEvent::VmChanged { vm: summary },
             );
+        }
+    }
+
+    /// A snapshot, restore or clone changed: the pages listing its namespace's fetch again.
+    /// They are not kept in a store: only an open VM or snapshots page lists them, and it
+    /// reads the cluster.
+    fn on_snapshot_kind<K: kube::Resource>(&self, event: Event<K>) {
+        match event {
+            Event::Apply(object) | Event::Delete(object) => {
+                let scope = VmScope::of_object(&object);
+                let changed = LiveEvent::SnapshotsChanged {
+                    namespace: scope.namespace.clone(),
+                };
+                self.publish(Some(scope), None, &changed);
+            }
+            // A relist may have missed deletions.
+            Event::InitDone => self.publish(None, None, &LiveEvent::Resync),
+            Event::Init | Event::InitApply(_) => {}
         }
     }
 

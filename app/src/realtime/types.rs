@@ -14,6 +14,11 @@ pub enum LiveEvent {
         namespace: String,
         name: String,
     },
+    /// A snapshot, restore or clone in the namespace was made, changed or removed: the
+    /// snapshot lists showing it must be fetched again.
+    SnapshotsChanged {
+        namespace: String,
+    },
     /// Events were lost (the client fell behind, or the cluster watch started over):
     /// everything shown must be fetched again.
     Resync,
