@@ -29,7 +29,7 @@ use kube::{
     Client, Resource as _, ResourceExt as _,
 };
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -94,7 +94,12 @@ pub struct Live {
     watchers: Arc<Vec<tokio::task::AbortHandle>>,
     /// Per kind, why its watch last failed, until it works again.
     failures: Arc<Mutex<BTreeMap<&'static str, String>>>,
+    /// The snapshot kinds whose watch has listed the cluster once.
+    listed: Arc<tokio::sync::watch::Sender<BTreeSet<String>>>,
 }
+
+/// The kinds watched without a store: snapshots, restores and clones.
+const UNSTORED_KINDS: usize = 3;
 
 impl Live {
     /// Starts the watchers (label-selected to Wukong's objects, in every namespace).
@@ -109,6 +114,7 @@ impl Live {
             hub,
             watchers: Arc::default(),
             failures: Arc::default(),
+            listed: Arc::new(tokio::sync::watch::Sender::new(BTreeSet::new())),
         };
         let config = || watcher::Config::default().labels(MANAGED_BY_WUKONG);
         let vm_events = watcher::watcher(Api::<VirtualMachine>::all(client.clone()), config())
@@ -200,10 +206,17 @@ impl Live {
         self.hub.receiver_count()
     }
 
-    /// Waits until both stores hold a full list, for at most `limit`.
+    /// Waits until both stores hold a full list and the other watches have listed once, for
+    /// at most `limit`.
     pub async fn ready(&self, limit: Duration) -> bool {
+        let mut listed = self.listed.subscribe();
         let both = async {
-            self.vms.wait_until_ready().await.is_ok() && self.vmis.wait_until_ready().await.is_ok()
+            self.vms.wait_until_ready().await.is_ok()
+                && self.vmis.wait_until_ready().await.is_ok()
+                && listed
+                    .wait_for(|kinds| kinds.len() == UNSTORED_KINDS)
+                    .await
+                    .is_ok()
         };
         tokio::time::timeout(limit, both).await.unwrap_or(false)
     }
@@ -347,7 +360,7 @@ impl Live {
     /// A snapshot, restore or clone changed: the pages listing its namespace's fetch again.
     /// They are not kept in a store: only an open VM or snapshots page lists them, and it
     /// reads the cluster.
-    fn on_snapshot_kind<K: kube::Resource>(&self, event: Event<K>) {
+    fn on_snapshot_kind<K: kube::Resource<DynamicType = ()>>(&self, event: Event<K>) {
         match event {
             Event::Apply(object) | Event::Delete(object) => {
                 let scope = VmScope::of_object(&object);
@@ -357,7 +370,12 @@ impl Live {
                 self.publish(Some(scope), None, &changed);
             }
             // A relist may have missed deletions.
-            Event::InitDone => self.publish(None, None, &LiveEvent::Resync),
+            Event::InitDone => {
+                self.listed.send_modify(|kinds| {
+                    kinds.insert(K::kind(&()).into_owned());
+                });
+                self.publish(None, None, &LiveEvent::Resync);
+            }
             Event::Init | Event::InitApply(_) => {}
         }
     }

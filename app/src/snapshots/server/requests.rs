@@ -3,6 +3,7 @@
 //! is checked first, so a caller who may not look causes no cluster call at all.
 
 use super::{body, cluster, kinds::VirtualMachineSnapshot, summary};
+use kube::api::Api;
 use crate::{
     auth::server::session::{Requester, Session},
     authz::{
@@ -336,6 +337,14 @@ pub async fn clone(
     let result = async {
         let demand = clone_demand(state, &access, source).await?;
         let namespace = namespace(&access)?;
+        // KubeVirt would accept the clone and fail it only once it met the VM.
+        let vms: Api<VirtualMachine> = Api::namespaced(state.cluster.client.clone(), namespace.as_str());
+        let what = format!("VM \"{target}\"");
+        if state.cluster.call(&what, vms.get_opt(target.as_str())).await?.is_some() {
+            return Err(AppError::Conflict {
+                message: format!("{what} already exists. Choose another name."),
+            });
+        }
         let project = access.project();
         let clone_name = format!("{target}-clone-{}", now_ms());
         let object = body::clone(&clone_name, source, &target, &namespace, &project.id)
