@@ -1,6 +1,6 @@
 //! The simulated KubeVirt's objects on a real API server (the stand-in's): read and written
 //! through the API, as KubeVirt's controllers write them, and its controllers fed by watches
-//! of VMs, VMIs and DataVolumes in all namespaces, as KubeVirt's informers feed them.
+//! of VMs, VMIs, DataVolumes, snapshots, restores and clones in all namespaces, as KubeVirt's informers feed them.
 
 use super::lifecycle::{self, Kind, Objects, Recorder, Work};
 use futures_util::{stream::select_all, StreamExt as _};
@@ -137,14 +137,18 @@ impl Objects for Remote {
     }
 }
 
-/// Runs the controllers over `remote` until aborted, fed by watches of every VM, VMI and
-/// DataVolume (a watch that fails starts again, after a pause).
+/// Runs the controllers over `remote` until aborted, fed by watches of every VM, VMI,
+/// DataVolume, snapshot, snapshot content, restore and clone (a watch that fails starts again, after a pause).
 pub(super) async fn control(remote: Remote) {
     let (queue, worker) = lifecycle::start(remote.clone());
     let watches = [
         Kind::VirtualMachine,
         Kind::VirtualMachineInstance,
         Kind::DataVolume,
+        Kind::VirtualMachineSnapshot,
+        Kind::VirtualMachineSnapshotContent,
+        Kind::VirtualMachineRestore,
+        Kind::VirtualMachineClone,
     ]
     .map(|kind| {
         let api: Api<DynamicObject> = Api::all_with(remote.client.clone(), &api_resource(kind));

@@ -5,6 +5,8 @@
 //! Succeeded at "100.0%". Each phase change is an event of the DataVolume, as are changes
 //! of its Bound condition and the importer's errors.
 //!
+//! A DataVolume a restore made is pre-populated (`AnnPrePopulated`): Succeeded at once.
+//!
 //! An HTTP source that cannot be fetched fails as CDI's importer does: the importer pod
 //! exits with the importer's message (cmd/cdi-importer/importer.go,
 //! `errorCannotConnectDataSource`), the DataVolume stays ImportInProgress with its Running
@@ -13,7 +15,8 @@
 //! cannot be resolved; one whose path contains `notfound` or ends in `.fail` answers 404.
 
 use super::{
-    array_at, events::Event, now, runtime::Context, runtime::Work, seed, text, Kind, Objects, Part,
+    array_at, events::Event, now, restore, runtime::Context, runtime::Work, seed, text, Kind,
+    Objects, Part,
 };
 use serde_json::{json, Value};
 
@@ -126,7 +129,13 @@ pub(super) async fn reconcile<O: Objects>(context: &Context<O>, namespace: &str,
     let step = (1..=PROGRESS_STEPS)
         .find(|step| progress(&volume, *step) == text(&volume, "/status/progress"))
         .unwrap_or(0);
+    let pre_populated = volume
+        .pointer("/metadata/annotations")
+        .and_then(|annotations| annotations.get(restore::PRE_POPULATED))
+        .is_some();
     match text(&volume, "/status/phase") {
+        // A restore's DataVolume: its claim holds the data already.
+        "" if pre_populated => succeed(objects, &volume, &claim).await,
         "" => {
             let pending = format!("PVC {claim} Pending");
             let status = json!({"phase": "Pending", "progress": "N/A", "conditions": conditions(

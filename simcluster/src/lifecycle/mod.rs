@@ -11,6 +11,9 @@
 //! - `cdi`: DataVolume imports, phase by phase, failing for sources that cannot be fetched.
 //! - `virt_api`: the `subresources.kubevirt.io` actions (start, stop, restart, pause,
 //!   unpause) with virt-api's refusals.
+//! - `snapshot`: VirtualMachineSnapshots and their contents, taken of a running or stopped VM.
+//! - `restore`: VirtualMachineRestores, rewriting a stopped VM (or making a new one) from a
+//!   snapshot.
 //! - `events`: core/v1 Events as client-go's recorder writes them.
 //!
 //! Every step after the first takes the configured transition delay. The controllers run
@@ -23,7 +26,9 @@ pub mod events;
 mod guest;
 mod instance;
 mod launcher;
+mod restore;
 mod runtime;
+mod snapshot;
 mod virt_api;
 mod vm;
 
@@ -35,7 +40,7 @@ pub use runtime::{start, Queue, Work, Worker};
 pub use virt_api::{act, Refusal};
 
 use super::store::Key;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::{future::Future, time::Duration};
 
 pub(super) const VMI: &str = "virtualmachineinstances.kubevirt.io";
@@ -62,7 +67,24 @@ pub enum Kind {
     DataVolume,
     Event,
     Pod,
+    VirtualMachineSnapshot,
+    VirtualMachineSnapshotContent,
+    VirtualMachineRestore,
+    VirtualMachineClone,
 }
+
+/// Every kind, in one list for lookups.
+const KINDS: [Kind; 9] = [
+    Kind::VirtualMachine,
+    Kind::VirtualMachineInstance,
+    Kind::DataVolume,
+    Kind::Event,
+    Kind::Pod,
+    Kind::VirtualMachineSnapshot,
+    Kind::VirtualMachineSnapshotContent,
+    Kind::VirtualMachineRestore,
+    Kind::VirtualMachineClone,
+];
 
 impl Kind {
     pub fn group(self) -> &'static str {
@@ -70,13 +92,17 @@ impl Kind {
             Kind::VirtualMachine | Kind::VirtualMachineInstance => "kubevirt.io",
             Kind::DataVolume => "cdi.kubevirt.io",
             Kind::Event | Kind::Pod => "",
+            Kind::VirtualMachineSnapshot
+            | Kind::VirtualMachineSnapshotContent
+            | Kind::VirtualMachineRestore => "snapshot.kubevirt.io",
+            Kind::VirtualMachineClone => "clone.kubevirt.io",
         }
     }
 
     pub fn version(self) -> &'static str {
         match self {
-            Kind::DataVolume => "v1beta1",
-            _ => "v1",
+            Kind::VirtualMachine | Kind::VirtualMachineInstance | Kind::Event | Kind::Pod => "v1",
+            _ => "v1beta1",
         }
     }
 
@@ -87,6 +113,10 @@ impl Kind {
             Kind::DataVolume => "DataVolume",
             Kind::Event => "Event",
             Kind::Pod => "Pod",
+            Kind::VirtualMachineSnapshot => "VirtualMachineSnapshot",
+            Kind::VirtualMachineSnapshotContent => "VirtualMachineSnapshotContent",
+            Kind::VirtualMachineRestore => "VirtualMachineRestore",
+            Kind::VirtualMachineClone => "VirtualMachineClone",
         }
     }
 
@@ -97,6 +127,10 @@ impl Kind {
             Kind::DataVolume => "datavolumes",
             Kind::Event => "events",
             Kind::Pod => "pods",
+            Kind::VirtualMachineSnapshot => "virtualmachinesnapshots",
+            Kind::VirtualMachineSnapshotContent => "virtualmachinesnapshotcontents",
+            Kind::VirtualMachineRestore => "virtualmachinerestores",
+            Kind::VirtualMachineClone => "virtualmachineclones",
         }
     }
 
@@ -111,20 +145,14 @@ impl Kind {
     /// Whether status is written through `/status`. A VMI's CRD has no status subresource:
     /// virt-handler writes the VMI itself.
     pub fn has_status_subresource(self) -> bool {
-        matches!(self, Kind::VirtualMachine | Kind::DataVolume)
+        !matches!(self, Kind::VirtualMachineInstance | Kind::Event | Kind::Pod)
     }
 
     /// The kind an object of `api_version` and `kind` is, if one of these.
     pub fn of(api_version: &str, kind: &str) -> Option<Kind> {
-        [
-            Kind::VirtualMachine,
-            Kind::VirtualMachineInstance,
-            Kind::DataVolume,
-            Kind::Event,
-            Kind::Pod,
-        ]
-        .into_iter()
-        .find(|candidate| candidate.name() == kind && candidate.api_version() == api_version)
+        KINDS
+            .into_iter()
+            .find(|candidate| candidate.name() == kind && candidate.api_version() == api_version)
     }
 }
 
@@ -293,4 +321,60 @@ fn seed(object: &Value) -> u64 {
         .fold(7u64, |hash, byte| {
             hash.wrapping_mul(31).wrapping_add(u64::from(byte))
         })
+}
+
+/// The finalizers of `object` with `finalizer` added or taken out, as a merge patch; none if
+/// they already are so (`AddFinalizer`, `RemoveFinalizer` in pkg/controller/controller.go).
+fn finalizer_patch(object: &Value, finalizer: &str, present: bool) -> Option<Value> {
+    let mut finalizers = array_at(object, "/metadata/finalizers");
+    let has = finalizers.iter().any(|old| old == finalizer);
+    if has == present {
+        return None;
+    }
+    if present {
+        finalizers.push(json!(finalizer));
+    } else {
+        finalizers.retain(|old| old != finalizer);
+    }
+    Some(json!({"metadata": {"finalizers": finalizers}}))
+}
+
+/// Adds or takes out `finalizer` of `object` where that changes it; whether it is so now.
+async fn set_finalizer<O: Objects>(
+    objects: &O,
+    kind: Kind,
+    object: &Value,
+    finalizer: &str,
+    present: bool,
+) -> bool {
+    match finalizer_patch(object, finalizer, present) {
+        Some(patch) => objects.patch_of(kind, object, Part::Object, patch).await,
+        None => true,
+    }
+}
+
+fn is_deleting(object: &Value) -> bool {
+    object.pointer("/metadata/deletionTimestamp").is_some()
+}
+
+/// The merge patch (RFC 7386) that turns `current` into `desired`: objects compared field by
+/// field (a field gone is null), anything else replaced; none if they are the same.
+fn merge_patch(current: &Value, desired: &Value) -> Option<Value> {
+    let (Some(current), Some(desired)) = (current.as_object(), desired.as_object()) else {
+        return (current != desired).then(|| desired.clone());
+    };
+    let mut patch = serde_json::Map::new();
+    for (key, value) in desired {
+        let changed = match current.get(key) {
+            Some(old) => merge_patch(old, value),
+            None => Some(value.clone()),
+        };
+        if let Some(changed) = changed {
+            patch.insert(key.clone(), changed);
+        }
+    }
+    for key in current.keys().filter(|key| !desired.contains_key(*key)) {
+        patch.insert(key.clone(), Value::Null);
+    }
+    (!patch.is_empty()).then_some(Value::Object(patch))
 }

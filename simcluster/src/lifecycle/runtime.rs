@@ -3,7 +3,7 @@
 //! work off theirs (`pkg/virt-controller/watch/vm/vm.go`, `Execute`), and timers for the
 //! steps that take the transition delay.
 
-use super::{cdi, instance, text, vm, Kind, Objects};
+use super::{cdi, instance, restore, snapshot, text, vm, Kind, Objects};
 use serde_json::Value;
 use std::{
     collections::{HashMap, HashSet},
@@ -29,8 +29,9 @@ impl Work {
         }
     }
 
-    /// What a change of `object` (of `kind`) asks to look at: the object, and the VM whose
-    /// status depends on it (a VMI is named after its VM; a DataVolume is owned by it).
+    /// What a change of `object` (of `kind`) asks to look at: the object, the VM whose
+    /// status depends on it (a VMI is named after its VM; a DataVolume is owned by it), the
+    /// snapshot a snapshot content belongs to, and the clone that owns a snapshot or restore.
     pub fn for_change(kind: Kind, object: &Value) -> Vec<Work> {
         let namespace = text(object, "/metadata/namespace");
         let name = text(object, "/metadata/name");
@@ -39,23 +40,33 @@ impl Work {
             Kind::VirtualMachineInstance => {
                 works.push(Work::new(Kind::VirtualMachine, namespace, name));
             }
-            Kind::DataVolume => {
-                let owners = object
-                    .pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array);
-                for owner in owners.into_iter().flatten() {
-                    if owner["kind"] == "VirtualMachine" {
-                        let vm = owner["name"].as_str().unwrap_or_default();
-                        works.push(Work::new(Kind::VirtualMachine, namespace, vm));
-                    }
-                }
+            Kind::DataVolume => works.extend(owners(object, Kind::VirtualMachine)),
+            Kind::VirtualMachineSnapshotContent => {
+                let snapshot = snapshot::owner_of_content(object);
+                works.push(Work::new(Kind::VirtualMachineSnapshot, namespace, snapshot));
             }
-            Kind::VirtualMachine | Kind::Event | Kind::Pod => {}
+            Kind::VirtualMachineSnapshot | Kind::VirtualMachineRestore => {
+                works.extend(owners(object, Kind::VirtualMachineClone));
+            }
+            Kind::VirtualMachine | Kind::Event | Kind::Pod | Kind::VirtualMachineClone => {}
         }
         // Nothing here controls Events or pods: the VMI controller only creates pods.
         works.retain(|work| !matches!(work.kind, Kind::Event | Kind::Pod));
         works
     }
+}
+
+/// The owners of `object` of `kind`, to look at.
+fn owners(object: &Value, kind: Kind) -> Vec<Work> {
+    let namespace = text(object, "/metadata/namespace");
+    object
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|owner| owner["kind"] == kind.name())
+        .map(|owner| Work::new(kind, namespace, owner["name"].as_str().unwrap_or_default()))
+        .collect()
 }
 
 /// Objects waiting to be looked at, each at most once.
@@ -132,6 +143,14 @@ impl<O: Objects> Context<O> {
         }
     }
 
+    /// Looks at `work`'s object again one transition delay from now (or when the look
+    /// already asked for is due), as a controller requeues what it must try again.
+    pub fn again(&self, token: String, work: &Work) {
+        if self.wait(token.clone(), 1, work) == Wait::Over {
+            self.wait(token, 1, work);
+        }
+    }
+
     /// Whether the step `token` has waited `steps` transition delays (see [`Self::wait`]).
     pub fn waited(&self, token: String, steps: u32, work: &Work) -> bool {
         self.wait(token, steps, work) == Wait::Over
@@ -170,7 +189,13 @@ pub fn start<O: Objects>(objects: O) -> (Queue, Worker) {
                     instance::reconcile(&context, namespace, name).await
                 }
                 Kind::DataVolume => cdi::reconcile(&context, namespace, name).await,
-                Kind::Event | Kind::Pod => {}
+                Kind::VirtualMachineSnapshot => {
+                    snapshot::reconcile(&context, namespace, name).await
+                }
+                // A content is looked at with its snapshot.
+                Kind::VirtualMachineSnapshotContent | Kind::Event | Kind::Pod => {}
+                Kind::VirtualMachineRestore => restore::reconcile(&context, namespace, name).await,
+                Kind::VirtualMachineClone => {}
             }
         }
     });

@@ -5,8 +5,8 @@
 //! `setPrintableStatus`).
 
 use super::{
-    array_at, condition, condition_is, events::Event, instance, runtime::Context, text,
-    with_condition, Kind, Objects, Part,
+    array_at, condition, condition_is, events::Event, instance, is_deleting, runtime::Context,
+    text, with_condition, Kind, Objects, Part,
 };
 use serde_json::{json, Map, Value};
 
@@ -40,10 +40,6 @@ fn has_stop_request_for(vm: &Value, vmi: &Value) -> bool {
     change_requests(vm).first().is_some_and(|request| {
         request["action"] == "Stop" && request["uid"] == vmi["metadata"]["uid"]
     })
-}
-
-fn is_deleting(object: &Value) -> bool {
-    object.pointer("/metadata/deletionTimestamp").is_some()
 }
 
 /// The VMI of `name` counts only if `vm` controls it.
