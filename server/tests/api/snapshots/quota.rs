@@ -6,18 +6,25 @@ use crate::{
     quotas::{quota_of, room_for, set_limits, small},
     tenancy::{Tenancy, Who, VM},
 };
-use app::quotas::server::reconcile::reconcile;
+use app::quotas::{server::reconcile::reconcile, types::Amounts};
 use axum::http::StatusCode;
 use serde_json::json;
+
+/// Leaves Alpha room for `snapshots` snapshots (of 10 GiB in all) and nothing else; its
+/// usage.
+async fn snapshot_room(t: &Tenancy, snapshots: i64) -> Amounts {
+    let usage = room_for(t, &t.alpha, 0).await;
+    let mut limits = quota_of(t, &t.alpha).await.limits;
+    limits.snapshot_count = usage.snapshot_count + snapshots;
+    limits.snapshot_gib = usage.snapshot_gib + 10;
+    set_limits(t, &t.alpha, &limits).await;
+    usage
+}
 
 #[tokio::test]
 async fn a_snapshot_is_charged_refused_when_full_and_released_once_deleted() {
     let t = Tenancy::start().await;
-    let usage = room_for(&t, &t.alpha, 0).await;
-    let mut limits = quota_of(&t, &t.alpha).await.limits;
-    limits.snapshot_count = 1;
-    limits.snapshot_gib = 10;
-    set_limits(&t, &t.alpha, &limits).await;
+    let usage = snapshot_room(&t, 1).await;
     let (status, answer) = take(&t, Who::Operator, VM, "first").await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let charged = quota_of(&t, &t.alpha).await.usage;
@@ -57,7 +64,7 @@ async fn a_snapshot_is_charged_refused_when_full_and_released_once_deleted() {
 #[tokio::test]
 async fn a_snapshot_the_cluster_refuses_gives_its_reservation_back() {
     let t = Tenancy::start().await;
-    room_for(&t, &t.alpha, 1).await;
+    snapshot_room(&t, 1).await;
     // Made behind Wukong's back, so not reserved: Wukong's check passes, the cluster
     // answers that it exists.
     make_snapshot(&t, &t.alpha, &t.alpha.id, VM, "taken").await;
