@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod types;
+pub mod ui;
 
 #[cfg(feature = "ssr")]
 pub mod server;

@@ -3,7 +3,6 @@
 //! is checked first, so a caller who may not look causes no cluster call at all.
 
 use super::{body, cluster, kinds::VirtualMachineSnapshot, summary};
-use kube::api::Api;
 use crate::{
     auth::server::session::{Requester, Session},
     authz::{
@@ -31,6 +30,7 @@ use crate::{
     },
     AppError,
 };
+use kube::api::Api;
 
 fn namespace(access: &ProjectAccess) -> Result<Namespace, AppError> {
     Namespace::parse(&access.project().namespace).map_err(AppError::internal)
@@ -338,9 +338,15 @@ pub async fn clone(
         let demand = clone_demand(state, &access, source).await?;
         let namespace = namespace(&access)?;
         // KubeVirt would accept the clone and fail it only once it met the VM.
-        let vms: Api<VirtualMachine> = Api::namespaced(state.cluster.client.clone(), namespace.as_str());
+        let vms: Api<VirtualMachine> =
+            Api::namespaced(state.cluster.client.clone(), namespace.as_str());
         let what = format!("VM \"{target}\"");
-        if state.cluster.call(&what, vms.get_opt(target.as_str())).await?.is_some() {
+        if state
+            .cluster
+            .call(&what, vms.get_opt(target.as_str()))
+            .await?
+            .is_some()
+        {
             return Err(AppError::Conflict {
                 message: format!("{what} already exists. Choose another name."),
             });

@@ -17,6 +17,7 @@ use crate::{
         ui::{ProjectRoom, Room},
     },
     realtime::{types::LiveEvent, ui::use_live_feed},
+    snapshots::ui::{SnapshotsSection, VmState},
     vms::{
         api::{delete_vm, get_vm, resize_vm},
         new_vm::{MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB},
@@ -83,6 +84,16 @@ pub fn VmPage() -> impl IntoView {
         });
     }
     let runner = ActionRunner::new();
+    // What the snapshots section needs of the VM, as last read; it lives outside the
+    // detail below, which is rebuilt on every change, so that its forms keep their input.
+    let status = RwSignal::new(None::<VmStatus>);
+    let may_manage = RwSignal::new(false);
+    let snapshots = VmState {
+        name: Signal::derive(move || target().1),
+        status: status.into(),
+        may_manage: may_manage.into(),
+    };
+    let project = Signal::derive(move || target().0);
     view! {
         <Title text=move || target().1 />
         <section class="page">
@@ -101,6 +112,8 @@ pub fn VmPage() -> impl IntoView {
                     match detail.await {
                         Ok(detail) => {
                             namespace.set_value(detail.summary.namespace.clone());
+                            status.set(Some(detail.summary.status));
+                            may_manage.set(detail.project.may(authz::Action::ManageVms));
                             // CDI's progress is not pushed: look again while an import runs.
                             if detail.imports.iter().any(DiskImport::in_progress) {
                                 set_timeout(
@@ -124,6 +137,9 @@ pub fn VmPage() -> impl IntoView {
                     }
                 })}
             </Transition>
+            <Show when=move || status.get().is_some()>
+                <SnapshotsSection project vm=Some(snapshots) />
+            </Show>
             <section class="card" aria-labelledby="vm-audit-heading">
                 <h2 id="vm-audit-heading">"Audit log"</h2>
                 {move || {
