@@ -14,6 +14,7 @@
 //! - `snapshot`: VirtualMachineSnapshots and their contents, taken of a running or stopped VM.
 //! - `restore`: VirtualMachineRestores, rewriting a stopped VM (or making a new one) from a
 //!   snapshot.
+//! - `clone`: VirtualMachineClones, a new VM from a VM or a snapshot.
 //! - `events`: core/v1 Events as client-go's recorder writes them.
 //!
 //! Every step after the first takes the configured transition delay. The controllers run
@@ -21,6 +22,7 @@
 //! (`remote`), where they play KubeVirt and CDI for a real control plane.
 
 mod cdi;
+mod clone;
 mod embedded;
 pub mod events;
 mod guest;

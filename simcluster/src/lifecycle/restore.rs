@@ -516,11 +516,20 @@ impl<O: Objects> Restore<'_, O> {
                 }
                 None => true,
             },
-            None => self
-                .objects
-                .create(Kind::VirtualMachine, restored_vm)
-                .await
-                .is_ok(),
+            None => {
+                let mut restored_vm = restored_vm;
+                let patches = array_at(&self.restore, "/spec/patches");
+                if let Err(error) = apply_patches(&mut restored_vm, &patches) {
+                    let name = text(&restored_vm, "/metadata/name");
+                    let message = format!("error patching VM {name}: {error}");
+                    self.error(&message, false).await;
+                    return Some(false);
+                }
+                self.objects
+                    .create(Kind::VirtualMachine, restored_vm)
+                    .await
+                    .is_ok()
+            }
         };
         Some(written)
     }
@@ -669,4 +678,49 @@ impl<O: Objects> Restore<'_, O> {
             .patch_of(Kind::VirtualMachine, vm, Part::Status, status)
             .await
     }
+}
+
+/// `patchVM`: the JSON patches (RFC 6902, one a string) applied to `vm` in order; add,
+/// replace and remove, which are what a clone asks for.
+fn apply_patches(vm: &mut Value, patches: &[Value]) -> Result<(), String> {
+    for patch in patches.iter().filter_map(Value::as_str) {
+        let operation: Value = serde_json::from_str(patch).map_err(|error| error.to_string())?;
+        let path = text(&operation, "/path");
+        let (parent, last) = path.rsplit_once('/').ok_or("invalid path")?;
+        let key = last.replace("~1", "/").replace("~0", "~");
+        let missing = || format!("doc is missing path: \"{path}\"");
+        let target = vm.pointer_mut(parent).ok_or_else(missing)?;
+        match (text(&operation, "/op"), target) {
+            ("add" | "replace", Value::Object(fields)) => {
+                fields.insert(key, operation["value"].clone());
+            }
+            ("remove", Value::Object(fields)) => {
+                fields.remove(&key).ok_or_else(missing)?;
+            }
+            ("add", Value::Array(items)) => {
+                let index = match key.as_str() {
+                    "-" => items.len(),
+                    index => index.parse().map_err(|_| missing())?,
+                };
+                if index > items.len() {
+                    return Err(missing());
+                }
+                items.insert(index, operation["value"].clone());
+            }
+            ("replace", Value::Array(items)) => {
+                let index: usize = key.parse().map_err(|_| missing())?;
+                let slot = items.get_mut(index).ok_or_else(missing)?;
+                *slot = operation["value"].clone();
+            }
+            ("remove", Value::Array(items)) => {
+                let index: usize = key.parse().map_err(|_| missing())?;
+                if index >= items.len() {
+                    return Err(missing());
+                }
+                items.remove(index);
+            }
+            (op, _) => return Err(format!("Unexpected kind: {op}")),
+        }
+    }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 //! work off theirs (`pkg/virt-controller/watch/vm/vm.go`, `Execute`), and timers for the
 //! steps that take the transition delay.
 
-use super::{cdi, instance, restore, snapshot, text, vm, Kind, Objects};
+use super::{cdi, clone, instance, restore, snapshot, text, vm, Kind, Objects};
 use serde_json::Value;
 use std::{
     collections::{HashMap, HashSet},
@@ -195,7 +195,7 @@ pub fn start<O: Objects>(objects: O) -> (Queue, Worker) {
                 // A content is looked at with its snapshot.
                 Kind::VirtualMachineSnapshotContent | Kind::Event | Kind::Pod => {}
                 Kind::VirtualMachineRestore => restore::reconcile(&context, namespace, name).await,
-                Kind::VirtualMachineClone => {}
+                Kind::VirtualMachineClone => clone::reconcile(&context, namespace, name).await,
             }
         }
     });

@@ -14,7 +14,7 @@ fn client(sim: &SimCluster) -> Client {
     Client::try_from(sim.client_config()).expect("kube client")
 }
 
-fn vm_resource() -> ApiResource {
+pub(crate) fn vm_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("kubevirt.io", "v1", "VirtualMachine"),
         "virtualmachines",

@@ -2,8 +2,9 @@
 //! and kubectl as Wukong and people call it, its VNC and serial consoles (`console`, through
 //! `console_client`), the simulated KubeVirt's run strategies, instance status and events
 //! (`kubevirt`), disk imports, Secrets and garbage collection (`storage`), snapshots
-//! (`snapshots`) and restores (`restores`).
+//! (`snapshots`), restores (`restores`) and clones (`clones`).
 
+mod clones;
 mod cluster;
 mod console;
 mod console_client;

@@ -21,7 +21,7 @@ pub(crate) fn restores(client: &Client) -> Api<DynamicObject> {
 }
 
 /// A restore of `snapshot` onto the VM `target`, as Wukong asks for one.
-fn restore(name: &str, target: &str, snapshot: &str) -> Value {
+pub(crate) fn restore(name: &str, target: &str, snapshot: &str) -> Value {
     json!({
         "apiVersion": "snapshot.kubevirt.io/v1beta1", "kind": "VirtualMachineRestore",
         "metadata": {"name": name},

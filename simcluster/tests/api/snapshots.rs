@@ -291,3 +291,66 @@ async fn a_snapshot_of_a_missing_vm_fails_at_its_deadline() {
         .expect("delete");
     gone(&snapshots(&client), "orphan").await;
 }
+
+/// Snapshots, their contents, restores and clones are watched as the VM kinds are: changes
+/// from a resourceVersion, and bookmarks.
+#[tokio::test]
+async fn watches_of_the_snapshot_kinds_deliver_changes_and_bookmarks() {
+    use futures_util::StreamExt as _;
+    use kube::api::{WatchEvent, WatchParams};
+    let options = simcluster::SimOptions {
+        transition_delay: Duration::from_millis(50),
+        bookmark_every: Duration::from_millis(100),
+        ..simcluster::SimOptions::default()
+    };
+    let (_sim, client) = crate::cluster::started(options).await;
+    let apis = [
+        snapshots(&client),
+        contents(&client),
+        crate::restores::restores(&client),
+        crate::clones::clones(&client),
+    ];
+    let mut watches = Vec::new();
+    for api in &apis {
+        let version = api
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .metadata
+            .resource_version
+            .expect("a resourceVersion");
+        // kube-rs asks for bookmarks by default.
+        let params = WatchParams::default();
+        watches.push(api.watch(&params, &version).await.expect("watch").boxed());
+    }
+    let vms = Api::namespaced_with(client.clone(), "team-a", &crate::cluster::vm_resource());
+    create_vm(&vms, &crate::cluster::vm("plain", json!({}))).await;
+    create(&snapshots(&client), snapshot("plain-1", "plain")).await;
+    let restore = crate::restores::restore("plain-back", "plain", "plain-1");
+    create(&crate::restores::restores(&client), restore).await;
+    let source = ("kubevirt.io", "VirtualMachine", "plain");
+    let clone = crate::clones::clone("plain-copy", source, "plain-2");
+    create(&crate::clones::clones(&client), clone).await;
+    let names = ["plain-1", "vmsnapshot-content-", "plain-back", "plain-copy"];
+    for (watch, name) in watches.iter_mut().zip(names) {
+        let mut added = false;
+        let mut bookmark = false;
+        while !(added && bookmark) {
+            let event = tokio::time::timeout(Duration::from_secs(20), watch.next())
+                .await
+                .expect("an event within 20 s")
+                .expect("the watch goes on")
+                .expect("an event");
+            match event {
+                WatchEvent::Added(object) | WatchEvent::Modified(object) => {
+                    let named = object.metadata.name.unwrap_or_default();
+                    added |= named.starts_with(name);
+                }
+                WatchEvent::Bookmark(mark) => {
+                    bookmark |= !mark.metadata.resource_version.is_empty()
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+}
