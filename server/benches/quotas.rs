@@ -70,7 +70,9 @@ async fn run(label: &str, db: &Db, spread: bool) {
                 reserve(&db, Ledger::Vms, &p, &name, &Amounts::vm(1, 256, 0))
                     .await
                     .expect("room");
-                confirm(&db, Ledger::Vms, &p.id, &name).await.expect("confirm");
+                confirm(&db, Ledger::Vms, &p.id, &name)
+                    .await
+                    .expect("confirm");
             }
         })
     });

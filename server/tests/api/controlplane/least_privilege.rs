@@ -7,12 +7,12 @@ use app::{
     authz::server::ProjectRow,
     cluster::Cluster,
     console::types::ConsoleKind,
+    quotas::{server::mirror, types::Amounts},
+    realtime::server::Live,
     snapshots::{
         server::{body, cluster as snapshot_cluster},
         types::CloneSource,
     },
-    quotas::{server::mirror, types::Amounts},
-    realtime::server::Live,
     vms::{
         names::{Namespace, SnapshotName, VmName, VmRef},
         new_vm::{ImageSource, NewVm, RunStrategy},
@@ -151,19 +151,24 @@ async fn snapshots(wukong: &Cluster, target: &VmRef) -> Result<(), app::AppError
         is_personal: false,
     };
     let name = SnapshotName::parse("db-1-snap").expect("name");
-    let object =
-        body::snapshot(&name, &target.name, "", &target.namespace, "p").expect("snapshot");
+    let object = body::snapshot(&name, &target.name, "", &target.namespace, "p").expect("snapshot");
     snapshot_cluster::create(wukong, &target.namespace, "snapshot", &object).await?;
-    let mut taken = snapshot_cluster::find(wukong, &project, name.as_str()).await?.1;
+    let mut taken = snapshot_cluster::find(wukong, &project, name.as_str())
+        .await?
+        .1;
     for _ in 0..300 {
         if taken.status.as_ref().and_then(|status| status.ready_to_use) == Some(true) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-        taken = snapshot_cluster::find(wukong, &project, name.as_str()).await?.1;
+        taken = snapshot_cluster::find(wukong, &project, name.as_str())
+            .await?
+            .1;
     }
     let namespace = target.namespace.as_str();
-    assert!(snapshot_cluster::content(wukong, namespace, &taken).await?.is_some());
+    assert!(snapshot_cluster::content(wukong, namespace, &taken)
+        .await?
+        .is_some());
     snapshot_cluster::content_sizes(wukong, namespace).await?;
     let restore = body::restore("db-1-restore", &target.name, &name, &target.namespace, "p")
         .expect("restore");

@@ -18,8 +18,14 @@ async fn another_projects_user_guessing_alphas_snapshot_names_gets_not_found() {
     let alpha = &t.alpha.slug;
     let probes = [
         // Their own project's slug with Alpha's names: looked up in Beta's namespace.
-        ("snapshots/delete", json!({"project": beta, "snapshot": "secret-snap"})),
-        ("snapshots/restore", json!({"project": beta, "snapshot": "secret-snap"})),
+        (
+            "snapshots/delete",
+            json!({"project": beta, "snapshot": "secret-snap"}),
+        ),
+        (
+            "snapshots/restore",
+            json!({"project": beta, "snapshot": "secret-snap"}),
+        ),
         (
             "snapshots/clone",
             json!({"project": beta, "source": {"Snapshot": "secret-snap"}, "target": "stolen"}),
@@ -33,7 +39,10 @@ async fn another_projects_user_guessing_alphas_snapshot_names_gets_not_found() {
             json!({"project": beta, "name": VM, "snapshot": "peek", "description": ""}),
         ),
         // Alpha's slug: not a member.
-        ("snapshots/delete", json!({"project": alpha, "snapshot": "secret-snap"})),
+        (
+            "snapshots/delete",
+            json!({"project": alpha, "snapshot": "secret-snap"}),
+        ),
         (
             "snapshots/clone",
             json!({"project": alpha, "source": {"Snapshot": "secret-snap"}, "target": "stolen"}),
@@ -45,7 +54,11 @@ async fn another_projects_user_guessing_alphas_snapshot_names_gets_not_found() {
         assert!(!answer.contains(&t.alpha.namespace), "{answer}");
     }
     let (status, _) = t
-        .post(Who::Outsider, "snapshots/list", &format!("project={alpha}&vm="))
+        .post(
+            Who::Outsider,
+            "snapshots/list",
+            &format!("project={alpha}&vm="),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let own = listed(&t, Who::Outsider, &t.beta, "").await;

@@ -46,7 +46,10 @@ async fn a_snapshot_of_a_running_vm_is_taken_online_listed_and_deleted() {
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     eventually("the snapshot gone", || async {
-        snapshot_row(&t, "before-upgrade").await.is_null().then_some(())
+        snapshot_row(&t, "before-upgrade")
+            .await
+            .is_null()
+            .then_some(())
     })
     .await;
     assert_eq!(audited(&t, "snapshot_deleted").await.len(), 1);
@@ -98,7 +101,11 @@ async fn a_stopped_vm_is_restored_to_a_ready_snapshot_and_a_running_one_is_refus
     assert_eq!(status, StatusCode::OK, "{answer}");
     let restore = eventually("the restore complete", || async {
         let list = listed(&t, Who::Viewer, &t.alpha, VM).await;
-        let restore = list["restores"].as_array().expect("restores").first().cloned();
+        let restore = list["restores"]
+            .as_array()
+            .expect("restores")
+            .first()
+            .cloned();
         restore.filter(|restore| restore["complete"] == true)
     })
     .await;
@@ -173,7 +180,9 @@ async fn a_vm_and_a_snapshot_are_cloned_into_new_vms_of_the_project() {
         (clones.len() == 2 && clones.iter().all(|c| c["phase"] == "Succeeded")).then_some(clones)
     })
     .await;
-    assert!(clones.iter().any(|c| c["source"] == json!({"Snapshot": "base"})));
+    assert!(clones
+        .iter()
+        .any(|c| c["source"] == json!({"Snapshot": "base"})));
     assert_eq!(audited(&t, "vm_cloned").await.len(), 2);
 }
 

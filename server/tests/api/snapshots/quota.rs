@@ -116,8 +116,5 @@ async fn a_clone_is_checked_against_the_vm_quota_like_a_create() {
     t.wait_for_vm(&namespace, "copy").await;
     // Once the VM exists, the reconciler confirms it and has nothing to correct.
     reconcile(&t.state, &t.alpha.id).await.expect("reconcile");
-    assert_eq!(
-        quota_of(&t, &t.alpha).await.usage,
-        usage.plus(&small(), 1)
-    );
+    assert_eq!(quota_of(&t, &t.alpha).await.usage, usage.plus(&small(), 1));
 }

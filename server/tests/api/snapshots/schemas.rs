@@ -30,7 +30,10 @@ fn passes(kind: &str, object: &impl serde::Serialize) -> Value {
         "{json:#}"
     );
     assert_eq!(json["kind"], kind);
-    assert_eq!(json["metadata"]["labels"]["app.kubernetes.io/managed-by"], "wukong");
+    assert_eq!(
+        json["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "wukong"
+    );
     assert_eq!(json["metadata"]["labels"]["wukong.io/project"], "project-1");
     json
 }
@@ -41,8 +44,8 @@ fn every_snapshot_restore_and_clone_body_passes_its_crd_schema() {
     let vm = VmName::parse("web-1").expect("name");
     let snapshot = SnapshotName::parse("before-upgrade").expect("name");
     for description in ["", "Before the kernel upgrade: \"risky\" ✓"] {
-        let object = body::snapshot(&snapshot, &vm, description, &namespace, "project-1")
-            .expect("body");
+        let object =
+            body::snapshot(&snapshot, &vm, description, &namespace, "project-1").expect("body");
         let json = passes("VirtualMachineSnapshot", &object);
         assert_eq!(json["apiVersion"], "snapshot.kubevirt.io/v1beta1");
         assert_eq!(
@@ -55,8 +58,14 @@ fn every_snapshot_restore_and_clone_body_passes_its_crd_schema() {
             description
         );
     }
-    let restore = body::restore("before-upgrade-restore-1", &vm, &snapshot, &namespace, "project-1")
-        .expect("body");
+    let restore = body::restore(
+        "before-upgrade-restore-1",
+        &vm,
+        &snapshot,
+        &namespace,
+        "project-1",
+    )
+    .expect("body");
     let json = passes("VirtualMachineRestore", &restore);
     assert_eq!(json["spec"]["virtualMachineSnapshotName"], "before-upgrade");
     assert_eq!(json["spec"]["target"]["name"], "web-1");
@@ -65,8 +74,8 @@ fn every_snapshot_restore_and_clone_body_passes_its_crd_schema() {
         CloneSource::Vm("web-1".to_owned()),
         CloneSource::Snapshot("before-upgrade".to_owned()),
     ] {
-        let clone = body::clone("web-2-clone-1", &source, &copy, &namespace, "project-1")
-            .expect("body");
+        let clone =
+            body::clone("web-2-clone-1", &source, &copy, &namespace, "project-1").expect("body");
         let json = passes("VirtualMachineClone", &clone);
         assert_eq!(json["apiVersion"], "clone.kubevirt.io/v1beta1");
         assert_eq!(json["spec"]["source"]["name"], source.name());
