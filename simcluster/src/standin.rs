@@ -11,7 +11,8 @@
 //! `caBundle` for the name `virt-api.kubevirt.svc`. It does not check the aggregator's client
 //! certificate: it is a test harness on loopback, not virt-api.
 //!
-//! Behind the same Service it also serves KubeVirt's validating webhook for VMs (`webhook`).
+//! Behind the same Service it also serves KubeVirt's validating webhooks for VMs, snapshots,
+//! restores and clones (`webhook`).
 
 mod consoles;
 mod webhook;
@@ -19,7 +20,7 @@ mod webhook;
 use super::{
     access,
     api::subresource,
-    console,
+    console, lifecycle,
     remote::{control, Remote},
 };
 use axum::{
@@ -83,7 +84,13 @@ impl StandIn {
                 "/apis/subresources.kubevirt.io/v1/namespaces/{*rest}",
                 get(stream).fallback(action),
             )
-            .route(webhook::PATH, post(webhook::review))
+            .route(webhook::PATH, post(webhook::review));
+        let router = webhook::STORAGE_PLURALS
+            .iter()
+            .filter_map(|plural| lifecycle::admission::webhook(plural))
+            .fold(router, |router, (_, path, _)| {
+                router.route(path, post(webhook::review_storage))
+            })
             .with_state(Aggregated {
                 remote: remote.clone(),
                 sessions: console::Sessions::default(),

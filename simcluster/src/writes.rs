@@ -5,6 +5,7 @@
 
 use super::{
     api::{now_rfc3339, Failure, Target},
+    lifecycle::admission,
     schema,
     store::Key,
     Sim,
@@ -153,6 +154,7 @@ pub(super) fn create(sim: &Sim, target: &Target, mut object: Value, strict: bool
             return Err(terminating_namespace(target, &name, namespace));
         }
     }
+    webhooks(&store, target, &object, None)?;
     super::quota::admit(&store, target, &name, &object)?;
     if let Some(namespace) = target.namespace.as_deref().filter(|_| is_quota(target)) {
         super::quota::with_status(&store, namespace, &mut object);
@@ -271,10 +273,12 @@ pub(super) fn patch(
             }
         }
     }
+    let before = object.clone();
     merge(&mut object, &patch);
     check_object(target, &mut object, name, strict)?;
     secret_data(target, &mut object);
     let mut store = lock(sim)?;
+    webhooks(&store, target, &object, Some(&before))?;
     if let Some(namespace) = target.namespace.as_deref().filter(|_| is_quota(target)) {
         super::quota::with_status(&store, namespace, &mut object);
     }
@@ -331,6 +335,50 @@ pub(super) fn write_status(
     object["metadata"]["resourceVersion"] = Value::String(version.to_string());
     store.put(key, object.clone()).map_err(Failure::internal)?;
     Ok((StatusCode::OK, object))
+}
+
+/// KubeVirt's validating webhooks for snapshots, restores and clones
+/// (`lifecycle::admission`), on a create or (with `old`) an update, refusing as the API
+/// server passes a webhook's refusal on (`ToStatusErr` in
+/// `staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/errors/statuserror.go`).
+fn webhooks(
+    store: &super::store::Store,
+    target: &Target,
+    object: &Value,
+    old: Option<&Value>,
+) -> Result<(), Failure> {
+    let resource = &target.resource;
+    let kubevirt_group = matches!(
+        resource.group.as_str(),
+        "snapshot.kubevirt.io" | "clone.kubevirt.io"
+    );
+    let Some((webhook, _, on_update)) =
+        admission::webhook(&resource.plural).filter(|_| kubevirt_group)
+    else {
+        return Ok(());
+    };
+    if old.is_some() && !on_update {
+        return Ok(());
+    }
+    let namespace = target.namespace.clone().unwrap_or_default();
+    let restores: Vec<Value> = store
+        .keys()
+        .filter(|_| resource.plural == "virtualmachinerestores")
+        .filter(|key| key.resource == resource.id() && key.namespace == namespace)
+        .filter_map(|key| store.get(key).cloned())
+        .collect();
+    let causes = admission::causes(&resource.plural, object, old, &restores);
+    if causes.is_empty() {
+        return Ok(());
+    }
+    let status = admission::refusal_status(causes);
+    let message = format!(
+        "admission webhook \"{webhook}\" denied the request: {}",
+        status["message"].as_str().unwrap_or_default()
+    );
+    let mut failure = Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message);
+    failure.details = status["details"].clone();
+    Err(failure)
 }
 
 fn is_quota(target: &Target) -> bool {

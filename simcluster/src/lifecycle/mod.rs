@@ -9,6 +9,7 @@
 //!   scheduling (or not, when the VM asks for more than the simulated node has), running
 //!   with its network interfaces, the guest agent connecting, shutting down.
 //! - `cdi`: DataVolume imports, phase by phase, failing for sources that cannot be fetched.
+//! - `admission`: virt-api's validating webhooks for snapshots, restores and clones.
 //! - `virt_api`: the `subresources.kubevirt.io` actions (start, stop, restart, pause,
 //!   unpause) with virt-api's refusals.
 //! - `snapshot`: VirtualMachineSnapshots and their contents, taken of a running or stopped VM.
@@ -21,6 +22,7 @@
 //! over [`Objects`]: the built-in cluster's own store ([`Embedded`]), or any API server
 //! (`remote`), where they play KubeVirt and CDI for a real control plane.
 
+pub(crate) mod admission;
 mod cdi;
 mod clone;
 mod embedded;

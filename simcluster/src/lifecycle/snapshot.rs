@@ -8,7 +8,7 @@
 //!
 //! A snapshot whose source does not exist stays InProgress ("Source does not exist") until its
 //! failure deadline (`spec.failureDeadline`, five minutes by default) passes, and then
-//! Failed. Deadlines pass in transition delays, one per ten seconds of them. Deleting a
+//! Failed. Deadlines pass in transition delays, one per five seconds of them. Deleting a
 //! snapshot deletes its content (unless `deletionPolicy` is Retain and the content is ready)
 //! and unlocks the VM, then its finalizer goes.
 //!
@@ -46,7 +46,7 @@ pub(super) fn conditions_with(object: &Value, new: Vec<Value>) -> Value {
 
 /// Transition delays for a deadline of `seconds` (at least one).
 pub(super) fn deadline_steps(seconds: u64) -> u32 {
-    u32::try_from(seconds.div_ceil(10).max(1)).unwrap_or(u32::MAX)
+    u32::try_from(seconds.div_ceil(5).max(1)).unwrap_or(u32::MAX)
 }
 
 /// Seconds of a Go duration such as `5m`, `1h30m` or `45s`; none if it is not one.
@@ -314,24 +314,32 @@ fn should_delete_content(snapshot: &Value, content: &Value) -> bool {
         || content.pointer("/status/readyToUse") != Some(&json!(true))
 }
 
-/// `Lock`: the source's DataVolumes must be populated, and no other snapshot in progress;
-/// whether it is locked.
+/// Why `Lock` cannot lock the source now, in the words it adds to the lock message: a
+/// DataVolume missing or not populated, or another snapshot in progress.
+async fn lock_problem<O: Objects>(objects: &O, snapshot: &Value, vm: &Value) -> Option<String> {
+    let (namespace, name) = super::names(vm);
+    for (_, claim) in claims(vm) {
+        let problem = match objects.get(Kind::DataVolume, &namespace, &claim).await {
+            None => "volume doesnt exist",
+            Some(volume) if is_deleting(&volume) => "volume is being deleted",
+            Some(volume) if text(&volume, "/status/phase") != "Succeeded" => "volume not populated",
+            Some(_) => continue,
+        };
+        return Some(format!(" source {namespace}/{name} {problem}: {claim}"));
+    }
+    let in_progress = text(vm, "/status/snapshotInProgress");
+    (!in_progress.is_empty() && in_progress != text(snapshot, "/metadata/name"))
+        .then(|| format!(" snapshot \"{in_progress}\" in progress"))
+}
+
+/// `Lock`: the source named in its status and held by a finalizer, unless there is a
+/// [`lock_problem`]; whether it is locked.
 async fn lock<O: Objects>(objects: &O, snapshot: &Value, source: &Source) -> bool {
-    let namespace = text(&source.vm, "/metadata/namespace");
-    for (_, claim) in claims(&source.vm) {
-        let volume = objects.get(Kind::DataVolume, namespace, &claim).await;
-        let populated = volume
-            .as_ref()
-            .is_some_and(|volume| text(volume, "/status/phase") == "Succeeded");
-        if !populated {
-            return false;
-        }
+    if lock_problem(objects, snapshot, &source.vm).await.is_some() {
+        return false;
     }
     let name = text(snapshot, "/metadata/name");
     let in_progress = text(&source.vm, "/status/snapshotInProgress");
-    if !in_progress.is_empty() && in_progress != name {
-        return false;
-    }
     if in_progress.is_empty() {
         let status = json!({"snapshotInProgress": name});
         if !objects
@@ -592,8 +600,12 @@ async fn write_status<O: Objects>(
         status["phase"] = json!("InProgress");
         match source {
             Some(source) => {
-                let (locked, message) = (source.locked, source.lock_message());
-                changed.push(snapshot_condition("Progressing", locked, message));
+                let mut message = source.lock_message().to_owned();
+                if !source.locked {
+                    let problem = lock_problem(objects, snapshot, &source.vm).await;
+                    message.push_str(&problem.unwrap_or_default());
+                }
+                changed.push(snapshot_condition("Progressing", source.locked, &message));
                 let indications = source.indications();
                 if indications.is_empty() {
                     remove(&mut status, "indications");
@@ -648,4 +660,23 @@ fn remove(object: &mut Value, field: &str) {
 /// The snapshot a content belongs to.
 pub(super) fn owner_of_content(content: &Value) -> &str {
     text(content, "/spec/virtualMachineSnapshotName")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{deadline_steps, duration_seconds};
+
+    /// `spec.failureDeadline` is a Go duration (`metav1.Duration`).
+    #[test]
+    fn failure_deadlines_read_as_go_durations() {
+        assert_eq!(duration_seconds("5m"), Some(300));
+        assert_eq!(duration_seconds("1h30m"), Some(5400));
+        assert_eq!(duration_seconds("1m30.5s"), Some(91));
+        assert_eq!(duration_seconds("1500ms"), Some(2));
+        assert_eq!(duration_seconds("0s"), Some(0));
+        assert_eq!(duration_seconds("5"), None);
+        assert_eq!(duration_seconds("5d"), None);
+        assert_eq!(deadline_steps(300), 60);
+        assert_eq!(deadline_steps(1), 1);
+    }
 }

@@ -1,6 +1,7 @@
-//! KubeVirt's validating admission webhook for VirtualMachines, served by the stand-in as
-//! virt-api serves it: registered as virt-operator registers it, called by the API server on
-//! every create and update of a VM, and refusing as KubeVirt refuses (`rules`).
+//! KubeVirt's validating admission webhooks for VirtualMachines, snapshots, restores and
+//! clones, served by the stand-in as virt-api serves them: registered as virt-operator
+//! registers them, called by the API server on creates and updates, and refusing as KubeVirt
+//! refuses (`rules` for VMs, `lifecycle::admission` for the others).
 //!
 //! The API server reaches it through the same `virt-api` Service as the aggregated API: for a
 //! webhook's `clientConfig.service`, kube-apiserver dials the address its service resolver
@@ -14,8 +15,10 @@
 mod rules;
 
 use super::{NAMESPACE, SERVICE};
+use crate::lifecycle::admission;
 use axum::{
     body::Bytes,
+    extract::State,
     http::{header::CONTENT_TYPE, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -33,26 +36,21 @@ pub const PATH: &str = "/virtualmachines-validate";
 /// `VirtAPIValidatingWebhookName`, the configuration virt-operator installs (webhooks.go).
 const CONFIGURATION: &str = "virt-api-validator";
 const WEBHOOK: &str = "virtualmachine-validator.kubevirt.io";
+/// The kinds whose webhooks `review_storage` answers, at their paths (`admission::webhook`).
+pub const STORAGE_PLURALS: [&str; 3] = [
+    "virtualmachinesnapshots",
+    "virtualmachinerestores",
+    "virtualmachineclones",
+];
 
 /// Answers an `AdmissionReview` as virt-api's `Serve` does
 /// (kubevirt `pkg/util/webhooks/validating-webhooks/validating-webhook.go`): 400 without a
 /// body unless it is one in JSON, else the review back with the response for its `uid`.
 pub async fn review(headers: HeaderMap, body: Bytes) -> Response {
-    let is_json = headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|value| value == "application/json");
-    let review = match serde_json::from_slice::<Value>(&body) {
-        Ok(review) if is_json && review["request"].is_object() => review,
-        _ => return StatusCode::BAD_REQUEST.into_response(),
-    };
-    let request = &review["request"];
-    let mut response = admit(request);
-    response["uid"] = request["uid"].clone();
-    Json(
-        json!({"apiVersion": review["apiVersion"], "kind": "AdmissionReview",
-        "response": response}),
-    )
-    .into_response()
+    match decoded(&headers, &body) {
+        Some(review) => answer(&review, admit(&review["request"])),
+        None => StatusCode::BAD_REQUEST.into_response(),
+    }
 }
 
 /// `VMsAdmitter.Admit` (kubevirt `pkg/virt-api/webhooks/validating-webhook/admitters/vms-admitter.go`).
@@ -83,25 +81,95 @@ fn admit(request: &Value) -> Value {
     allowed
 }
 
-/// `ToAdmissionResponse` (kubevirt `pkg/util/webhooks/webhooks.go`): 422 Invalid, the first
-/// ten causes, and as the message their messages joined by ", ", the rest only counted.
-fn refusal(mut causes: Vec<Cause>) -> Value {
-    const SHOWN: usize = 10;
-    let more = causes.len().saturating_sub(SHOWN);
-    causes.truncate(SHOWN);
-    let messages: Vec<&str> = causes.iter().map(|cause| cause.message.as_str()).collect();
-    let mut message = messages.join(", ");
-    if more > 0 {
-        message.push_str(&format!(", and {more} more validation errors"));
-    }
-    let causes: Vec<Value> = causes
-        .iter()
-        .map(|cause| {
-            json!({"reason": "FieldValueInvalid", "message": cause.message, "field": cause.field})
-        })
+/// `ToAdmissionResponse` (kubevirt `pkg/util/webhooks/webhooks.go`) of the VM rules' causes.
+fn refusal(causes: Vec<Cause>) -> Value {
+    let causes = causes
+        .into_iter()
+        .map(|cause| admission::invalid(&cause.field, cause.message))
         .collect();
-    json!({"allowed": false, "status": {"message": message, "reason": "Invalid", "code": 422,
-        "details": {"causes": causes}}})
+    json!({"allowed": false, "status": admission::refusal_status(causes)})
+}
+
+/// Answers an `AdmissionReview` for a snapshot, restore or clone, as virt-api's admitters of
+/// them do (`lifecycle::admission`).
+pub async fn review_storage(
+    State(server): State<super::Aggregated>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(review) = decoded(&headers, &body) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let request = &review["request"];
+    let plural = request["resource"]["resource"].as_str().unwrap_or_default();
+    let namespace = request["namespace"].as_str().unwrap_or_default();
+    let restores = if plural == "virtualmachinerestores" {
+        let restores = Api::<DynamicObject>::namespaced_with(
+            server.remote.client.clone(),
+            namespace,
+            &storage_resource("virtualmachinerestores"),
+        );
+        match restores.list(&Default::default()).await {
+            Ok(list) => list
+                .items
+                .into_iter()
+                .filter_map(|restore| serde_json::to_value(restore).ok())
+                .collect(),
+            Err(error) => {
+                let message = error.to_string();
+                return answer(
+                    &review,
+                    json!({"allowed": false,
+                    "status": {"message": message, "code": 400}}),
+                );
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let old = Some(&request["oldObject"]).filter(|_| request["operation"] == "UPDATE");
+    let causes = admission::causes(plural, &request["object"], old, &restores);
+    let response = if causes.is_empty() {
+        json!({"allowed": true})
+    } else {
+        json!({"allowed": false, "status": admission::refusal_status(causes)})
+    };
+    answer(&review, response)
+}
+
+/// The review in `body`, if it is one in JSON.
+fn decoded(headers: &HeaderMap, body: &[u8]) -> Option<Value> {
+    let is_json = headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value == "application/json");
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .filter(|review| is_json && review["request"].is_object())
+}
+
+/// The review back with `response` for its request's `uid`.
+fn answer(review: &Value, mut response: Value) -> Response {
+    response["uid"] = review["request"]["uid"].clone();
+    Json(
+        json!({"apiVersion": review["apiVersion"], "kind": "AdmissionReview",
+        "response": response}),
+    )
+    .into_response()
+}
+
+fn storage_resource(plural: &str) -> ApiResource {
+    let (group, kind) = match plural {
+        "virtualmachineclones" => ("clone.kubevirt.io", "VirtualMachineClone"),
+        "virtualmachinerestores" => ("snapshot.kubevirt.io", "VirtualMachineRestore"),
+        _ => ("snapshot.kubevirt.io", "VirtualMachineSnapshot"),
+    };
+    ApiResource {
+        group: group.to_owned(),
+        version: "v1beta1".to_owned(),
+        api_version: format!("{group}/v1beta1"),
+        kind: kind.to_owned(),
+        plural: plural.to_owned(),
+    }
 }
 
 fn resource(group: &str, kind: &str, plural: &str) -> ApiResource {
@@ -131,19 +199,42 @@ pub async fn register(
             "validatingwebhookconfigurations",
         ),
     );
-    let webhook = json!({
-        "name": WEBHOOK,
-        "admissionReviewVersions": ["v1"],
-        "failurePolicy": "Fail",
-        "timeoutSeconds": 10,
-        "sideEffects": "None",
-        "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": ["kubevirt.io"],
-            "apiVersions": ["v1alpha3", "v1"], "resources": ["virtualmachines"]}],
-        "clientConfig": {
-            "service": {"namespace": NAMESPACE, "name": SERVICE, "path": PATH, "port": port},
-            "caBundle": STANDARD.encode(certificate_pem),
-        },
-    });
+    let webhook = |name: &str, path: &str, rule: Value| {
+        json!({
+            "name": name,
+            "admissionReviewVersions": ["v1"],
+            "failurePolicy": "Fail",
+            "timeoutSeconds": 10,
+            "sideEffects": "None",
+            "rules": [rule],
+            "clientConfig": {
+                "service": {"namespace": NAMESPACE, "name": SERVICE, "path": path, "port": port},
+                "caBundle": STANDARD.encode(certificate_pem),
+            },
+        })
+    };
+    let mut webhooks = vec![webhook(
+        WEBHOOK,
+        PATH,
+        json!({"operations": ["CREATE", "UPDATE"], "apiGroups": ["kubevirt.io"],
+            "apiVersions": ["v1alpha3", "v1"], "resources": ["virtualmachines"]}),
+    )];
+    for plural in STORAGE_PLURALS {
+        if let Some((name, path, on_update)) = admission::webhook(plural) {
+            let operations = if on_update {
+                json!(["CREATE", "UPDATE"])
+            } else {
+                json!(["CREATE"])
+            };
+            let group = storage_resource(plural).group;
+            webhooks.push(webhook(
+                name,
+                path,
+                json!({"operations": operations, "apiGroups": [group],
+                    "apiVersions": ["v1beta1"], "resources": [plural]}),
+            ));
+        }
+    }
     configurations
         .patch(
             CONFIGURATION,
@@ -152,7 +243,7 @@ pub async fn register(
                 "apiVersion": "admissionregistration.k8s.io/v1",
                 "kind": "ValidatingWebhookConfiguration",
                 "metadata": {"name": CONFIGURATION},
-                "webhooks": [webhook],
+                "webhooks": webhooks,
             })),
         )
         .await?;

@@ -240,3 +240,30 @@ async fn what_the_controllers_write_passes_the_crd_schemas() {
     let clone = &kinds[3].1[0];
     assert_eq!(clone["status"]["targetName"], "golden-2");
 }
+
+/// A deleted namespace goes with its snapshots, contents and restores, whose controllers take
+/// out their finalizers as KubeVirt's do (`handleVMRestoreDeletion`, `updateVMSnapshot`).
+#[tokio::test]
+async fn a_namespace_goes_with_its_snapshots_and_restores() {
+    let (_sim, client, vms) = sim().await;
+    create_vm(&vms, &with_data_volume("golden", "Halted")).await;
+    wait_for(&vms, "golden", "Stopped").await;
+    ready_snapshot(&client, "gold", "golden").await;
+    let back = crate::restores::restore("back", "golden", "gold");
+    create_until(&restores(&client), back, |r| {
+        r["status"]["complete"] == true
+    })
+    .await;
+    create_until(
+        &snapshots(&client),
+        crate::snapshots::snapshot("waiting", "nowhere"),
+        |s| phase(s) == "InProgress",
+    )
+    .await;
+    let namespaces = crate::cluster::namespaces(&client);
+    namespaces
+        .delete("team-a", &Default::default())
+        .await
+        .expect("delete the namespace");
+    gone(&namespaces, "team-a").await;
+}

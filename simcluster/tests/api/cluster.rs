@@ -21,7 +21,7 @@ pub(crate) fn vm_resource() -> ApiResource {
     )
 }
 
-fn namespaces(client: &Client) -> Api<DynamicObject> {
+pub(crate) fn namespaces(client: &Client) -> Api<DynamicObject> {
     let resource = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("", "v1", "Namespace"),
         "namespaces",

@@ -184,7 +184,8 @@ async fn a_restore_from_a_snapshot_not_ready_says_so_and_waits() {
         "VirtualMachineRestore encountered error VMSnapshot team-a/pending not ready"
     );
 
-    let missing = restore("missing", "idle", "nothing");
+    // Another target: one restore of a target at a time.
+    let missing = restore("missing", "elsewhere", "nothing");
     create_until(&restores(&client), missing, |r| {
         reason(r, "Ready") == "VMSnapshot team-a/nothing does not exist"
     })

@@ -354,3 +354,26 @@ async fn watches_of_the_snapshot_kinds_deliver_changes_and_bookmarks() {
         }
     }
 }
+
+/// `Lock` (source.go) waits for the VM's volumes: a snapshot of a VM whose disk cannot be
+/// imported stays InProgress, the source unlocked, and says which volume it waits for.
+#[tokio::test]
+async fn a_snapshot_waits_for_the_vms_volumes_and_says_so() {
+    let (_sim, client, vms) = sim().await;
+    let mut broken = with_data_volume("broken", "Halted");
+    broken.data["spec"]["dataVolumeTemplates"][0]["spec"]["source"]["http"]["url"] =
+        json!("https://images.invalid/fedora.qcow2");
+    create_vm(&vms, &broken).await;
+    let mut versions = watch_one(&snapshots(&client), "early").await;
+    create(&snapshots(&client), snapshot("early", "broken")).await;
+    let seen = until(&mut versions, |snapshot| {
+        condition(snapshot, "Progressing")["reason"]
+            == "Source not locked source team-a/broken volume not populated: broken-root"
+    })
+    .await;
+    let waiting = seen.last().expect("waiting");
+    assert_eq!(phase(waiting), "InProgress");
+    assert_eq!(condition(waiting, "Progressing")["status"], "False");
+    let vm = vms.get("broken").await.expect("VM");
+    assert!(vm.data["status"].get("snapshotInProgress").is_none());
+}
