@@ -10,7 +10,6 @@ use crate::{
     console::ui::{SerialConsolePage, VncConsolePage},
     projects::ui::{ProjectPage, ProjectsPage},
     quotas::ui::{QuotaTemplatesPage, QuotaUsagePage},
-    snapshots::ui::ProjectSnapshotsPage,
     system::ui::{AdminPage, DashboardPage},
     vms::ui::{NewVmPage, VmListPage, VmPage},
 };
@@ -97,7 +96,6 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("projects/:slug") view=ProjectPage />
                     <Route path=path!("audit") view={Lazy::<AuditPageRoute>::new()} />
                     <Route path=path!("projects/:slug/audit") view={Lazy::<ProjectAuditPageRoute>::new()} />
-                    <Route path=path!("projects/:slug/snapshots") view={Lazy::<ProjectSnapshotsPageRoute>::new()} />
                     <Route path=path!("admin") view={Lazy::<AdminPageRoute>::new()} />
                     <Route path=path!("admin/users") view={Lazy::<AdminUsersPageRoute>::new()} />
                     <Route path=path!("admin/oidc") view={Lazy::<AdminOidcPageRoute>::new()} />
@@ -139,7 +137,6 @@ lazy_pages! {
     SerialConsolePage => SerialConsolePageRoute,
     AuditPage => AuditPageRoute,
     ProjectAuditPage => ProjectAuditPageRoute,
-    ProjectSnapshotsPage => ProjectSnapshotsPageRoute,
     AdminPage => AdminPageRoute,
     AdminUsersPage => AdminUsersPageRoute,
     AdminOidcPage => AdminOidcPageRoute,

@@ -364,10 +364,7 @@ impl Live {
         match event {
             Event::Apply(object) | Event::Delete(object) => {
                 let scope = VmScope::of_object(&object);
-                let changed = LiveEvent::SnapshotsChanged {
-                    namespace: scope.namespace.clone(),
-                };
-                self.publish(Some(scope), None, &changed);
+                self.publish(Some(scope), None, &LiveEvent::SnapshotsChanged);
             }
             // A relist may have missed deletions.
             Event::InitDone => {

@@ -89,8 +89,6 @@ fn Project(project: ProjectSummary, update: ServerAction<UpdateProject>) -> impl
                 <p>
                     <A href=format!("/projects/{slug}/audit")>"Audit log"</A>
                     " · "
-                    <A href=format!("/projects/{slug}/snapshots")>"Snapshots"</A>
-                    " · "
                     <A href=format!("/vms?project={slug}")>"Show them"</A>
                     {may_create_vms.then(|| view! {
                         " · "

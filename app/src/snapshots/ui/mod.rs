@@ -1,9 +1,7 @@
-//! The snapshot pages: the VM page's snapshots section and a project's snapshots page. Both
-//! are reached only through lazy routes, so their code is fetched with those pages.
+//! The VM page's snapshots section: the VM's snapshots, or every VM's of its project. It is
+//! reached only through the VM page, a lazy route, so its code is fetched with that page.
 
-mod page;
 mod section;
 mod tables;
 
-pub use page::ProjectSnapshotsPage;
 pub use section::{SnapshotsSection, VmState};

@@ -1,5 +1,5 @@
-//! The snapshots of a VM (on its page, with the forms to take one and to clone) or of a
-//! whole project, kept current by the live feed; restore, clone and delete from each row.
+//! The snapshots of a VM, on its page, with the forms to take one and to clone, or those of
+//! every VM of its project; kept current by the live feed; restore and delete from each row.
 
 use super::tables::{size_text, status_text, taken_text, CloneRows, RestoreRows};
 use crate::{
@@ -24,10 +24,11 @@ use crate::{
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-/// The VM page the section is on: its name, its status as last pushed, and whether the user
-/// may take, restore, clone and delete.
+/// The VM page the section is on: its project's slug, its name, its status as last pushed,
+/// and whether the user may take, restore, clone and delete.
 #[derive(Clone, Copy)]
 pub struct VmState {
+    pub project: Signal<String>,
     pub name: Signal<String>,
     pub status: Signal<Option<VmStatus>>,
     pub may_manage: Signal<bool>,
@@ -41,12 +42,21 @@ struct Restoring {
 }
 
 #[component]
-pub fn SnapshotsSection(project: Signal<String>, vm: Option<VmState>) -> impl IntoView {
-    let vm_name = move || vm.map(|vm| vm.name.get()).unwrap_or_default();
+pub fn SnapshotsSection(vm: VmState) -> impl IntoView {
+    let project = vm.project;
+    let vm_name = move || vm.name.get();
+    let whole_project = RwSignal::new(false);
     let refresh = RwSignal::new(0u32);
     let pushed = StoredValue::new(false);
     let list = wire_resource(
-        move || (project.get(), vm_name(), refresh.get()),
+        move || {
+            let shown = if whole_project.get() {
+                String::new()
+            } else {
+                vm_name()
+            };
+            (project.get(), shown, refresh.get())
+        },
         move |(project, vm, _)| {
             list_snapshots(
                 project,
@@ -64,13 +74,12 @@ pub fn SnapshotsSection(project: Signal<String>, vm: Option<VmState>) -> impl In
         feed.listen(move |event| {
             if matches!(
                 event,
-                LiveEvent::SnapshotsChanged { .. } | LiveEvent::Resync | LiveEvent::AccessChanged
+                LiveEvent::SnapshotsChanged | LiveEvent::Resync | LiveEvent::AccessChanged
             ) {
                 refetch();
             }
         });
     }
-    let may_manage = Signal::derive(move || vm.is_none_or(|vm| vm.may_manage.get()));
     let delete = Action::new(|(project, snapshot): &(String, String)| {
         delete_snapshot(project.clone(), snapshot.clone())
     });
@@ -85,7 +94,7 @@ pub fn SnapshotsSection(project: Signal<String>, vm: Option<VmState>) -> impl In
     let waiting = RwSignal::new(None::<String>);
     // A restore that waits for the VM to stop goes ahead once the page hears it stopped.
     Effect::new(move |_| {
-        let stopped = vm.and_then(|vm| vm.status.get()) == Some(VmStatus::Stopped);
+        let stopped = vm.status.get() == Some(VmStatus::Stopped);
         if stopped {
             if let Some(snapshot) = waiting.get() {
                 waiting.set(None);
@@ -111,11 +120,17 @@ pub fn SnapshotsSection(project: Signal<String>, vm: Option<VmState>) -> impl In
             delete.dispatch((project.get_untracked(), snapshot));
         }
     });
-    let errors = move || {
+    // One line says what the row actions came to: a refusal, or a restore waiting for the
+    // VM to stop.
+    let outcome = move || {
+        let waits = waiting
+            .get()
+            .map(|_| "Stopping the VM to restore it…".to_owned());
         [
             other_message(delete.value().get()),
             other_message(restore.value().get()),
             other_message(stop.value().get()),
+            waits,
         ]
         .into_iter()
         .flatten()
@@ -123,23 +138,22 @@ pub fn SnapshotsSection(project: Signal<String>, vm: Option<VmState>) -> impl In
         .join(" ")
     };
     let row_actions = RowActions {
-        may_manage,
-        on_vm_page: vm.is_some(),
+        may_manage: vm.may_manage,
+        vm: vm.name,
         asking_delete,
         asking_restore,
-        stopped: Signal::derive(move || {
-            vm.is_none_or(|vm| vm.status.get() == Some(VmStatus::Stopped))
-        }),
+        stopped: Signal::derive(move || vm.status.get() == Some(VmStatus::Stopped)),
     };
     view! {
-        <section class="card" aria-labelledby="snapshots-heading" data-testid="snapshots">
+        <section class="card" aria-labelledby="snapshots-heading">
             <h2 id="snapshots-heading">"Snapshots"</h2>
-            {vm.map(|vm| view! { <TakeForm project vm /> })}
-            <p class="form-error" role="alert">{errors}</p>
-            <Show when=move || waiting.get().is_some()>
-                <p class="notice" role="status">"Stopping the VM; the restore starts once it has stopped."</p>
-            </Show>
-            <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading snapshots…"</p> }>
+            <TakeForm project vm />
+            <label class="checkbox">
+                <input type="checkbox" prop:checked=whole_project on:change=move |event| whole_project.set(event_target_checked(&event)) />
+                "Every VM of the project"
+            </label>
+            <p class="form-error" role="alert">{outcome}</p>
+            <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     let found: SnapshotList = list.await?;
                     let slug = project.get_untracked();
@@ -150,26 +164,22 @@ pub fn SnapshotsSection(project: Signal<String>, vm: Option<VmState>) -> impl In
                         .map(|snapshot| snapshot.name.clone())
                         .collect();
                     Ok::<_, AppError>(view! {
-                        <SnapshotRows snapshots=found.snapshots show_vm=vm.is_none() actions=row_actions />
+                        <SnapshotRows snapshots=found.snapshots show_vm=whole_project.get_untracked() actions=row_actions />
                         <RestoreRows project=slug.clone() restores=found.restores />
                         <CloneRows project=slug clones=found.clones />
-                        {vm.map(|vm| view! { <CloneForm project vm ready /> })}
+                        <CloneForm project vm ready />
                     })
                 })}
             </Transition>
         </section>
         {move || asking_restore.get().map(|chosen| {
             let vm = vm_name();
-            let question = if chosen.stop_first {
-                format!("Stop {vm} and restore it to snapshot {}? Its disks and settings go back to the snapshot.", chosen.snapshot)
-            } else {
-                format!("Restore {vm} to snapshot {}? Its disks and settings go back to the snapshot.", chosen.snapshot)
-            };
-            let label = if chosen.stop_first { "Stop and restore" } else { "Restore" };
+            let stop = if chosen.stop_first { " It is stopped first." } else { "" };
+            let question = format!("Restore {vm} to snapshot {}?{stop}", chosen.snapshot);
             view! {
                 <ConfirmDialog
                     question
-                    confirm_label=label.to_owned()
+                    confirm_label="Restore".to_owned()
                     on_confirm=confirm_restore
                     on_cancel=Callback::new(move |()| asking_restore.set(None))
                 />
@@ -177,7 +187,7 @@ pub fn SnapshotsSection(project: Signal<String>, vm: Option<VmState>) -> impl In
         })}
         {move || asking_delete.get().map(|snapshot| view! {
             <ConfirmDialog
-                question=format!("Delete snapshot {snapshot}? This cannot be undone.")
+                question=format!("Delete snapshot {snapshot}?")
                 confirm_label="Delete".to_owned()
                 on_confirm=confirm_delete
                 on_cancel=Callback::new(move |()| asking_delete.set(None))
@@ -190,7 +200,8 @@ pub fn SnapshotsSection(project: Signal<String>, vm: Option<VmState>) -> impl In
 #[derive(Clone, Copy)]
 struct RowActions {
     may_manage: Signal<bool>,
-    on_vm_page: bool,
+    /// The VM of the page: only its snapshots restore here.
+    vm: Signal<String>,
     asking_delete: RwSignal<Option<String>>,
     asking_restore: RwSignal<Option<Restoring>>,
     stopped: Signal<bool>,
@@ -206,7 +217,7 @@ fn SnapshotRows(
         return view! { <p class="empty-state">"No snapshots yet."</p> }.into_any();
     }
     view! {
-        <table data-testid="snapshot-list">
+        <table>
             <thead><tr>
                 <th scope="col">"Name"</th>
                 {show_vm.then(|| view! { <th scope="col">"VM"</th> })}
@@ -216,7 +227,7 @@ fn SnapshotRows(
             <tbody>
                 {snapshots.into_iter().map(|snapshot| {
                     let name = snapshot.name.clone();
-                    let restorable = snapshot.ready && actions.on_vm_page;
+                    let restorable = snapshot.ready && snapshot.vm == actions.vm.get_untracked();
                     let (for_restore, for_delete) = (name.clone(), name.clone());
                     view! {
                         <tr data-testid=format!("snapshot-{name}")>
@@ -233,7 +244,7 @@ fn SnapshotRows(
                             <td>{size_text(snapshot.size_bytes)}</td>
                             <td>{snapshot.taken_at.clone().unwrap_or_else(|| format_utc(snapshot.created_ms))}</td>
                             <td>
-                                <Show when=move || actions.may_manage.get()>
+                                {actions.may_manage.get_untracked().then(|| view! {
                                     {restorable.then(|| {
                                         let snapshot = for_restore.clone();
                                         view! {
@@ -249,7 +260,7 @@ fn SnapshotRows(
                                             <button type="button" class="small danger" on:click=move |_| actions.asking_delete.set(Some(snapshot.clone()))>"Delete"</button>
                                         }
                                     }
-                                </Show>
+                                })}
                             </td>
                         </tr>
                     }
@@ -291,20 +302,18 @@ fn TakeForm(project: Signal<String>, vm: VmState) -> impl IntoView {
         ));
     };
     view! {
-        <Show when=move || vm.may_manage.get()>
-            <form class="form" novalidate on:submit=on_submit data-testid="take-snapshot">
+        {vm.may_manage.get_untracked().then(|| view! {
+            <form class="form" novalidate on:submit=on_submit>
                 <label for="snapshot-name">"Snapshot name"</label>
                 <input id="snapshot-name" required prop:value=name on:input=move |event| name.set(event_target_value(&event)) />
                 <p class="field-error" role="alert">{move || field_message(take.value().get(), "snapshot")}</p>
-                <label for="snapshot-description">"Description (optional)"</label>
+                <label for="snapshot-description">"Description"</label>
                 <input id="snapshot-description" prop:value=description on:input=move |event| description.set(event_target_value(&event)) />
                 <p class="field-error" role="alert">{move || field_message(take.value().get(), "description")}</p>
-                <button type="submit" class="primary" disabled=move || take.pending().get()>
-                    {move || if take.pending().get() { "Taking…" } else { "Take snapshot" }}
-                </button>
+                <button type="submit" class="primary" disabled=move || take.pending().get()>"Take snapshot"</button>
                 <p class="form-error" role="alert">{move || other_message(take.value().get())}</p>
             </form>
-        </Show>
+        })}
     }
 }
 
@@ -333,13 +342,13 @@ fn CloneForm(project: Signal<String>, vm: VmState, ready: Vec<String>) -> impl I
         })
     };
     view! {
-        <Show when=move || vm.may_manage.get()>
+        {vm.may_manage.get_untracked().then(|| view! {
             <h3>"Clone"</h3>
-            <form class="form" novalidate on:submit=on_submit data-testid="clone-vm">
+            <form class="form" novalidate on:submit=on_submit>
                 <label for="clone-source">"From"</label>
                 <select id="clone-source" on:change=move |event| source.set(event_target_value(&event))>
-                    <option value="">"This VM as it is now"</option>
-                    {ready.iter().map(|name| view! { <option value=name.clone()>{format!("Snapshot {name}")}</option> }).collect_view()}
+                    <option value="">"This VM"</option>
+                    {ready.iter().map(|name| view! { <option value=name.clone()>{name.clone()}</option> }).collect_view()}
                 </select>
                 <label for="clone-target">"New VM name"</label>
                 <input id="clone-target" required prop:value=target on:input=move |event| target.set(event_target_value(&event)) />
@@ -348,6 +357,6 @@ fn CloneForm(project: Signal<String>, vm: VmState, ready: Vec<String>) -> impl I
                 <p class="form-error" role="alert">{move || other_message(clone.value().get())}</p>
                 {made}
             </form>
-        </Show>
+        })}
     }
 }

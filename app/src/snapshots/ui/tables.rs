@@ -17,22 +17,13 @@ pub fn size_text(bytes: Option<u64>) -> String {
     }
 }
 
-/// How the snapshot was taken, from KubeVirt's indications.
+/// How the snapshot was taken, in KubeVirt's words (`Online`, `GuestAgent`,
+/// `NoGuestAgent`, …); none for a stopped VM.
 pub fn taken_text(snapshot: &SnapshotSummary) -> String {
     if snapshot.indications.is_empty() {
         return "Offline".to_owned();
     }
-    snapshot
-        .indications
-        .iter()
-        .map(|indication| match indication.as_str() {
-            "GuestAgent" => "guest agent froze the disks",
-            "NoGuestAgent" => "no guest agent",
-            "Online" => "online",
-            other => other,
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    snapshot.indications.join(", ")
 }
 
 pub fn status_text(snapshot: &SnapshotSummary) -> String {
@@ -47,7 +38,7 @@ pub fn status_text(snapshot: &SnapshotSummary) -> String {
 pub fn RestoreRows(project: String, restores: Vec<RestoreSummary>) -> impl IntoView {
     (!restores.is_empty()).then(|| view! {
         <h3>"Restores"</h3>
-        <table data-testid="restores">
+        <table>
             <thead><tr><th scope="col">"VM"</th><th scope="col">"Snapshot"</th><th scope="col">"Progress"</th><th scope="col">"Restored"</th></tr></thead>
             <tbody>
                 {restores.into_iter().map(|restore| {
@@ -70,7 +61,7 @@ pub fn RestoreRows(project: String, restores: Vec<RestoreSummary>) -> impl IntoV
 pub fn CloneRows(project: String, clones: Vec<CloneSummary>) -> impl IntoView {
     (!clones.is_empty()).then(|| view! {
         <h3>"Clones"</h3>
-        <table data-testid="clones">
+        <table>
             <thead><tr><th scope="col">"From"</th><th scope="col">"New VM"</th><th scope="col">"Phase"</th></tr></thead>
             <tbody>
                 {clones.into_iter().map(|clone| {

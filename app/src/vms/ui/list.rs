@@ -260,7 +260,7 @@ pub fn VmListPage() -> impl IntoView {
                 refetch_soon()
             }
             // The feed shows watch failures itself; the list shows no snapshots.
-            LiveEvent::ClusterWatch { .. } | LiveEvent::SnapshotsChanged { .. } => {}
+            LiveEvent::ClusterWatch { .. } | LiveEvent::SnapshotsChanged => {}
         });
     }
     let status_options = VmStatus::ALL
