@@ -89,6 +89,39 @@ pub async fn list(
     Ok(list)
 }
 
+/// A snapshot request as the VM's audit log records it: the event, with the snapshot as
+/// its detail.
+struct Audited<'a> {
+    event: &'a str,
+    vm: &'a str,
+    snapshot: &'a SnapshotName,
+}
+
+impl Audited<'_> {
+    async fn record(
+        &self,
+        state: &AppState,
+        session: &Session,
+        requester: &Requester,
+        access: &ProjectAccess,
+        result: &Result<(), AppError>,
+    ) -> Result<(), AppError> {
+        let detail = format!("snapshot {}", self.snapshot);
+        let (event, vm) = (self.event, self.vm);
+        audit(
+            state,
+            session,
+            requester,
+            access,
+            event,
+            vm,
+            Some(&detail),
+            result,
+        )
+        .await
+    }
+}
+
 /// What a take request names, as typed.
 pub struct Take<'a> {
     pub vm: &'a str,
@@ -165,18 +198,14 @@ pub async fn take(
         created.map(|_| ())
     }
     .await;
-    let detail = format!("snapshot {name}");
-    audit(
-        state,
-        session,
-        requester,
-        &access,
-        "snapshot_taken",
-        target.name.as_str(),
-        Some(&detail),
-        &result,
-    )
-    .await?;
+    let about = Audited {
+        event: "snapshot_taken",
+        vm: target.name.as_str(),
+        snapshot: &name,
+    };
+    about
+        .record(state, session, requester, &access, &result)
+        .await?;
     result
 }
 
@@ -200,18 +229,14 @@ pub async fn delete(
             tracing::warn!(%error, snapshot = %name, "could not mark the snapshot's reservation as deleting");
         }
     }
-    let detail = format!("snapshot {name}");
-    audit(
-        state,
-        session,
-        requester,
-        &access,
-        "snapshot_deleted",
-        &found.spec.source.name,
-        Some(&detail),
-        &result,
-    )
-    .await?;
+    let about = Audited {
+        event: "snapshot_deleted",
+        vm: &found.spec.source.name,
+        snapshot: &name,
+    };
+    about
+        .record(state, session, requester, &access, &result)
+        .await?;
     result
 }
 
@@ -277,18 +302,14 @@ pub async fn restore(
             .map(|_| ())
     }
     .await;
-    let detail = format!("snapshot {name}");
-    audit(
-        state,
-        session,
-        requester,
-        &access,
-        "snapshot_restored",
-        &vm_name,
-        Some(&detail),
-        &result,
-    )
-    .await?;
+    let about = Audited {
+        event: "snapshot_restored",
+        vm: &vm_name,
+        snapshot: &name,
+    };
+    about
+        .record(state, session, requester, &access, &result)
+        .await?;
     result
 }
 
