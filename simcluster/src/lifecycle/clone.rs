@@ -459,3 +459,37 @@ fn kept(key: &str, filters: &[Value]) -> bool {
     }
     included
 }
+
+#[cfg(test)]
+mod tests {
+    use super::patches;
+    use crate::lifecycle::restore::apply_patches;
+    use serde_json::{json, Value};
+
+    /// `generatePatches` and the restore's `patchVM`: the clone gets new MAC addresses (the
+    /// clone's, or none), no firmware serial or UUID, and only the labels its filters keep.
+    #[test]
+    fn a_clones_patches_renew_addresses_and_filter_labels() {
+        let mut vm = json!({
+            "metadata": {"name": "golden", "labels": {"app": "web", "app/internal": "x",
+                "tier": "db"}},
+            "spec": {"template": {"spec": {"domain": {
+                "firmware": {"serial": "s-1", "uuid": "u-1"},
+                "devices": {"interfaces": [
+                    {"name": "default", "macAddress": "52:54:00:00:00:01"},
+                    {"name": "second", "macAddress": "52:54:00:00:00:02"}]}}}}},
+        });
+        let spec = json!({"newMacAddresses": {"second": "52:54:00:00:00:99"},
+            "labelFilters": ["app*", "!app/internal"]});
+        let patches: Vec<Value> = patches(&vm, &spec).into_iter().map(Value::from).collect();
+        apply_patches(&mut vm, &patches).expect("patches apply");
+        let domain = &vm["spec"]["template"]["spec"]["domain"];
+        assert_eq!(domain["devices"]["interfaces"][0]["macAddress"], "");
+        assert_eq!(
+            domain["devices"]["interfaces"][1]["macAddress"],
+            "52:54:00:00:00:99"
+        );
+        assert_eq!(domain["firmware"], json!({"serial": "", "uuid": ""}));
+        assert_eq!(vm["metadata"]["labels"], json!({"app": "web"}));
+    }
+}

@@ -42,6 +42,7 @@ pub use events::{Event, Recorder};
 
 pub use runtime::{start, Queue, Work, Worker};
 pub use virt_api::{act, Refusal};
+pub(crate) use vm::run_strategy;
 
 use super::store::Key;
 use serde_json::{json, Value};

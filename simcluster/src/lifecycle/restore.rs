@@ -4,7 +4,8 @@
 //! `targetReadinessPolicy` says, and for its snapshot to be ready, then restores each volume
 //! backup to a new claim (`status.restores`), rewrites the target's spec from the snapshot's
 //! copy of the VM (keeping the target's run strategy; a target that does not exist is created
-//! stopped), deletes the DataVolumes the target no longer uses, and completes.
+//! stopped), deletes the DataVolumes the target no longer uses, gives the target the restored
+//! ones (which the VM controller adopts in KubeVirt), and completes.
 //!
 //! What keeps it waiting or stops it is in its conditions and events, word for word: a
 //! running target (`WaitGracePeriod`, the default, fails after five minutes, which pass in
@@ -108,11 +109,16 @@ impl<O: Objects> Restore<'_, O> {
     }
 
     /// Writes the restore's status with `changes` and the conditions Progressing and Ready.
-    async fn write(&self, mut changes: Value, progressing: bool, ready: bool, reason: &str) {
+    async fn write(&self, changes: Value, progressing: bool, ready: bool, reason: &str) {
         let conditions = vec![
             snapshot_condition("Progressing", progressing, reason),
             snapshot_condition("Ready", ready, reason),
         ];
+        self.write_conditions(changes, conditions).await;
+    }
+
+    /// Writes the restore's status with `changes` and `conditions` (`updateRestoreCondition`).
+    async fn write_conditions(&self, mut changes: Value, conditions: Vec<Value>) {
         changes["conditions"] = conditions_with(&self.restore, conditions);
         let current = self.restore.get("status").cloned().unwrap_or(json!({}));
         let mut desired = current.clone();
@@ -139,11 +145,12 @@ impl<O: Objects> Restore<'_, O> {
     /// when `fail`), a warning event; the restore is looked at again a delay later unless it
     /// failed.
     async fn error(&self, message: &str, fail: bool) {
-        let mut changes = json!({});
+        let mut conditions = vec![
+            snapshot_condition("Progressing", false, message),
+            snapshot_condition("Ready", false, message),
+        ];
         let event = if fail {
-            let mut conditions: Vec<Value> = array_at(&self.restore, "/status/conditions");
             conditions.push(snapshot_condition("Failure", true, message));
-            changes["conditions"] = Value::Array(conditions);
             let text = format!("VirtualMachineRestore failed {message}");
             Event::warning(&self.restore, "Operation failed", text)
         } else {
@@ -152,16 +159,7 @@ impl<O: Objects> Restore<'_, O> {
             Event::warning(&self.restore, "VirtualMachineRestoreError", text)
         };
         self.record(event).await;
-        let mut restore = self.restore.clone();
-        if let Some(conditions) = changes.get("conditions") {
-            restore["status"]["conditions"] = conditions.clone();
-        }
-        let with = Restore {
-            restore,
-            work: self.work.clone(),
-            ..*self
-        };
-        with.write(json!({}), false, false, message).await;
+        self.write_conditions(json!({}), conditions).await;
     }
 
     fn again(&self) {
@@ -653,6 +651,7 @@ impl<O: Objects> Restore<'_, O> {
             self.again();
             return;
         };
+        self.adopt_data_volumes(vm).await;
         if !self.done(vm).await {
             return;
         }
@@ -666,6 +665,28 @@ impl<O: Objects> Restore<'_, O> {
         .await;
         let changes = json!({"complete": true, "restoreTime": now()});
         self.write(changes, false, true, "Operation complete").await;
+    }
+
+    /// The restored DataVolumes become the target's, as the VM controller adopts the
+    /// DataVolumes of its templates, so that they go with it.
+    async fn adopt_data_volumes(&self, vm: &Value) {
+        for template in array_at(vm, "/spec/dataVolumeTemplates") {
+            let name = text(&template, "/metadata/name");
+            let Some(volume) = self
+                .objects
+                .get(Kind::DataVolume, self.namespace(), name)
+                .await
+            else {
+                continue;
+            };
+            if array_at(&volume, "/metadata/ownerReferences").is_empty() {
+                let owners = json!({"metadata":
+                    {"ownerReferences": [vm::controller_reference(vm)]}});
+                self.objects
+                    .patch_of(Kind::DataVolume, &volume, Part::Object, owners)
+                    .await;
+            }
+        }
     }
 
     /// `UpdateDoneRestore`; whether the target is not marked any more.
@@ -682,7 +703,7 @@ impl<O: Objects> Restore<'_, O> {
 
 /// `patchVM`: the JSON patches (RFC 6902, one a string) applied to `vm` in order; add,
 /// replace and remove, which are what a clone asks for.
-fn apply_patches(vm: &mut Value, patches: &[Value]) -> Result<(), String> {
+pub(super) fn apply_patches(vm: &mut Value, patches: &[Value]) -> Result<(), String> {
     for patch in patches.iter().filter_map(Value::as_str) {
         let operation: Value = serde_json::from_str(patch).map_err(|error| error.to_string())?;
         let path = text(&operation, "/path");

@@ -14,7 +14,7 @@ pub(super) const COMPONENT: &str = "virtualmachine-controller";
 
 /// `VirtualMachine.RunStrategy()` (staging/src/kubevirt.io/api/core/v1/types.go):
 /// `spec.runStrategy`, or Always or Halted from the deprecated `spec.running`.
-pub(super) fn run_strategy(vm: &Value) -> &str {
+pub(crate) fn run_strategy(vm: &Value) -> &str {
     match vm.pointer("/spec/runStrategy").and_then(Value::as_str) {
         Some(strategy) => strategy,
         None if vm.pointer("/spec/running").and_then(Value::as_bool) == Some(true) => "Always",
@@ -54,7 +54,7 @@ fn owned_by(vmi: &Value, vm: &Value) -> bool {
 }
 
 /// `metav1.NewControllerRef(vm, VirtualMachineGroupVersionKind)`.
-fn controller_reference(vm: &Value) -> Value {
+pub(super) fn controller_reference(vm: &Value) -> Value {
     json!({
         "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
         "name": vm["metadata"]["name"], "uid": vm["metadata"]["uid"],

@@ -73,6 +73,15 @@ fn admit(request: &Value) -> Value {
     if !causes.is_empty() {
         return refusal(causes);
     }
+    let old = Some(&request["oldObject"]).filter(|_| request["operation"] == "UPDATE");
+    if let Some(message) = old.and_then(|old| rules::storage_status(vm, old)) {
+        let cause = admission::Cause {
+            kind: "FieldValueNotSupported",
+            field: "spec".to_owned(),
+            message,
+        };
+        return json!({"allowed": false, "status": admission::refusal_status(vec![cause])});
+    }
     let mut allowed = json!({"allowed": true});
     if !vm["spec"]["running"].is_null() {
         allowed["warnings"] =
@@ -352,6 +361,44 @@ mod tests {
             "Invalid RunStrategy (WaitAsReceiver), DecentralizedLiveMigration feature gate is \
              not enabled in kubevirt resource"
         );
+    }
+
+    /// `AdmitStatus` (vm-storage-status.go): no new volumes while a snapshot is taken, no
+    /// new run strategy while a restore runs; other changes pass.
+    #[test]
+    fn a_vm_being_snapshotted_or_restored_keeps_its_volumes_or_run_strategy() {
+        let resource =
+            json!({"group": "kubevirt.io", "version": "v1", "resource": "virtualmachines"});
+        let update = |old: &Value, new: &Value| {
+            admit(&json!({"resource": resource, "operation": "UPDATE",
+                "object": new, "oldObject": old}))
+        };
+        let mut old = without_volumes(0);
+        old["status"] = json!({"snapshotInProgress": "snap"});
+        let mut new = old.clone();
+        new["spec"]["template"]["spec"]["volumes"] =
+            json!([{"name": "extra", "emptyDisk": {"capacity": "1Gi"}}]);
+        let answer = update(&old, &new);
+        assert_eq!(
+            answer["status"]["message"],
+            "Cannot update vm disks or volumes until snapshot \"snap\" completes"
+        );
+        assert_eq!(answer["status"]["code"], 422);
+        assert_eq!(
+            answer["status"]["details"]["causes"][0]["reason"],
+            "FieldValueNotSupported"
+        );
+        let mut old = without_volumes(0);
+        old["status"] = json!({"restoreInProgress": "back"});
+        let mut started = old.clone();
+        started["spec"]["runStrategy"] = json!("Always");
+        assert_eq!(
+            update(&old, &started)["status"]["message"],
+            "Cannot update VM runStrategy until restore \"back\" completes"
+        );
+        let mut relabelled = old.clone();
+        relabelled["spec"]["template"]["metadata"] = json!({"labels": {"a": "b"}});
+        assert_eq!(update(&old, &relabelled), json!({"allowed": true}));
     }
 
     #[test]

@@ -85,11 +85,21 @@ async fn a_clone_of_a_vm_makes_a_new_stopped_vm_phase_by_phase() {
         "web"
     );
     let disk = &target.data["spec"]["template"]["spec"]["volumes"][0]["dataVolume"]["name"];
-    assert!(
-        disk.as_str()
-            .is_some_and(|name| name.starts_with("restore-")),
-        "{disk}"
+    let disk = disk.as_str().expect("a DataVolume");
+    assert!(disk.starts_with("restore-"), "{disk}");
+    // The new VM's disk is its own, gone with it.
+    let data_volumes: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "team-a",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("cdi.kubevirt.io", "v1beta1", "DataVolume"),
+            "datavolumes",
+        ),
     );
+    let volume = data_volumes.get(disk).await.expect("the new disk");
+    let owners = volume.metadata.owner_references.expect("owners");
+    assert_eq!(owners[0].name, "golden-2");
+    assert_eq!(owners[0].uid, target.metadata.uid.clone().expect("uid"));
     wait_for(&vms, "golden-2", "Stopped").await;
 
     // The snapshot and restore it made go once it succeeded.

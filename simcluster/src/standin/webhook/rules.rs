@@ -1,6 +1,7 @@
 //! The rules of KubeVirt's VM validation (v1.9.0) the stand-in enforces, each giving
 //! KubeVirt's cause word for word: a disk without its volume, inline cloud-init user data
-//! over KubeVirt's limit, and a missing, doubled or unknown run strategy.
+//! over KubeVirt's limit, a missing, doubled or unknown run strategy, and (`storage_status`)
+//! volumes or a run strategy changed while a snapshot or restore is in progress.
 //!
 //! `ValidateVirtualMachineSpec` (kubevirt `pkg/virt-api/webhooks/validating-webhook/admitters/vms-admitter.go`)
 //! checks the template's instance spec first (`ValidateVirtualMachineInstanceSpec` in
@@ -139,4 +140,26 @@ fn run_strategy(spec: &Value) -> Vec<Cause> {
         _ => {}
     }
     causes
+}
+
+/// `AdmitStatus` (kubevirt `pkg/storage/admitters/vm-storage-status.go`) on an update of
+/// `old` to `vm`: while a snapshot is in progress its disks and volumes stay, and while a
+/// restore is, its run strategy. The message of the refusal, if any.
+pub fn storage_status(vm: &Value, old: &Value) -> Option<String> {
+    let snapshot = present(&vm["status"]["snapshotInProgress"]);
+    // `compareVolumes`: none and an empty list are the same.
+    let volumes = |vm: &Value| list(vm, "/spec/template/spec/volumes").to_vec();
+    if let Some(snapshot) = snapshot.filter(|_| volumes(vm) != volumes(old)) {
+        let snapshot = snapshot.as_str().unwrap_or_default();
+        return Some(format!(
+            "Cannot update vm disks or volumes until snapshot \"{snapshot}\" completes"
+        ));
+    }
+    let restore = present(&vm["status"]["restoreInProgress"])?;
+    let strategy_changed = vm["spec"] != old["spec"]
+        && crate::lifecycle::run_strategy(vm) != crate::lifecycle::run_strategy(old);
+    strategy_changed.then(|| {
+        let restore = restore.as_str().unwrap_or_default();
+        format!("Cannot update VM runStrategy until restore \"{restore}\" completes")
+    })
 }
