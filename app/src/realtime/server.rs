@@ -133,30 +133,11 @@ impl Live {
             vmi_events,
             Live::on_vmi,
         ));
-        let snapshots = tokio::spawn(
-            live.clone().follow(
-                "VirtualMachineSnapshot",
-                watcher::watcher(Api::<VirtualMachineSnapshot>::all(client.clone()), config())
-                    .default_backoff(),
-                Live::on_snapshot_kind,
-            ),
-        );
-        let restores = tokio::spawn(
-            live.clone().follow(
-                "VirtualMachineRestore",
-                watcher::watcher(Api::<VirtualMachineRestore>::all(client.clone()), config())
-                    .default_backoff(),
-                Live::on_snapshot_kind,
-            ),
-        );
-        let clones = tokio::spawn(
-            live.clone().follow(
-                "VirtualMachineClone",
-                watcher::watcher(Api::<VirtualMachineClone>::all(client.clone()), config())
-                    .default_backoff(),
-                Live::on_snapshot_kind,
-            ),
-        );
+        let snapshots =
+            live.watch_unstored::<VirtualMachineSnapshot>(client, "VirtualMachineSnapshot");
+        let restores =
+            live.watch_unstored::<VirtualMachineRestore>(client, "VirtualMachineRestore");
+        let clones = live.watch_unstored::<VirtualMachineClone>(client, "VirtualMachineClone");
         live.watchers = Arc::new(
             [vm_task, vmi_task, snapshots, restores, clones]
                 .iter()
@@ -164,6 +145,22 @@ impl Live {
                 .collect(),
         );
         live
+    }
+
+    /// Starts the watch of `kind` (`K`), whose objects are not kept (see
+    /// [`Live::on_snapshot_kind`]).
+    fn watch_unstored<K>(&self, client: &Client, kind: &'static str) -> tokio::task::JoinHandle<()>
+    where
+        K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + 'static,
+    {
+        let config = watcher::Config::default().labels(MANAGED_BY_WUKONG);
+        let events = watcher::watcher(Api::<K>::all(client.clone()), config).default_backoff();
+        tokio::spawn(self.clone().follow(kind, events, Live::on_snapshot_kind))
     }
 
     /// Notes whether the watch of `kind` works, telling every socket when that changes.

@@ -209,6 +209,19 @@ pub async fn take(
     result
 }
 
+/// The project `project` (a slug) checked for managing its snapshots, and its snapshot
+/// `snapshot` as the cluster holds it, if it is Wukong's.
+async fn managed(
+    state: &AppState,
+    session: &Session,
+    project: &str,
+    snapshot: &str,
+) -> Result<(ProjectAccess, SnapshotName, VirtualMachineSnapshot), AppError> {
+    let access = authz::project(&state.db, &session.user, project, Action::ManageVms).await?;
+    let (name, found) = cluster::find(&state.cluster, access.project(), snapshot).await?;
+    Ok((access, name, found))
+}
+
 /// Deletes a snapshot; its quota is given back once the cluster no longer has it, which the
 /// reconciler sees.
 pub async fn delete(
@@ -218,9 +231,8 @@ pub async fn delete(
     project: &str,
     snapshot: &str,
 ) -> Result<(), AppError> {
-    let access = authz::project(&state.db, &session.user, project, Action::ManageVms).await?;
+    let (access, name, found) = managed(state, session, project, snapshot).await?;
     let project = access.project();
-    let (name, found) = cluster::find(&state.cluster, project, snapshot).await?;
     let result = cluster::delete(&state.cluster, &project.namespace, &found).await;
     if result.is_ok() {
         if let Err(error) =
@@ -270,8 +282,7 @@ pub async fn restore(
     project: &str,
     snapshot: &str,
 ) -> Result<(), AppError> {
-    let access = authz::project(&state.db, &session.user, project, Action::ManageVms).await?;
-    let (name, found) = cluster::find(&state.cluster, access.project(), snapshot).await?;
+    let (access, name, found) = managed(state, session, project, snapshot).await?;
     let vm_name = found.spec.source.name.clone();
     let result = async {
         if let Some(refusal) = not_ready(&name, &found) {
