@@ -90,7 +90,7 @@ pub async fn list(
 }
 
 /// A snapshot request as the VM's audit log records it: the event, with the snapshot as
-/// its detail.
+/// its detail; recording it answers the request's result.
 struct Audited<'a> {
     event: &'a str,
     vm: &'a str,
@@ -104,7 +104,7 @@ impl Audited<'_> {
         session: &Session,
         requester: &Requester,
         access: &ProjectAccess,
-        result: &Result<(), AppError>,
+        result: Result<(), AppError>,
     ) -> Result<(), AppError> {
         let detail = format!("snapshot {}", self.snapshot);
         let (event, vm) = (self.event, self.vm);
@@ -116,9 +116,10 @@ impl Audited<'_> {
             event,
             vm,
             Some(&detail),
-            result,
+            &result,
         )
-        .await
+        .await?;
+        result
     }
 }
 
@@ -204,9 +205,8 @@ pub async fn take(
         snapshot: &name,
     };
     about
-        .record(state, session, requester, &access, &result)
-        .await?;
-    result
+        .record(state, session, requester, &access, result)
+        .await
 }
 
 /// The project `project` (a slug) checked for managing its snapshots, and its snapshot
@@ -247,9 +247,8 @@ pub async fn delete(
         snapshot: &name,
     };
     about
-        .record(state, session, requester, &access, &result)
-        .await?;
-    result
+        .record(state, session, requester, &access, result)
+        .await
 }
 
 /// Why `snapshot` cannot be restored or cloned from yet, if it cannot.
@@ -319,9 +318,8 @@ pub async fn restore(
         snapshot: &name,
     };
     about
-        .record(state, session, requester, &access, &result)
-        .await?;
-    result
+        .record(state, session, requester, &access, result)
+        .await
 }
 
 /// What a clone of `source` holds: the VM's, as it is now or as the snapshot kept it.
