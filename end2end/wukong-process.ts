@@ -10,6 +10,11 @@ export function wukongBinary(): string {
   return process.env.WUKONG_E2E_BINARY ?? join(repoRoot, 'target/debug/wukong');
 }
 
+/** The built site the server serves: the one `cargo leptos build` wrote, unless told otherwise. */
+export function siteRoot(): string {
+  return process.env.WUKONG_E2E_SITE_ROOT ?? join(repoRoot, 'target/site');
+}
+
 /** Creates an account in `dataDir`'s database with `wukong user create`. */
 export function createUser(dataDir: string, email: string, password: string, admin = false): void {
   const args = ['--data-dir', dataDir, 'user', 'create', email, '--password-stdin'];
@@ -40,7 +45,7 @@ export async function startWukong(dataDir: string, listen = '127.0.0.1:0'): Prom
   delete env.KUBERNETES_SERVICE_HOST;
   const server = spawn(
     wukongBinary(),
-    ['--listen', listen, '--log-format', 'json', '--data-dir', dataDir, '--site-root', join(repoRoot, 'target/site')],
+    ['--listen', listen, '--log-format', 'json', '--data-dir', dataDir, '--site-root', siteRoot()],
     { stdio: ['ignore', 'pipe', 'inherit'], env },
   );
   const address = await new Promise<string>((resolveAddress, reject) => {

@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { brotliCompressSync, constants } from "node:zlib";
 
-const BUDGET_BYTES = 400_000;
+const BUDGET_BYTES = 400_500;
 const GOAL_BYTES = 250_000;
 
 const args = process.argv.slice(2);

@@ -96,6 +96,11 @@ const SQLITE_MIGRATIONS: &[MigrationSource] = &[
         "console_take_over",
         include_str!("../migrations/sqlite/0007_console_take_over.sql"),
     ),
+    (
+        8,
+        "snapshots",
+        include_str!("../migrations/sqlite/0008_snapshots.sql"),
+    ),
 ];
 
 const POSTGRES_MIGRATIONS: &[MigrationSource] = &[
@@ -133,6 +138,11 @@ const POSTGRES_MIGRATIONS: &[MigrationSource] = &[
         7,
         "console_take_over",
         include_str!("../migrations/postgres/0007_console_take_over.sql"),
+    ),
+    (
+        8,
+        "snapshots",
+        include_str!("../migrations/postgres/0008_snapshots.sql"),
     ),
 ];
 

@@ -12,6 +12,7 @@ pub mod quotas;
 pub mod realtime;
 pub mod resource;
 pub mod shell;
+pub mod snapshots;
 pub mod system;
 pub mod url;
 pub mod vms;

@@ -11,7 +11,7 @@ use app::{
     authz::server::ProjectRow,
     db::Db,
     quotas::{
-        server::reserve::{confirm, reserve},
+        server::reserve::{confirm, reserve, Ledger},
         types::Amounts,
     },
 };
@@ -67,10 +67,12 @@ async fn run(label: &str, db: &Db, spread: bool) {
         tokio::spawn(async move {
             for n in 0..CREATES_PER_CLIENT {
                 let name = format!("{round}-{client}-{n}");
-                reserve(&db, &p, &name, &Amounts::vm(1, 256, 0))
+                reserve(&db, Ledger::Vms, &p, &name, &Amounts::vm(1, 256, 0))
                     .await
                     .expect("room");
-                confirm(&db, &p.id, &name).await.expect("confirm");
+                confirm(&db, Ledger::Vms, &p.id, &name)
+                    .await
+                    .expect("confirm");
             }
         })
     });

@@ -3,13 +3,19 @@
 //! to every open `/ws/events` socket.
 
 use super::types::LiveEvent;
-use crate::vms::{
-    server::{
-        index::{IndexedVm, VmIndex},
-        kubevirt::{VirtualMachine, VirtualMachineInstance, MANAGED_BY_WUKONG},
-        project_label,
+use crate::{
+    snapshots::server::kinds::{
+        VirtualMachineClone, VirtualMachineRestore, VirtualMachineSnapshot,
     },
-    types::{RunStrategy, VmStatus, VmSummary},
+    vms::{
+        server::{
+            body::PROJECT_LABEL,
+            index::{IndexedVm, VmIndex},
+            kubevirt::{VirtualMachine, VirtualMachineInstance, MANAGED_BY_WUKONG},
+            project_label,
+        },
+        types::{RunStrategy, VmStatus, VmSummary},
+    },
 };
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt as _;
@@ -23,7 +29,7 @@ use kube::{
     Client, Resource as _, ResourceExt as _,
 };
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -45,8 +51,9 @@ pub struct Published {
     pub at: Instant,
 }
 
-/// Where a VM is and which project it is labelled for: a socket passes its events on only
-/// when both name one of the user's projects, as the list and the VM's page would.
+/// Where a VM (or a snapshot, restore or clone) is and which project it is labelled for: a
+/// socket passes its events on only when both name one of the user's projects, as the list
+/// and the VM's page would.
 #[derive(Debug)]
 pub struct VmScope {
     pub namespace: String,
@@ -59,6 +66,19 @@ impl VmScope {
         VmScope {
             namespace: vm.metadata.namespace.clone().unwrap_or_default(),
             project_id: project_label(vm).unwrap_or_default().to_owned(),
+        }
+    }
+
+    fn of_object(object: &impl kube::Resource) -> VmScope {
+        let metadata = object.meta();
+        VmScope {
+            namespace: metadata.namespace.clone().unwrap_or_default(),
+            project_id: metadata
+                .labels
+                .as_ref()
+                .and_then(|labels| labels.get(PROJECT_LABEL))
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 }
@@ -74,7 +94,12 @@ pub struct Live {
     watchers: Arc<Vec<tokio::task::AbortHandle>>,
     /// Per kind, why its watch last failed, until it works again.
     failures: Arc<Mutex<BTreeMap<&'static str, String>>>,
+    /// The snapshot kinds whose watch has listed the cluster once.
+    listed: Arc<tokio::sync::watch::Sender<BTreeSet<String>>>,
 }
+
+/// The kinds watched without a store: snapshots, restores and clones.
+const UNSTORED_KINDS: usize = 3;
 
 impl Live {
     /// Starts the watchers (label-selected to Wukong's objects, in every namespace).
@@ -89,6 +114,7 @@ impl Live {
             hub,
             watchers: Arc::default(),
             failures: Arc::default(),
+            listed: Arc::new(tokio::sync::watch::Sender::new(BTreeSet::new())),
         };
         let config = || watcher::Config::default().labels(MANAGED_BY_WUKONG);
         let vm_events = watcher::watcher(Api::<VirtualMachine>::all(client.clone()), config())
@@ -107,8 +133,34 @@ impl Live {
             vmi_events,
             Live::on_vmi,
         ));
-        live.watchers = Arc::new(vec![vm_task.abort_handle(), vmi_task.abort_handle()]);
+        let snapshots =
+            live.watch_unstored::<VirtualMachineSnapshot>(client, "VirtualMachineSnapshot");
+        let restores =
+            live.watch_unstored::<VirtualMachineRestore>(client, "VirtualMachineRestore");
+        let clones = live.watch_unstored::<VirtualMachineClone>(client, "VirtualMachineClone");
+        live.watchers = Arc::new(
+            [vm_task, vmi_task, snapshots, restores, clones]
+                .iter()
+                .map(tokio::task::JoinHandle::abort_handle)
+                .collect(),
+        );
         live
+    }
+
+    /// Starts the watch of `kind` (`K`), whose objects are not kept (see
+    /// [`Live::on_snapshot_kind`]).
+    fn watch_unstored<K>(&self, client: &Client, kind: &'static str) -> tokio::task::JoinHandle<()>
+    where
+        K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + 'static,
+    {
+        let config = watcher::Config::default().labels(MANAGED_BY_WUKONG);
+        let events = watcher::watcher(Api::<K>::all(client.clone()), config).default_backoff();
+        tokio::spawn(self.clone().follow(kind, events, Live::on_snapshot_kind))
     }
 
     /// Notes whether the watch of `kind` works, telling every socket when that changes.
@@ -151,10 +203,17 @@ impl Live {
         self.hub.receiver_count()
     }
 
-    /// Waits until both stores hold a full list, for at most `limit`.
+    /// Waits until both stores hold a full list and the other watches have listed once, for
+    /// at most `limit`.
     pub async fn ready(&self, limit: Duration) -> bool {
+        let mut listed = self.listed.subscribe();
         let both = async {
-            self.vms.wait_until_ready().await.is_ok() && self.vmis.wait_until_ready().await.is_ok()
+            self.vms.wait_until_ready().await.is_ok()
+                && self.vmis.wait_until_ready().await.is_ok()
+                && listed
+                    .wait_for(|kinds| kinds.len() == UNSTORED_KINDS)
+                    .await
+                    .is_ok()
         };
         tokio::time::timeout(limit, both).await.unwrap_or(false)
     }
@@ -292,6 +351,26 @@ impl Live {
                 None,
                 &LiveEvent::VmChanged { vm: summary },
             );
+        }
+    }
+
+    /// A snapshot, restore or clone changed: the pages listing its namespace's fetch again.
+    /// They are not kept in a store: only an open VM or snapshots page lists them, and it
+    /// reads the cluster.
+    fn on_snapshot_kind<K: kube::Resource<DynamicType = ()>>(&self, event: Event<K>) {
+        match event {
+            Event::Apply(object) | Event::Delete(object) => {
+                let scope = VmScope::of_object(&object);
+                self.publish(Some(scope), None, &LiveEvent::SnapshotsChanged);
+            }
+            // A relist may have missed deletions.
+            Event::InitDone => {
+                self.listed.send_modify(|kinds| {
+                    kinds.insert(K::kind(&()).into_owned());
+                });
+                self.publish(None, None, &LiveEvent::Resync);
+            }
+            Event::Init | Event::InitApply(_) => {}
         }
     }
 

@@ -14,6 +14,10 @@ pub enum LiveEvent {
         namespace: String,
         name: String,
     },
+    /// A snapshot, restore or clone of one of the user's projects was made, changed or
+    /// removed: the snapshot lists must be fetched again. It names nothing (the lists are
+    /// short and fetched whole), which keeps its decoder out of the first page's code.
+    SnapshotsChanged,
     /// Events were lost (the client fell behind, or the cluster watch started over):
     /// everything shown must be fetched again.
     Resync,

@@ -129,6 +129,13 @@ checked_name!(
     subdomain_problem
 );
 
+checked_name!(
+    /// A VirtualMachineSnapshot name. Wukong gives snapshots labels only, like VMs, so that
+    /// the names of the restores and clones made from them stay within Kubernetes' limits.
+    SnapshotName,
+    label_problem
+);
+
 /// One VM a request names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct VmRef {

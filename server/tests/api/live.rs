@@ -1100,6 +1100,9 @@ async fn recording_cluster() -> (String, Heard) {
                 uri.path(),
                 "/apis/kubevirt.io/v1/virtualmachines"
                     | "/apis/kubevirt.io/v1/virtualmachineinstances"
+                    | "/apis/snapshot.kubevirt.io/v1beta1/virtualmachinesnapshots"
+                    | "/apis/snapshot.kubevirt.io/v1beta1/virtualmachinerestores"
+                    | "/apis/clone.kubevirt.io/v1beta1/virtualmachineclones"
             );
             if watched && method == Method::GET {
                 if uri.query().is_some_and(|query| query.contains("watch=")) {

@@ -23,6 +23,7 @@ mod quota_mirror;
 mod quotas;
 mod redirects;
 mod sign_in_limits;
+mod snapshots;
 mod sockets;
 mod support;
 mod tenancy;

@@ -1,13 +1,13 @@
 //! Usage recomputed from the cluster's objects. Reservations follow what Wukong asked the
-//! cluster for; the reconciler makes them follow what the cluster holds: a VM deleted or
-//! resized behind Wukong's back, a VM made before quotas or by hand with Wukong's labels,
-//! a create whose process died before it could confirm or release. It runs for a project
-//! shortly after a watch event about one of its VMs, and for every project every few
-//! minutes; each correction is audited.
+//! cluster for; the reconciler makes them follow what the cluster holds: a VM or snapshot
+//! deleted or resized behind Wukong's back, one made before quotas or by hand with Wukong's
+//! labels, a create whose process died before it could confirm or release, a clone whose
+//! target VM never came. It runs for a project shortly after a watch event about one of its
+//! VMs or snapshots, and for every project every few minutes; each correction is audited.
 
 use super::{
-    limits_json,
-    reserve::{add_usage, lock_usage, release_in, set_reservation, Tx},
+    amounts, limits_json,
+    reserve::{add_usage, lock_usage, release_in, set_reservation, Ledger, Tx},
 };
 use crate::{
     audit::server::{record, AuditEvent, Outcome, Severity},
@@ -112,7 +112,7 @@ async fn cluster_vms(
     cluster: &Cluster,
     namespace: &str,
     project_id: &str,
-) -> Result<BTreeMap<String, Amounts>, AppError> {
+) -> Result<BTreeMap<String, Option<Amounts>>, AppError> {
     let vms: Api<VirtualMachine> = Api::namespaced(cluster.client.clone(), namespace);
     let selector = format!("{MANAGED_BY_WUKONG},{PROJECT_LABEL}={project_id}");
     let what = format!("the VMs of namespace {namespace}");
@@ -122,7 +122,7 @@ async fn cluster_vms(
     Ok(list
         .items
         .iter()
-        .filter_map(|vm| Some((vm.metadata.name.clone()?, holding(vm))))
+        .filter_map(|vm| Some((vm.metadata.name.clone()?, Some(holding(vm)))))
         .collect())
 }
 
@@ -134,26 +134,22 @@ struct Held {
     changed_at: i64,
 }
 
-async fn reservations(tx: &mut Tx, project_id: &str) -> Result<BTreeMap<String, Held>, AppError> {
-    let rows = sqlx::query(
-        "SELECT vm_name, vcpus, memory_mib, disk_gib, confirmed, deleting, changed_at \
-         FROM vm_reservations WHERE project_id = $1",
-    )
-    .bind(project_id)
-    .fetch_all(&mut **tx)
-    .await?;
+async fn reservations(
+    tx: &mut Tx,
+    ledger: Ledger,
+    project_id: &str,
+) -> Result<BTreeMap<String, Held>, AppError> {
+    let rows = sqlx::query(&ledger.select_all())
+        .bind(project_id)
+        .fetch_all(&mut **tx)
+        .await?;
     let mut held = BTreeMap::new();
     for row in rows {
-        let amounts = Amounts::vm(
-            row.try_get("vcpus")?,
-            row.try_get("memory_mib")?,
-            row.try_get("disk_gib")?,
-        );
         let flag = |name: &str| row.try_get::<i64, _>(name).map(|value| value == 1);
         held.insert(
-            row.try_get("vm_name")?,
+            row.try_get("name")?,
             Held {
-                amounts,
+                amounts: amounts(&row, "")?,
                 confirmed: flag("confirmed")?,
                 deleting: flag("deleting")?,
                 changed_at: row.try_get("changed_at")?,
@@ -166,11 +162,11 @@ async fn reservations(tx: &mut Tx, project_id: &str) -> Result<BTreeMap<String, 
 /// Records one correction of the project's usage, by Wukong itself.
 async fn audit(
     tx: &mut Tx,
+    ledger: Ledger,
     project_id: &str,
-    vm_name: &str,
+    name: &str,
     reason: &str,
-    before: Option<&Amounts>,
-    after: Option<&Amounts>,
+    (before, after): (Option<&Amounts>, Option<&Amounts>),
     now: i64,
 ) -> Result<(), AppError> {
     let changes = json!({
@@ -178,81 +174,37 @@ async fn audit(
         "after": after.map(limits_json),
     });
     let event = AuditEvent::system("quota_usage_corrected", Outcome::Success, Severity::Warning)
-        .in_project(project_id, "vm", vm_name)
+        .in_project(project_id, ledger.kind(), name)
         .with_reason(reason)
         .with_changes(&changes);
     record(tx, &Requester::default(), &event, now).await?;
     Ok(())
 }
 
-/// Makes the reservations of `project_id` match its VMs in the cluster; how many it
-/// corrected.
+/// Makes the reservations of `project_id` match its VMs and snapshots in the cluster; how
+/// many it corrected.
 pub async fn reconcile(state: &AppState, project_id: &str) -> Result<usize, AppError> {
     let Some(namespace) = super::namespace_of(&state.db, project_id).await? else {
         return Ok(0);
     };
-    // Only rows last changed before this moment are judged: the list below is read after
-    // it, so it has every VM whose create was confirmed by then.
+    // Only rows last changed before this moment are judged: the lists below are read after
+    // it, so they have every object whose create was confirmed by then.
     let looked_at = now_ms();
-    let in_cluster = cluster_vms(&state.cluster, &namespace, project_id).await?;
+    let vms = cluster_vms(&state.cluster, &namespace, project_id).await?;
+    let snapshots =
+        crate::snapshots::server::cluster::held(&state.cluster, &namespace, project_id).await?;
     let mut tx = lock_usage(&state.db, project_id).await?;
     let now = now_ms();
-    let held = reservations(&mut tx, project_id).await?;
     let mut corrected = 0;
-    for (name, holds) in &in_cluster {
-        let reason = match held.get(name) {
-            None => Some("vm_not_reserved"),
-            Some(h) if h.changed_at >= looked_at => None,
-            Some(h) if h.amounts != *holds => Some("vm_size_differs"),
-            Some(h) if !h.confirmed => {
-                set_reservation(&mut tx, project_id, name, holds, now).await?;
-                None
-            }
-            Some(_) => None,
+    for (ledger, in_cluster) in [(Ledger::Vms, &vms), (Ledger::Snapshots, &snapshots)] {
+        let held = reservations(&mut tx, ledger, project_id).await?;
+        let judged = Judged {
+            ledger,
+            project_id,
+            looked_at,
+            now,
         };
-        if let Some(reason) = reason {
-            let before = held.get(name).map(|h| h.amounts);
-            set_reservation(&mut tx, project_id, name, holds, now).await?;
-            let change = holds.plus(&before.unwrap_or_default(), -1);
-            add_usage(&mut tx, project_id, &change, now).await?;
-            audit(
-                &mut tx,
-                project_id,
-                name,
-                reason,
-                before.as_ref(),
-                Some(holds),
-                now,
-            )
-            .await?;
-            corrected += 1;
-        }
-    }
-    for (name, h) in &held {
-        let in_flight = !h.confirmed && h.changed_at > looked_at - ABANDONED_AFTER_MS;
-        if in_cluster.contains_key(name) || h.changed_at >= looked_at || in_flight {
-            continue;
-        }
-        release_in(&mut tx, project_id, name, now).await?;
-        // A delete Wukong made was audited when it was asked for.
-        if !h.deleting {
-            let reason = if h.confirmed {
-                "vm_gone"
-            } else {
-                "create_abandoned"
-            };
-            audit(
-                &mut tx,
-                project_id,
-                name,
-                reason,
-                Some(&h.amounts),
-                None,
-                now,
-            )
-            .await?;
-            corrected += 1;
-        }
+        corrected += judged.settle(&mut tx, in_cluster, &held).await?;
     }
     sqlx::query("UPDATE resource_usage SET reconciled_at = $1 WHERE project_id = $2")
         .bind(now)
@@ -261,4 +213,75 @@ pub async fn reconcile(state: &AppState, project_id: &str) -> Result<usize, AppE
         .await?;
     tx.commit().await?;
     Ok(corrected)
+}
+
+/// One kind of reservation of one project, judged against the cluster's list read at
+/// `looked_at`.
+struct Judged<'a> {
+    ledger: Ledger,
+    project_id: &'a str,
+    looked_at: i64,
+    now: i64,
+}
+
+impl Judged<'_> {
+    /// Corrects the reservations `held` to the objects `in_cluster` (`None`: the object
+    /// exists, its size is not known yet); how many it corrected.
+    async fn settle(
+        &self,
+        tx: &mut Tx,
+        in_cluster: &BTreeMap<String, Option<Amounts>>,
+        held: &BTreeMap<String, Held>,
+    ) -> Result<usize, AppError> {
+        let (ledger, project_id, looked_at, now) =
+            (self.ledger, self.project_id, self.looked_at, self.now);
+        let kind = ledger.kind();
+        let mut corrected = 0;
+        for (name, holds) in in_cluster {
+            let reserved = held.get(name);
+            let holds = match (holds, reserved) {
+                (Some(holds), _) => *holds,
+                (None, Some(reserved)) => reserved.amounts,
+                (None, None) => ledger.one(&Amounts::default()),
+            };
+            let reason = match reserved {
+                None => Some(format!("{kind}_not_reserved")),
+                Some(h) if h.changed_at >= looked_at => None,
+                Some(h) if h.amounts != holds => Some(format!("{kind}_size_differs")),
+                Some(h) if !h.confirmed => {
+                    set_reservation(tx, ledger, project_id, name, &holds, now).await?;
+                    None
+                }
+                Some(_) => None,
+            };
+            if let Some(reason) = reason {
+                let before = reserved.map(|h| h.amounts);
+                set_reservation(tx, ledger, project_id, name, &holds, now).await?;
+                let change = holds.plus(&before.unwrap_or_default(), -1);
+                add_usage(tx, project_id, &change, now).await?;
+                let record = (before.as_ref(), Some(&holds));
+                audit(tx, ledger, project_id, name, &reason, record, now).await?;
+                corrected += 1;
+            }
+        }
+        for (name, h) in held {
+            let in_flight = !h.confirmed && h.changed_at > looked_at - ABANDONED_AFTER_MS;
+            if in_cluster.contains_key(name) || h.changed_at >= looked_at || in_flight {
+                continue;
+            }
+            release_in(tx, ledger, project_id, name, now).await?;
+            // A delete Wukong made was audited when it was asked for.
+            if !h.deleting {
+                let reason = if h.confirmed {
+                    format!("{kind}_gone")
+                } else {
+                    "create_abandoned".to_owned()
+                };
+                let record = (Some(&h.amounts), None);
+                audit(tx, ledger, project_id, name, &reason, record, now).await?;
+                corrected += 1;
+            }
+        }
+        Ok(corrected)
+    }
 }

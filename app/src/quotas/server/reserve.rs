@@ -1,4 +1,4 @@
-//! Reserving a VM's resources against its project's quota. Every change of usage runs in a
+//! Reserving a VM's or a snapshot's resources against its project's quota. Every change of usage runs in a
 //! write transaction that first locks the project's usage row (SQLite: `BEGIN IMMEDIATE`
 //! holds the database; PostgreSQL: `FOR UPDATE` on `resource_usage`), reads the limits and
 //! the usage, checks, and writes the reservation and the new usage before it commits; so
@@ -71,88 +71,228 @@ async fn refusal(
     Ok(quota.refusal(demand))
 }
 
-/// What a VM holds, as reserved.
+/// Which reservations: VMs' or snapshots', each kind in its own table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ledger {
+    Vms,
+    Snapshots,
+}
+
+impl Ledger {
+    fn table(self) -> &'static str {
+        match self {
+            Ledger::Vms => "vm_reservations",
+            Ledger::Snapshots => "snapshot_reservations",
+        }
+    }
+
+    fn name_column(self) -> &'static str {
+        match self {
+            Ledger::Vms => "vm_name",
+            Ledger::Snapshots => "snapshot_name",
+        }
+    }
+
+    /// The amounts a row stores; the count is one per row.
+    fn stored(self) -> &'static [Resource] {
+        match self {
+            Ledger::Vms => &[Resource::Vcpus, Resource::MemoryMib, Resource::DiskGib],
+            Ledger::Snapshots => &[Resource::SnapshotGib],
+        }
+    }
+
+    fn counted(self) -> Resource {
+        match self {
+            Ledger::Vms => Resource::VmCount,
+            Ledger::Snapshots => Resource::SnapshotCount,
+        }
+    }
+
+    /// What audit records call a reserved object: `vm` or `snapshot`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Ledger::Vms => "vm",
+            Ledger::Snapshots => "snapshot",
+        }
+    }
+
+    /// What a row holds, as the columns of [`amounts`].
+    fn select(self) -> String {
+        let column = |resource: Resource| match resource {
+            r if self.stored().contains(&r) => r.key().to_owned(),
+            r if r == self.counted() => format!("1 AS {}", r.key()),
+            r => format!("0 AS {}", r.key()),
+        };
+        Resource::ALL.map(column).join(", ")
+    }
+
+    /// Every reservation of the project `$1`: `name`, the amounts of [`amounts`] and the
+    /// flags.
+    pub(super) fn select_all(self) -> String {
+        format!(
+            "SELECT {} AS name, {}, confirmed, deleting, changed_at FROM {} WHERE project_id = $1",
+            self.name_column(),
+            self.select(),
+            self.table()
+        )
+    }
+
+    /// What one object of this kind holds, from its stored amounts.
+    pub fn one(self, stored: &Amounts) -> Amounts {
+        let mut amounts = Amounts::default();
+        for resource in self.stored() {
+            amounts.set(*resource, stored.get(*resource));
+        }
+        amounts.set(self.counted(), 1);
+        amounts
+    }
+}
+
+/// What the object `name` holds, as reserved.
 pub(super) async fn reservation(
     tx: &mut Tx,
+    ledger: Ledger,
     project_id: &str,
-    vm_name: &str,
+    name: &str,
 ) -> Result<Option<Amounts>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT vcpus, memory_mib, disk_gib, 1 AS vm_count, 0 AS snapshot_count, \
-         0 AS snapshot_gib FROM vm_reservations WHERE project_id = $1 AND vm_name = $2",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {} FROM {} WHERE project_id = $1 AND {} = $2",
+        ledger.select(),
+        ledger.table(),
+        ledger.name_column()
+    ))
     .bind(project_id)
-    .bind(vm_name)
+    .bind(name)
     .fetch_optional(&mut **tx)
     .await?;
     row.map(|row| amounts(&row, "")).transpose()
 }
 
-/// Reserves `demand` (one VM's) for the VM `vm_name` of `project`, or refuses with the
-/// resource that has no room. A VM of that name that is reserved already (it exists, or
-/// another create of it is under way) is a conflict.
+/// Writes the reservation of `name` as `held`, `confirmed` or not, replacing any.
+async fn write_reservation(
+    tx: &mut Tx,
+    ledger: Ledger,
+    project_id: &str,
+    name: &str,
+    held: &Amounts,
+    confirmed: bool,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let stored = ledger.stored();
+    let columns: Vec<&str> = stored.iter().map(|r| r.key()).collect();
+    let values: Vec<String> = (0..stored.len()).map(|i| format!("${}", i + 5)).collect();
+    let updates: Vec<String> = columns
+        .iter()
+        .zip(&values)
+        .map(|(column, value)| format!("{column} = {value}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} (project_id, {name_column}, {columns}, created_at, confirmed, \
+         deleting, changed_at) VALUES ($1, $2, {values}, $3, $4, 0, $3) \
+         ON CONFLICT (project_id, {name_column}) DO UPDATE SET {updates}, confirmed = $4, \
+         changed_at = $3",
+        table = ledger.table(),
+        name_column = ledger.name_column(),
+        columns = columns.join(", "),
+        values = values.join(", "),
+        updates = updates.join(", "),
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(project_id)
+        .bind(name)
+        .bind(now)
+        .bind(i64::from(confirmed));
+    for resource in stored {
+        query = query.bind(held.get(*resource));
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Reserves `demand` (one object's) for the object `name` of `project`, or refuses with the
+/// resource that has no room. An object of that name that is reserved already (it exists,
+/// or another create of it is under way) is a conflict.
 pub async fn reserve(
     db: &Db,
+    ledger: Ledger,
     project: &ProjectRow,
-    vm_name: &str,
+    name: &str,
     demand: &Amounts,
 ) -> Result<(), AppError> {
     let mut tx = lock_usage(db, &project.id).await?;
-    if reservation(&mut tx, &project.id, vm_name).await?.is_some() {
+    if reservation(&mut tx, ledger, &project.id, name)
+        .await?
+        .is_some()
+    {
+        let what = match ledger {
+            Ledger::Vms => "A VM",
+            Ledger::Snapshots => "A snapshot",
+        };
         return Err(AppError::Conflict {
-            message: format!("A VM named \"{vm_name}\" already exists in this project."),
+            message: format!("{what} named \"{name}\" already exists in this project."),
         });
     }
     if let Some(message) = refusal(&mut tx, project, demand).await? {
         return Err(AppError::QuotaExceeded { message });
     }
     let now = now_ms();
-    sqlx::query(
-        "INSERT INTO vm_reservations (project_id, vm_name, vcpus, memory_mib, disk_gib, \
-         created_at, confirmed, deleting, changed_at) VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $6)",
-    )
-    .bind(&project.id)
-    .bind(vm_name)
-    .bind(demand.vcpus)
-    .bind(demand.memory_mib)
-    .bind(demand.disk_gib)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    write_reservation(&mut tx, ledger, &project.id, name, demand, false, now).await?;
     add_usage(&mut tx, &project.id, demand, now).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Marks the reservation of a VM the cluster has created.
-pub async fn confirm(db: &Db, project_id: &str, vm_name: &str) -> Result<(), AppError> {
-    mark(db, "confirmed", project_id, vm_name).await
+/// Marks the reservation of an object the cluster has created.
+pub async fn confirm(
+    db: &Db,
+    ledger: Ledger,
+    project_id: &str,
+    name: &str,
+) -> Result<(), AppError> {
+    mark(db, ledger, "confirmed", project_id, name).await
 }
 
-/// Marks the reservation of a VM whose delete the cluster accepted; the reconciler releases
-/// it once the VM is gone.
-pub async fn deleting(db: &Db, project_id: &str, vm_name: &str) -> Result<(), AppError> {
-    mark(db, "deleting", project_id, vm_name).await
+/// Marks the reservation of an object whose delete the cluster accepted; the reconciler
+/// releases it once the object is gone.
+pub async fn deleting(
+    db: &Db,
+    ledger: Ledger,
+    project_id: &str,
+    name: &str,
+) -> Result<(), AppError> {
+    mark(db, ledger, "deleting", project_id, name).await
 }
 
-async fn mark(db: &Db, flag: &str, project_id: &str, vm_name: &str) -> Result<(), AppError> {
+async fn mark(
+    db: &Db,
+    ledger: Ledger,
+    flag: &str,
+    project_id: &str,
+    name: &str,
+) -> Result<(), AppError> {
     sqlx::query(&format!(
-        "UPDATE vm_reservations SET {flag} = 1, changed_at = $1 \
-         WHERE project_id = $2 AND vm_name = $3"
+        "UPDATE {} SET {flag} = 1, changed_at = $1 WHERE project_id = $2 AND {} = $3",
+        ledger.table(),
+        ledger.name_column()
     ))
     .bind(now_ms())
     .bind(project_id)
-    .bind(vm_name)
+    .bind(name)
     .execute(db.pool())
     .await?;
     Ok(())
 }
 
-/// Gives back what the VM `vm_name` holds: the compensation of a create the cluster
-/// refused, or the end of a deleted VM.
-pub async fn release(db: &Db, project_id: &str, vm_name: &str) -> Result<(), AppError> {
+/// Gives back what the object `name` holds: the compensation of a create the cluster
+/// refused, or the end of a deleted object.
+pub async fn release(
+    db: &Db,
+    ledger: Ledger,
+    project_id: &str,
+    name: &str,
+) -> Result<(), AppError> {
     let mut tx = lock_usage(db, project_id).await?;
-    release_in(&mut tx, project_id, vm_name, now_ms()).await?;
+    release_in(&mut tx, ledger, project_id, name, now_ms()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -160,18 +300,23 @@ pub async fn release(db: &Db, project_id: &str, vm_name: &str) -> Result<(), App
 /// [`release`] inside a transaction that holds the usage row; what was released.
 pub(super) async fn release_in(
     tx: &mut Tx,
+    ledger: Ledger,
     project_id: &str,
-    vm_name: &str,
+    name: &str,
     now: i64,
 ) -> Result<Option<Amounts>, sqlx::Error> {
-    let Some(held) = reservation(tx, project_id, vm_name).await? else {
+    let Some(held) = reservation(tx, ledger, project_id, name).await? else {
         return Ok(None);
     };
-    sqlx::query("DELETE FROM vm_reservations WHERE project_id = $1 AND vm_name = $2")
-        .bind(project_id)
-        .bind(vm_name)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(&format!(
+        "DELETE FROM {} WHERE project_id = $1 AND {} = $2",
+        ledger.table(),
+        ledger.name_column()
+    ))
+    .bind(project_id)
+    .bind(name)
+    .execute(&mut **tx)
+    .await?;
     add_usage(tx, project_id, &Amounts::default().plus(&held, -1), now).await?;
     Ok(Some(held))
 }
@@ -186,41 +331,28 @@ pub async fn resize(
     size: &Amounts,
 ) -> Result<Option<Amounts>, AppError> {
     let mut tx = lock_usage(db, &project.id).await?;
-    let before = reservation(&mut tx, &project.id, vm_name).await?;
+    let before = reservation(&mut tx, Ledger::Vms, &project.id, vm_name).await?;
     let growth = size.plus(&before.unwrap_or_default(), -1);
     if let Some(message) = refusal(&mut tx, project, &growth).await? {
         return Err(AppError::QuotaExceeded { message });
     }
     let now = now_ms();
-    set_reservation(&mut tx, &project.id, vm_name, size, now).await?;
+    set_reservation(&mut tx, Ledger::Vms, &project.id, vm_name, size, now).await?;
     add_usage(&mut tx, &project.id, &growth, now).await?;
     tx.commit().await?;
     Ok(before)
 }
 
-/// Writes the reservation of `vm_name` as `size`, confirmed.
+/// Writes the reservation of `name` as `held`, confirmed.
 pub(super) async fn set_reservation(
     tx: &mut Tx,
+    ledger: Ledger,
     project_id: &str,
-    vm_name: &str,
-    size: &Amounts,
+    name: &str,
+    held: &Amounts,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO vm_reservations (project_id, vm_name, vcpus, memory_mib, disk_gib, \
-         created_at, confirmed, deleting, changed_at) VALUES ($1, $2, $3, $4, $5, $6, 1, 0, $6) \
-         ON CONFLICT (project_id, vm_name) DO UPDATE SET vcpus = $3, memory_mib = $4, \
-         disk_gib = $5, confirmed = 1, changed_at = $6",
-    )
-    .bind(project_id)
-    .bind(vm_name)
-    .bind(size.vcpus)
-    .bind(size.memory_mib)
-    .bind(size.disk_gib)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    write_reservation(tx, ledger, project_id, name, held, true, now).await
 }
 
 /// Puts back what [`resize`] changed, when the cluster refused the new size: `before` as
@@ -236,11 +368,11 @@ pub async fn undo_resize(
     let now = now_ms();
     match before {
         Some(before) => {
-            set_reservation(&mut tx, project_id, vm_name, &before, now).await?;
+            set_reservation(&mut tx, Ledger::Vms, project_id, vm_name, &before, now).await?;
             add_usage(&mut tx, project_id, &before.plus(size, -1), now).await?;
         }
         None => {
-            release_in(&mut tx, project_id, vm_name, now).await?;
+            release_in(&mut tx, Ledger::Vms, project_id, vm_name, now).await?;
         }
     }
     tx.commit().await?;

@@ -191,7 +191,7 @@ async fn refuse_a_kept_disk_of_the_same_name(
 
 /// A background delete of the object with this UID only: one re-created under the same
 /// name meanwhile has another UID, and the API server refuses with 409 instead.
-fn only_uid(uid: &str) -> DeleteParams {
+pub(crate) fn only_uid(uid: &str) -> DeleteParams {
     DeleteParams {
         preconditions: Some(Preconditions {
             uid: Some(uid.to_owned()),

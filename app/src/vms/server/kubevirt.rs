@@ -7,10 +7,8 @@
 
 use crate::vms::types::{GuestOs, VmInterface};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::core::NamespaceResourceScope;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::borrow::Cow;
 
 /// Fields not modelled, kept as they came.
 pub type Rest = Map<String, Value>;
@@ -21,33 +19,46 @@ pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// The selector of every object Wukong creates, and of its watches.
 pub const MANAGED_BY_WUKONG: &str = "app.kubernetes.io/managed-by=wukong";
 
+/// `kube::Resource` for a namespaced KubeVirt kind, by hand (no `schemars`, no derive).
 macro_rules! kubevirt_resource {
     ($type:ident, $kind:literal, $plural:literal) => {
+        kubevirt_resource!(
+            $type,
+            $crate::vms::server::kubevirt::GROUP,
+            $crate::vms::server::kubevirt::VERSION,
+            $kind,
+            $plural
+        );
+    };
+    ($type:ident, $group:expr, $version:expr, $kind:literal, $plural:literal) => {
         impl kube::Resource for $type {
             type DynamicType = ();
-            type Scope = NamespaceResourceScope;
+            type Scope = kube::core::NamespaceResourceScope;
 
-            fn kind(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed($kind)
+            fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed($kind)
             }
-            fn group(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed(GROUP)
+            fn group(_: &()) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed($group)
             }
-            fn version(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed(VERSION)
+            fn version(_: &()) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed($version)
             }
-            fn plural(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed($plural)
+            fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed($plural)
             }
-            fn meta(&self) -> &ObjectMeta {
+            fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
                 &self.metadata
             }
-            fn meta_mut(&mut self) -> &mut ObjectMeta {
+            fn meta_mut(
+                &mut self,
+            ) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
                 &mut self.metadata
             }
         }
     };
 }
+pub(crate) use kubevirt_resource;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct VirtualMachine {

@@ -11,12 +11,15 @@ use crate::{
     audit::server::{record, AuditEvent, Outcome, Severity},
     auth::server::session::{Requester, Session},
     authz::{
-        server::{self as authz, ProjectAccess},
+        server::{self as authz, ProjectAccess, ProjectRow},
         Action,
     },
     context::AppState,
     quotas::{
-        server::{reconcile::holding, reserve},
+        server::{
+            reconcile::holding,
+            reserve::{self, Ledger},
+        },
         types::Amounts,
     },
     vms::{
@@ -48,7 +51,7 @@ pub async fn list(
 
 /// The project `project` (a slug) checked for `action`, and the VM `name` in it. A
 /// malformed name answers 404 like a VM that does not exist.
-async fn resolve(
+pub(crate) async fn resolve(
     state: &AppState,
     session: &Session,
     project: &str,
@@ -87,7 +90,7 @@ pub async fn get(
 /// Records what was done to the VM `target` of the project `access`, and whether it
 /// worked.
 #[allow(clippy::too_many_arguments)]
-async fn audit(
+pub(crate) async fn audit(
     state: &AppState,
     session: &Session,
     requester: &Requester,
@@ -155,7 +158,8 @@ pub async fn delete(
     if result.is_ok() {
         // The quota is given back when the VM is gone, which the reconciler sees.
         let project_id = &access.project().id;
-        if let Err(error) = reserve::deleting(&state.db, project_id, target.name.as_str()).await {
+        let name = target.name.as_str();
+        if let Err(error) = reserve::deleting(&state.db, Ledger::Vms, project_id, name).await {
             tracing::warn!(%error, vm = %target, "could not mark the VM's reservation as deleting");
         }
     }
@@ -214,16 +218,17 @@ pub async fn create(
         i64::try_from(vm.memory_mib).map_err(AppError::internal)?,
         i64::from(vm.disk_gib),
     );
-    let result = match reserve::reserve(&state.db, project, vm.name.as_str(), &demand).await {
-        Ok(()) => {
-            let created = cluster::create(&state.cluster, &vm, &namespace, &project.id)
-                .await
-                .map(|_| ());
-            settle_reservation(state, &project.id, vm.name.as_str(), created.is_ok()).await;
-            created
-        }
-        Err(refused) => Err(refused),
-    };
+    let make = cluster::create(&state.cluster, &vm, &namespace, &project.id);
+    let result = reserved(
+        state,
+        project,
+        vm.name.as_str(),
+        &demand,
+        Settle::Confirm,
+        make,
+    )
+    .await
+    .map(|_| ());
     audit(
         state,
         session,
@@ -245,17 +250,41 @@ pub async fn create(
     ))
 }
 
-/// Confirms the reservation of a VM the cluster created, or releases it when the cluster
-/// refused. Should the database fail here, the reconciler does it later.
-async fn settle_reservation(state: &AppState, project_id: &str, vm_name: &str, created: bool) {
-    let settled = if created {
-        reserve::confirm(&state.db, project_id, vm_name).await
-    } else {
-        reserve::release(&state.db, project_id, vm_name).await
+/// What becomes of a VM's reservation once the cluster accepted what makes the VM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settle {
+    /// The VM exists now: confirmed.
+    Confirm,
+    /// The VM comes later (a clone's target): left unconfirmed for the reconciler, which
+    /// confirms it when the VM appears and releases it if it never does.
+    Await,
+}
+
+/// Reserves `demand` for the VM `vm_name` of `project`, then runs `make`, the cluster call
+/// that makes the VM; its reservation is released when the cluster refused, and settled as
+/// `settle` says when it accepted. Should the database fail after the cluster call, the
+/// reconciler settles it later.
+pub async fn reserved<T>(
+    state: &AppState,
+    project: &ProjectRow,
+    vm_name: &str,
+    demand: &Amounts,
+    settle: Settle,
+    make: impl std::future::Future<Output = Result<T, AppError>>,
+) -> Result<T, AppError> {
+    reserve::reserve(&state.db, Ledger::Vms, project, vm_name, demand).await?;
+    let made = make.await;
+    let settled = match (&made, settle) {
+        (Ok(_), Settle::Confirm) => {
+            reserve::confirm(&state.db, Ledger::Vms, &project.id, vm_name).await
+        }
+        (Ok(_), Settle::Await) => Ok(()),
+        (Err(_), _) => reserve::release(&state.db, Ledger::Vms, &project.id, vm_name).await,
     };
     if let Err(error) = settled {
-        tracing::warn!(%error, vm = vm_name, created, "could not settle a VM's reservation");
+        tracing::warn!(%error, vm = vm_name, made = made.is_ok(), "could not settle a VM's reservation");
     }
+    made
 }
 
 /// Gives a stopped VM new vCPUs and memory: the quota is checked and the growth reserved

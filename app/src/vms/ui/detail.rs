@@ -17,6 +17,7 @@ use crate::{
         ui::{ProjectRoom, Room},
     },
     realtime::{types::LiveEvent, ui::use_live_feed},
+    snapshots::ui::{SnapshotsSection, VmState},
     vms::{
         api::{delete_vm, get_vm, resize_vm},
         new_vm::{MAX_CPUS, MAX_MEMORY_MIB, MIN_MEMORY_MIB},
@@ -83,6 +84,20 @@ pub fn VmPage() -> impl IntoView {
         });
     }
     let runner = ActionRunner::new();
+    // Shown once the page runs in the browser: the server renders the page before the VM is
+    // read, so showing it earlier would make hydration meet markup the server never sent.
+    let mounted = RwSignal::new(false);
+    Effect::new(move |_| mounted.set(true));
+    // What the snapshots section needs of the VM, as last read; it lives outside the
+    // detail below, which is rebuilt on every change, so that its forms keep their input.
+    let status = RwSignal::new(None::<VmStatus>);
+    let may_manage = RwSignal::new(false);
+    let snapshots = VmState {
+        project: Signal::derive(move || target().0),
+        name: Signal::derive(move || target().1),
+        status: status.into(),
+        may_manage: may_manage.into(),
+    };
     view! {
         <Title text=move || target().1 />
         <section class="page">
@@ -101,6 +116,8 @@ pub fn VmPage() -> impl IntoView {
                     match detail.await {
                         Ok(detail) => {
                             namespace.set_value(detail.summary.namespace.clone());
+                            may_manage.set(detail.project.may(authz::Action::ManageVms));
+                            status.set(Some(detail.summary.status));
                             // CDI's progress is not pushed: look again while an import runs.
                             if detail.imports.iter().any(DiskImport::in_progress) {
                                 set_timeout(
@@ -124,6 +141,9 @@ pub fn VmPage() -> impl IntoView {
                     }
                 })}
             </Transition>
+            <Show when=move || mounted.get() && status.get().is_some()>
+                <SnapshotsSection vm=snapshots />
+            </Show>
             <section class="card" aria-labelledby="vm-audit-heading">
                 <h2 id="vm-audit-heading">"Audit log"</h2>
                 {move || {

@@ -259,8 +259,8 @@ pub fn VmListPage() -> impl IntoView {
             LiveEvent::VmRemoved { .. } | LiveEvent::Resync | LiveEvent::AccessChanged => {
                 refetch_soon()
             }
-            // The feed shows these itself.
-            LiveEvent::ClusterWatch { .. } => {}
+            // The feed shows watch failures itself; the list shows no snapshots.
+            LiveEvent::ClusterWatch { .. } | LiveEvent::SnapshotsChanged => {}
         });
     }
     let status_options = VmStatus::ALL

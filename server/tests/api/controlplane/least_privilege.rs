@@ -4,12 +4,17 @@
 
 use super::harness::{connect, ControlPlane};
 use app::{
+    authz::server::ProjectRow,
     cluster::Cluster,
     console::types::ConsoleKind,
     quotas::{server::mirror, types::Amounts},
     realtime::server::Live,
+    snapshots::{
+        server::{body, cluster as snapshot_cluster},
+        types::CloneSource,
+    },
     vms::{
-        names::{Namespace, VmName, VmRef},
+        names::{Namespace, SnapshotName, VmName, VmRef},
         new_vm::{ImageSource, NewVm, RunStrategy},
         server::{
             activity::{events, imports},
@@ -29,6 +34,8 @@ use std::{path::Path, time::Duration};
 enum Step {
     Create,
     Watch,
+    /// Take a snapshot of the stopped VM, restore it, clone it, delete the snapshot.
+    Snapshot,
     Start,
     /// The VNC screen and the serial console.
     Console,
@@ -92,6 +99,9 @@ async fn flow(wukong: &Cluster, admin: &Cluster, namespace: &str) -> Result<(), 
     if !watched || !failures.is_empty() {
         return Err((Step::Watch, failures.join(" ")));
     }
+    snapshots(wukong, &target)
+        .await
+        .map_err(failed(Step::Snapshot))?;
     let ours = from_cluster(wukong, &target, "p")
         .await
         .map_err(failed(Step::Create))?;
@@ -128,6 +138,46 @@ async fn flow(wukong: &Cluster, admin: &Cluster, namespace: &str) -> Result<(), 
     delete(wukong, &ours, DiskDisposal::Keep)
         .await
         .map_err(failed(Step::DeleteKeepingDisks))
+}
+
+/// The snapshot flow on the stopped VM `target` as `wukong` sees the cluster.
+async fn snapshots(wukong: &Cluster, target: &VmRef) -> Result<(), app::AppError> {
+    let project = ProjectRow {
+        id: "p".to_owned(),
+        slug: "p".to_owned(),
+        name: "p".to_owned(),
+        description: String::new(),
+        namespace: target.namespace.to_string(),
+        is_personal: false,
+    };
+    let name = SnapshotName::parse("db-1-snap").expect("name");
+    let object = body::snapshot(&name, &target.name, "", &target.namespace, "p").expect("snapshot");
+    snapshot_cluster::create(wukong, &target.namespace, "snapshot", &object).await?;
+    let mut taken = snapshot_cluster::find(wukong, &project, name.as_str())
+        .await?
+        .1;
+    for _ in 0..300 {
+        if taken.status.as_ref().and_then(|status| status.ready_to_use) == Some(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        taken = snapshot_cluster::find(wukong, &project, name.as_str())
+            .await?
+            .1;
+    }
+    let namespace = target.namespace.as_str();
+    assert!(snapshot_cluster::content(wukong, namespace, &taken)
+        .await?
+        .is_some());
+    snapshot_cluster::content_sizes(wukong, namespace).await?;
+    let restore = body::restore("db-1-restore", &target.name, &name, &target.namespace, "p")
+        .expect("restore");
+    snapshot_cluster::create(wukong, &target.namespace, "restore", &restore).await?;
+    let copy = VmName::parse("db-1-copy").expect("name");
+    let source = CloneSource::Snapshot(name.to_string());
+    let clone = body::clone("db-1-clone", &source, &copy, &target.namespace, "p").expect("clone");
+    snapshot_cluster::create(wukong, &target.namespace, "clone", &clone).await?;
+    snapshot_cluster::delete(wukong, namespace, &taken).await
 }
 
 fn cluster_roles(admin: &Cluster) -> Api<DynamicObject> {
@@ -275,6 +325,26 @@ async fn wukong_needs_every_rule_of_its_role_and_nothing_more() {
             "resourcequotas",
             Step::Quota,
             r#"patch "resourcequotas" (core) in namespace lp-9"#,
+        ),
+        (
+            "virtualmachinesnapshots",
+            Step::Watch,
+            r#"list "virtualmachinesnapshots" (snapshot.kubevirt.io) across the cluster"#,
+        ),
+        (
+            "virtualmachinesnapshotcontents",
+            Step::Snapshot,
+            r#"get "virtualmachinesnapshotcontents" (snapshot.kubevirt.io) in namespace lp-11"#,
+        ),
+        (
+            "virtualmachinerestores",
+            Step::Watch,
+            r#"list "virtualmachinerestores" (snapshot.kubevirt.io) across the cluster"#,
+        ),
+        (
+            "virtualmachineclones",
+            Step::Watch,
+            r#"list "virtualmachineclones" (clone.kubevirt.io) across the cluster"#,
         ),
     ];
     assert_eq!(

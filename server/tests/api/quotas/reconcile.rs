@@ -6,7 +6,10 @@ use super::{quota_of, room_for, row, session, small, small_vm};
 use crate::tenancy::{Tenancy, Who, VM};
 use app::{
     auth::server::session::Requester,
-    quotas::server::{reconcile::reconcile, reserve::reserve},
+    quotas::server::{
+        reconcile::reconcile,
+        reserve::{reserve, Ledger},
+    },
     vms::server::{kubevirt::VirtualMachine, requests},
     AppError,
 };
@@ -133,9 +136,15 @@ async fn a_create_in_flight_is_not_released_by_the_reconciler() {
     let t = Tenancy::start().await;
     let before = room_for(&t, &t.alpha, 2).await;
     // Reserved, and the cluster not asked yet.
-    reserve(&t.state.db, &row(&t.alpha), "in-flight", &small())
-        .await
-        .expect("reserved");
+    reserve(
+        &t.state.db,
+        Ledger::Vms,
+        &row(&t.alpha),
+        "in-flight",
+        &small(),
+    )
+    .await
+    .expect("reserved");
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(
         reconcile(&t.state, &t.alpha.id).await.expect("reconcile"),

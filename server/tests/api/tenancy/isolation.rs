@@ -27,7 +27,7 @@ fn arguments(t: &Tenancy, slug: &str) -> (String, String) {
          &new_password=x&confirm_password=x&code=123456&session_id=x&provider_id=x\
          &identity_id=x&required=true&id=&display_name=&is_admin=on&is_enabled=on\
          &issuer_url=http%3A%2F%2F127.0.0.1%3A9&client_id=c&client_secret=s&scopes=\
-         &vm={VM}&kind=vnc&take_over=false",
+         &vm={VM}&kind=vnc&take_over=false&snapshot=snap&target=copy",
         slug = form(slug),
         member = form(&t.member_id),
         email = form(NEWCOMER),
@@ -47,6 +47,7 @@ fn arguments(t: &Tenancy, slug: &str) -> (String, String) {
             "image": "cirros", "image_url": "", "disk_gib": "", "ssh_key": "", "user_data": "",
             "run_strategy": "Halted", "description": "d", "limits": limits, "is_default": false},
         "slug": slug, "id": "", "choice": {"Custom": limits}, "cpus": "2", "memory_mib": "512",
+        "snapshot": "snap", "description": "d", "source": {"Vm": VM}, "target": "copy",
     });
     (form_body, json_body.to_string())
 }
@@ -154,6 +155,11 @@ async fn every_server_function_answers_an_outsider_as_if_the_project_did_not_exi
         "projects/members/role",
         "projects/members/remove",
         "console_ticket",
+        "snapshots/list",
+        "snapshots/take",
+        "snapshots/delete",
+        "snapshots/restore",
+        "snapshots/clone",
     ] {
         assert!(
             hidden.contains(&named),

@@ -2,7 +2,7 @@
 //! through the router as a browser's would.
 
 mod audit;
-mod isolation;
+pub mod isolation;
 mod membership;
 mod projects;
 mod roles;

@@ -6,6 +6,9 @@
 
 use super::{json, Tenancy, Who, NEWCOMER, VM};
 use crate::support::form;
+use app::snapshots::server::kinds::{
+    VirtualMachineClone, VirtualMachineRestore, VirtualMachineSnapshot,
+};
 use axum::http::StatusCode;
 use serde_json::json;
 
@@ -26,6 +29,11 @@ enum Act {
     DeleteVm,
     ResizeVm,
     UseConsole,
+    ListSnapshots,
+    TakeSnapshot,
+    DeleteSnapshot,
+    RestoreSnapshot,
+    CloneVm,
     ViewQuota,
     SetQuota,
     ViewProject,
@@ -107,6 +115,29 @@ async fn attempt(t: &Tenancy, act: Act, who: Who) -> Outcome {
             let body = format!("project={slug}&vm={VM}&kind=vnc&take_over=false");
             t.post(who, "console_ticket", &body).await
         }
+        Act::ListSnapshots => {
+            t.post(who, "snapshots/list", &format!("project={slug}&vm={VM}"))
+                .await
+        }
+        Act::TakeSnapshot => {
+            let body = json!({"project": t.alpha.slug, "name": VM, "snapshot": "made-snap",
+                "description": ""});
+            t.post(who, "snapshots/take", &body.to_string()).await
+        }
+        Act::DeleteSnapshot => {
+            crate::snapshots::ready_snapshot(t, "old-snap").await;
+            let body = json!({"project": t.alpha.slug, "snapshot": "old-snap"});
+            t.post(who, "snapshots/delete", &body.to_string()).await
+        }
+        Act::RestoreSnapshot => {
+            crate::snapshots::ready_snapshot(t, "old-snap").await;
+            let body = json!({"project": t.alpha.slug, "snapshot": "old-snap"});
+            t.post(who, "snapshots/restore", &body.to_string()).await
+        }
+        Act::CloneVm => {
+            let body = json!({"project": t.alpha.slug, "source": {"Vm": VM}, "target": "cloned"});
+            t.post(who, "snapshots/clone", &body.to_string()).await
+        }
         Act::ViewQuota => t.post(who, "quotas/project", &format!("slug={slug}")).await,
         Act::SetQuota => {
             let limits = json!({"vcpus": "7", "memory_mib": "1", "disk_gib": "1",
@@ -162,7 +193,23 @@ async fn attempt(t: &Tenancy, act: Act, who: Who) -> Outcome {
 /// Whether `act` has had its effect; `None` for reads, which have none.
 async fn effect(t: &Tenancy, act: Act) -> Option<bool> {
     match act {
-        Act::ViewVm | Act::ViewProject | Act::ListMembers | Act::ListVms | Act::ViewQuota => None,
+        Act::ViewVm
+        | Act::ViewProject
+        | Act::ListMembers
+        | Act::ListVms
+        | Act::ViewQuota
+        | Act::ListSnapshots => None,
+        Act::TakeSnapshot => Some(alpha_has::<VirtualMachineSnapshot>(t, "made-snap").await),
+        Act::DeleteSnapshot => {
+            let snapshots = kube::Api::<VirtualMachineSnapshot>::namespaced(
+                t.state.cluster.client.clone(),
+                &t.alpha.namespace,
+            );
+            let left = snapshots.get_opt("old-snap").await.expect("read");
+            Some(left.is_none_or(|snapshot| snapshot.metadata.deletion_timestamp.is_some()))
+        }
+        Act::RestoreSnapshot => Some(!alpha_all::<VirtualMachineRestore>(t).await.is_empty()),
+        Act::CloneVm => Some(!alpha_all::<VirtualMachineClone>(t).await.is_empty()),
         Act::ResizeVm => {
             let vms = kube::Api::<app::vms::server::kubevirt::VirtualMachine>::namespaced(
                 t.state.cluster.client.clone(),
@@ -242,6 +289,32 @@ async fn effect(t: &Tenancy, act: Act) -> Option<bool> {
     }
 }
 
+/// Alpha's objects of kind `K`.
+async fn alpha_all<K>(t: &Tenancy) -> Vec<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let objects = kube::Api::<K>::namespaced(t.state.cluster.client.clone(), &t.alpha.namespace);
+    objects.list(&Default::default()).await.expect("list").items
+}
+
+/// Whether Alpha has the object `name` of kind `K`.
+async fn alpha_has<K>(t: &Tenancy, name: &str) -> bool
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    alpha_all::<K>(t)
+        .await
+        .iter()
+        .any(|object| object.meta().name.as_deref() == Some(name))
+}
+
 /// Waits until the cluster says Alpha's VM is stopped, as resizing needs.
 async fn stopped(t: &Tenancy) {
     for _ in 0..500 {
@@ -289,6 +362,11 @@ matrix! {
     delete_vm: DeleteVm => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
     resize_vm: ResizeVm => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
     use_console: UseConsole => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
+    list_snapshots: ListSnapshots => [Hidden, Ok_, Ok_, Ok_, Ok_, Ok_];
+    take_snapshot: TakeSnapshot => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
+    delete_snapshot: DeleteSnapshot => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
+    restore_snapshot: RestoreSnapshot => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
+    clone_vm: CloneVm => [Hidden, No, Ok_, Ok_, Ok_, Ok_];
     view_quota: ViewQuota => [Hidden, Ok_, Ok_, Ok_, Ok_, Ok_];
     // Only global admins set quotas; to everyone else the answer is the same for every
     // project, so it gives nothing away.
