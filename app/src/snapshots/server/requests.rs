@@ -97,7 +97,15 @@ struct Audited<'a> {
     snapshot: &'a SnapshotName,
 }
 
-impl Audited<'_> {
+impl<'a> Audited<'a> {
+    fn new(event: &'a str, vm: &'a str, snapshot: &'a SnapshotName) -> Self {
+        Audited {
+            event,
+            vm,
+            snapshot,
+        }
+    }
+
     async fn record(
         &self,
         state: &AppState,
@@ -199,12 +207,7 @@ pub async fn take(
         created.map(|_| ())
     }
     .await;
-    let about = Audited {
-        event: "snapshot_taken",
-        vm: target.name.as_str(),
-        snapshot: &name,
-    };
-    about
+    Audited::new("snapshot_taken", target.name.as_str(), &name)
         .record(state, session, requester, &access, result)
         .await
 }
@@ -241,12 +244,7 @@ pub async fn delete(
             tracing::warn!(%error, snapshot = %name, "could not mark the snapshot's reservation as deleting");
         }
     }
-    let about = Audited {
-        event: "snapshot_deleted",
-        vm: &found.spec.source.name,
-        snapshot: &name,
-    };
-    about
+    Audited::new("snapshot_deleted", &found.spec.source.name, &name)
         .record(state, session, requester, &access, result)
         .await
 }
@@ -312,12 +310,7 @@ pub async fn restore(
             .map(|_| ())
     }
     .await;
-    let about = Audited {
-        event: "snapshot_restored",
-        vm: &vm_name,
-        snapshot: &name,
-    };
-    about
+    Audited::new("snapshot_restored", &vm_name, &name)
         .record(state, session, requester, &access, result)
         .await
 }
