@@ -66,6 +66,8 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// The background work that uses the database; it ends before the pool is closed.
+    background: Vec<tokio::task::JoinHandle<()>>,
     /// The built-in cluster, when no real one is configured; stops with the server.
     _simulated_cluster: Option<crate::simcluster::SimCluster>,
 }
@@ -146,15 +148,18 @@ impl Application {
         // Every project gets its namespace, whoever made it (and projects from before
         // namespaces came with them); in the background, so a slow cluster does not hold up
         // the start.
-        tokio::spawn(app::projects::server::lifecycle::keep_namespaces(
-            state.clone(),
-        ));
-        tokio::spawn(app::quotas::server::reconcile::keep_reconciling(
-            state.clone(),
-        ));
+        let background = vec![
+            tokio::spawn(app::projects::server::lifecycle::keep_namespaces(
+                state.clone(),
+            )),
+            tokio::spawn(app::quotas::server::reconcile::keep_reconciling(
+                state.clone(),
+            )),
+        ];
         Ok(Application {
             listener,
             state,
+            background,
             _simulated_cluster: simulated_cluster,
         })
     }
@@ -180,6 +185,14 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        // A reconciliation woken by the last watch events would otherwise meet a closed pool.
+        for task in &self.background {
+            task.abort();
+        }
+        for task in self.background {
+            // Cancelled is the expected ending; a panic has been reported where it happened.
+            let _ = task.await;
+        }
         live.stop();
         db.close().await;
         tracing::info!("stopped");
