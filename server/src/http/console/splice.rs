@@ -290,6 +290,11 @@ async fn splice(
         watch_for_end(state, admitted, &mut seat.taken_over, &stop),
     );
     let mut end = stop.0.borrow().clone().unwrap_or(End::BrowserLeft);
+    // The taker's session closes this one's upstream; when that close is read before the
+    // take-over (both are ready at once), the take-over is still why this console ended.
+    if let Ok(taker) = seat.taken_over.try_recv() {
+        end = End::TakenOver(taker);
+    }
     if matches!(end, End::UpstreamClosed) && !runs_in_cluster(state, &admitted.target).await {
         end = End::VmNotRunning;
     }
