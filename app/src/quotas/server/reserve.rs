@@ -378,3 +378,39 @@ pub async fn undo_resize(
     tx.commit().await?;
     Ok(())
 }
+
+/// What becomes of a reservation once the cluster accepted what it is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settle {
+    /// The object exists now: confirmed.
+    Confirm,
+    /// The object comes later (a clone's target VM): left unconfirmed for the reconciler,
+    /// which confirms it when the object appears and releases it if it never does.
+    Await,
+}
+
+/// Reserves `demand` for `name` in `ledger`, then runs `make`, the cluster call that makes
+/// it; the reservation is released when the cluster refused, and settled as `settle` says
+/// when it accepted. Should the database fail after the cluster call, the reconciler
+/// settles it later.
+pub async fn around<T>(
+    db: &Db,
+    ledger: Ledger,
+    project: &ProjectRow,
+    name: &str,
+    demand: &Amounts,
+    settle: Settle,
+    make: impl std::future::Future<Output = Result<T, AppError>>,
+) -> Result<T, AppError> {
+    reserve(db, ledger, project, name, demand).await?;
+    let made = make.await;
+    let settled = match (&made, settle) {
+        (Ok(_), Settle::Confirm) => confirm(db, ledger, &project.id, name).await,
+        (Ok(_), Settle::Await) => Ok(()),
+        (Err(_), _) => release(db, ledger, &project.id, name).await,
+    };
+    if let Err(error) = settled {
+        tracing::warn!(%error, ?ledger, name, made = made.is_ok(), "could not settle a reservation");
+    }
+    made
+}

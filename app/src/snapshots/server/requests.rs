@@ -14,7 +14,7 @@ use crate::{
     quotas::{
         server::{
             reconcile::holding,
-            reserve::{self, Ledger},
+            reserve::{self, Ledger, Settle},
         },
         types::Amounts,
     },
@@ -24,7 +24,7 @@ use crate::{
         server::{
             kubevirt::VirtualMachine,
             ownership::{self, Read},
-            requests::{audit, reserved, resolve, Settle},
+            requests::{audit, resolve},
         },
         types::vm_href,
     },
@@ -183,28 +183,19 @@ pub async fn take(
             &project.id,
         )
         .map_err(AppError::internal)?;
-        reserve::reserve(
+        let what = format!("Snapshot \"{name}\"");
+        let make = cluster::create(&state.cluster, &target.namespace, &what, &object);
+        reserve::around(
             &state.db,
             Ledger::Snapshots,
             project,
             name.as_str(),
             &demand,
+            Settle::Confirm,
+            make,
         )
-        .await?;
-        let what = format!("Snapshot \"{name}\"");
-        let created = cluster::create(&state.cluster, &target.namespace, &what, &object).await;
-        let settled = match &created {
-            Ok(_) => {
-                reserve::confirm(&state.db, Ledger::Snapshots, &project.id, name.as_str()).await
-            }
-            Err(_) => {
-                reserve::release(&state.db, Ledger::Snapshots, &project.id, name.as_str()).await
-            }
-        };
-        if let Err(error) = settled {
-            tracing::warn!(%error, snapshot = %name, "could not settle a snapshot's reservation");
-        }
-        created.map(|_| ())
+        .await
+        .map(|_| ())
     }
     .await;
     Audited::new("snapshot_taken", target.name.as_str(), &name)
@@ -380,8 +371,9 @@ pub async fn clone(
             .map_err(AppError::internal)?;
         let what = format!("The clone of {}", source.what());
         let make = cluster::create(&state.cluster, &namespace, &what, &object);
-        reserved(
-            state,
+        reserve::around(
+            &state.db,
+            Ledger::Vms,
             project,
             target.as_str(),
             &demand,

@@ -11,14 +11,14 @@ use crate::{
     audit::server::{record, AuditEvent, Outcome, Severity},
     auth::server::session::{Requester, Session},
     authz::{
-        server::{self as authz, ProjectAccess, ProjectRow},
+        server::{self as authz, ProjectAccess},
         Action,
     },
     context::AppState,
     quotas::{
         server::{
             reconcile::holding,
-            reserve::{self, Ledger},
+            reserve::{self, Ledger, Settle},
         },
         types::Amounts,
     },
@@ -219,8 +219,9 @@ pub async fn create(
         i64::from(vm.disk_gib),
     );
     let make = cluster::create(&state.cluster, &vm, &namespace, &project.id);
-    let result = reserved(
-        state,
+    let result = reserve::around(
+        &state.db,
+        Ledger::Vms,
         project,
         vm.name.as_str(),
         &demand,
@@ -248,43 +249,6 @@ pub async fn create(
         &access.project().slug,
         vm.name.as_str(),
     ))
-}
-
-/// What becomes of a VM's reservation once the cluster accepted what makes the VM.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Settle {
-    /// The VM exists now: confirmed.
-    Confirm,
-    /// The VM comes later (a clone's target): left unconfirmed for the reconciler, which
-    /// confirms it when the VM appears and releases it if it never does.
-    Await,
-}
-
-/// Reserves `demand` for the VM `vm_name` of `project`, then runs `make`, the cluster call
-/// that makes the VM; its reservation is released when the cluster refused, and settled as
-/// `settle` says when it accepted. Should the database fail after the cluster call, the
-/// reconciler settles it later.
-pub async fn reserved<T>(
-    state: &AppState,
-    project: &ProjectRow,
-    vm_name: &str,
-    demand: &Amounts,
-    settle: Settle,
-    make: impl std::future::Future<Output = Result<T, AppError>>,
-) -> Result<T, AppError> {
-    reserve::reserve(&state.db, Ledger::Vms, project, vm_name, demand).await?;
-    let made = make.await;
-    let settled = match (&made, settle) {
-        (Ok(_), Settle::Confirm) => {
-            reserve::confirm(&state.db, Ledger::Vms, &project.id, vm_name).await
-        }
-        (Ok(_), Settle::Await) => Ok(()),
-        (Err(_), _) => reserve::release(&state.db, Ledger::Vms, &project.id, vm_name).await,
-    };
-    if let Err(error) = settled {
-        tracing::warn!(%error, vm = vm_name, made = made.is_ok(), "could not settle a VM's reservation");
-    }
-    made
 }
 
 /// Gives a stopped VM new vCPUs and memory: the quota is checked and the growth reserved
